@@ -1,0 +1,236 @@
+/**
+ * What a handler does with an event: one pure function of the event and the handler's settings, shared by the
+ * DaemonSet (IMDS mode) and Deployment (queue mode) apps so both decide alike.
+ *
+ * The rules are the Go handler's, with its setting names:
+ * - `cordonOnly` turns every drain into a cordon;
+ * - in IMDS mode the `enable*` settings switch monitors on and off, so an event of a disabled kind is ignored;
+ *   in queue mode they don't apply (every kind that reaches the queue is acted on);
+ * - a rebalance recommendation in IMDS mode is cordoned only, unless `enableRebalanceDraining`;
+ * - a scheduled event that is `canceled` or `completed` undoes what nth did (uncordon);
+ * - scheduled reboots, stops and retirements mark the node so that nth uncordons it when it comes back;
+ * - an ASG termination hook is completed after the drain; a launch hook once the node is Ready.
+ *
+ * @since 0.1.0
+ */
+
+import { toLabelValue } from "./EventId.ts"
+import type { InterruptionEvent, Kind, OfKind, ScheduledEventCode } from "./InterruptionEvent.ts"
+
+/**
+ * Where the handler runs: on the node itself, reading IMDS, or centrally, reading the SQS queue.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Mode = "imds" | "queue"
+
+/**
+ * The effects a taint may have.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type TaintEffect = "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+
+/**
+ * The settings that decide what happens to an event. Names and defaults are the Go handler's
+ * (`ENABLE_SPOT_INTERRUPTION_DRAINING` → `enableSpotInterruptionDraining`, …).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Settings {
+  readonly mode: Mode
+  /** Cordon, never drain, whatever the event. Default `false`. */
+  readonly cordonOnly: boolean
+  /** IMDS mode: act on Spot interruption notices. Default `true`. */
+  readonly enableSpotInterruptionDraining: boolean
+  /** IMDS mode: act on EC2 scheduled events (and uncordon after a scheduled reboot). Default `true`. */
+  readonly enableScheduledEventDraining: boolean
+  /** IMDS mode: cordon on rebalance recommendations. Default `false`. */
+  readonly enableRebalanceMonitoring: boolean
+  /** IMDS mode: cordon and drain on rebalance recommendations (implies monitoring). Default `false`. */
+  readonly enableRebalanceDraining: boolean
+  /** IMDS mode: act on the ASG target lifecycle state `Terminated`. Default `false`. */
+  readonly enableAsgLifecycleDraining: boolean
+  /** Taint the node with the kind's taint before acting. Default `false`. */
+  readonly taintNode: boolean
+  /** The effect of that taint. Default `NoSchedule`. */
+  readonly taintEffect: TaintEffect
+}
+
+/**
+ * The Go handler's defaults.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultSettings = (mode: Mode): Settings => ({
+  mode,
+  cordonOnly: false,
+  enableSpotInterruptionDraining: true,
+  enableScheduledEventDraining: true,
+  enableRebalanceMonitoring: false,
+  enableRebalanceDraining: false,
+  enableAsgLifecycleDraining: false,
+  taintNode: false,
+  taintEffect: "NoSchedule"
+})
+
+/**
+ * A taint nth puts on the node: one key per kind (the Go handler's keys, so existing tolerations keep working),
+ * the event id as value.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Taint {
+  readonly key: string
+  readonly value: string
+  readonly effect: TaintEffect
+}
+
+/**
+ * How the event is acknowledged once the node is handled.
+ * - `None`: nothing to tell AWS (IMDS notices, EC2 state changes, Health events).
+ * - `CompleteLifecycleAction`: complete the ASG lifecycle hook with `CONTINUE`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Acknowledgement = "None" | "CompleteLifecycleAction"
+
+/**
+ * What to do with the node.
+ *
+ * - `Ignore`: nothing (the kind is switched off); `reason` says why.
+ * - `Cordon`: taint (if any) and cordon, don't drain.
+ * - `CordonAndDrain`: taint (if any), cordon, drain.
+ * - `Uncordon`: the event went away (a cancelled or completed scheduled event): undo what nth did for it.
+ * - `AwaitNodeReady`: a node is joining; acknowledge once it is Ready.
+ *
+ * `markUncordonAfterReboot` asks the handler to record on the node that it should be uncordoned when the
+ * instance comes back from the reboot (or stop) it was drained for.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type NodeAction =
+  | { readonly _tag: "Ignore"; readonly reason: string }
+  | {
+      readonly _tag: "Cordon" | "CordonAndDrain"
+      readonly taint: Taint | undefined
+      readonly markUncordonAfterReboot: boolean
+      readonly acknowledgement: Acknowledgement
+    }
+  | { readonly _tag: "Uncordon"; readonly reason: string }
+  | { readonly _tag: "AwaitNodeReady"; readonly acknowledgement: Acknowledgement }
+
+/**
+ * The taint key of each kind (`undefined`: the kind is never tainted). Scheduled maintenance is tainted for every
+ * code (the Go handler taints only reboots, stops and retirements in IMDS mode, leaving a node under
+ * `system-maintenance` without a taint even with `TAINT_NODE=true`).
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const taintKeys: { readonly [K in Kind]: string | undefined } = {
+  SpotInterruptionNotice: "aws-node-termination-handler/spot-itn",
+  RebalanceRecommendation: "aws-node-termination-handler/rebalance-recommendation",
+  ScheduledMaintenance: "aws-node-termination-handler/scheduled-maintenance",
+  HealthScheduledChange: "aws-node-termination-handler/scheduled-maintenance",
+  AsgLifecycleTermination: "aws-node-termination-handler/asg-lifecycle-termination",
+  AsgTargetLifecycleState: "aws-node-termination-handler/asg-lifecycle-termination",
+  AsgLifecycleLaunch: undefined,
+  InstanceStateChange: undefined
+}
+
+/**
+ * Scheduled event codes after which the instance comes back (rebooted, or stopped and started again).
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const restartCodes: ReadonlySet<ScheduledEventCode> = new Set([
+  "instance-reboot",
+  "system-reboot",
+  "instance-stop",
+  "instance-retirement"
+])
+
+const ignore = (reason: string): NodeAction => ({ _tag: "Ignore", reason })
+
+const act = (
+  event: InterruptionEvent,
+  settings: Settings,
+  options: {
+    readonly drain: boolean
+    readonly markUncordonAfterReboot?: boolean
+    readonly acknowledgement?: Acknowledgement
+  }
+): NodeAction => {
+  const key = taintKeys[event.kind]
+  return {
+    _tag: options.drain && !settings.cordonOnly ? "CordonAndDrain" : "Cordon",
+    taint:
+      settings.taintNode && key !== undefined
+        ? { key, value: toLabelValue(event.id), effect: settings.taintEffect }
+        : undefined,
+    markUncordonAfterReboot: options.markUncordonAfterReboot ?? false,
+    acknowledgement: options.acknowledgement ?? "None"
+  }
+}
+
+// In IMDS mode a switched-off kind has no monitor, so an event of that kind is ignored; `off` says which setting.
+const imdsOnly = (settings: Settings, enabled: boolean, off: string): NodeAction | undefined =>
+  settings.mode === "imds" && !enabled ? ignore(off) : undefined
+
+const decisions: { readonly [K in Kind]: (event: OfKind<K>, settings: Settings) => NodeAction } = {
+  SpotInterruptionNotice: (event, settings) =>
+    imdsOnly(
+      settings,
+      settings.enableSpotInterruptionDraining,
+      "ENABLE_SPOT_INTERRUPTION_DRAINING is false"
+    ) ?? act(event, settings, { drain: true }),
+
+  RebalanceRecommendation: (event, settings) =>
+    imdsOnly(
+      settings,
+      settings.enableRebalanceMonitoring || settings.enableRebalanceDraining,
+      "ENABLE_REBALANCE_MONITORING and ENABLE_REBALANCE_DRAINING are false"
+    ) ?? act(event, settings, { drain: settings.mode === "queue" || settings.enableRebalanceDraining }),
+
+  ScheduledMaintenance: (event, settings) => {
+    const disabled = imdsOnly(
+      settings,
+      settings.enableScheduledEventDraining,
+      "ENABLE_SCHEDULED_EVENT_DRAINING is false"
+    )
+    if (disabled !== undefined) return disabled
+    if (event.state !== "active") return { _tag: "Uncordon", reason: `scheduled event ${event.state}` }
+    return act(event, settings, { drain: true, markUncordonAfterReboot: restartCodes.has(event.code) })
+  },
+
+  HealthScheduledChange: (event, settings) => act(event, settings, { drain: true }),
+
+  AsgLifecycleTermination: (event, settings) =>
+    act(event, settings, { drain: true, acknowledgement: "CompleteLifecycleAction" }),
+
+  AsgLifecycleLaunch: () => ({ _tag: "AwaitNodeReady", acknowledgement: "CompleteLifecycleAction" }),
+
+  AsgTargetLifecycleState: (event, settings) =>
+    imdsOnly(settings, settings.enableAsgLifecycleDraining, "ENABLE_ASG_LIFECYCLE_DRAINING is false") ??
+    act(event, settings, { drain: true }),
+
+  InstanceStateChange: (event, settings) => act(event, settings, { drain: true })
+}
+
+/**
+ * Decides what to do with an event.
+ *
+ * @category decisions
+ * @since 0.1.0
+ */
+export const decide = (event: InterruptionEvent, settings: Settings): NodeAction =>
+  (decisions[event.kind] as (event: InterruptionEvent, settings: Settings) => NodeAction)(event, settings)

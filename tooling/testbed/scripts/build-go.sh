@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Builds the test bed's Go binaries once and caches them outside the repo.
+#
+#   build-go.sh k8s   -> $NTH_TESTBED_CACHE/k8s/<ver>-linux-amd64/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
+#   build-go.sh etcd  -> $NTH_TESTBED_CACHE/k8s/<ver>-linux-amd64/etcd
+#   build-go.sh kwok  -> $NTH_TESTBED_CACHE/kwok/<ver>/kwok (+ stages.yaml)
+#
+# The k8s folder doubles as a KUBEBUILDER_ASSETS folder. Each target is skipped when its
+# binaries are already there; a build writes into a temporary folder and renames it at the
+# end, so an interrupted build never leaves a half-filled cache behind.
+set -euo pipefail
+
+K8S_VERSION="${NTH_K8S_VERSION:-1.36.3}"
+ETCD_VERSION="${NTH_ETCD_VERSION:-3.6.16}"
+KWOK_VERSION="${NTH_KWOK_VERSION:-0.8.0}"
+CACHE="${NTH_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nth-testbed}"
+ASSETS="$CACHE/k8s/${K8S_VERSION}-linux-amd64"
+
+export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+
+log() { printf '[testbed build] %s\n' "$*" >&2; }
+
+have_all() {
+  local dir=$1; shift
+  for b in "$@"; do [ -x "$dir/$b" ] || return 1; done
+}
+
+# A throw-away module that requires k8s.io/kubernetes and replaces every staging module
+# with its published v0.Y.Z: the list is read from k8s.io/kubernetes's own go.mod because it
+# changes between minors (1.36 added k8s.io/streaming).
+build_k8s() {
+  local bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  if have_all "$ASSETS" "${bins[@]}"; then log "kubernetes v$K8S_VERSION: cached in $ASSETS"; return; fi
+  local work; work=$(mktemp -d "$CACHE/.build-k8s.XXXXXX")
+  trap 'rm -rf "$work"' RETURN
+  local minor; minor=$(echo "$K8S_VERSION" | cut -d. -f2)
+  log "kubernetes v$K8S_VERSION: resolving modules (downloads ~850 MB the first time)"
+  mkdir -p "$work/src" "$work/bin"
+  (
+    cd "$work/src"
+    go mod init nth.local/testbed-k8s >/dev/null 2>&1
+    local gomod
+    gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+    [ -f "$gomod" ] || { log "could not find k8s.io/kubernetes's go.mod"; exit 1; }
+    go mod edit -require="k8s.io/kubernetes@v$K8S_VERSION"
+    local mods
+    mods=$(go mod edit -json "$gomod" | python3 -c 'import json,sys; print("\n".join(r["Old"]["Path"] for r in json.load(sys.stdin).get("Replace") or [] if r["Old"]["Path"].startswith("k8s.io/")))')
+    for m in $mods; do go mod edit -replace="$m=$m@v0.$minor.${K8S_VERSION##*.}"; done
+    go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" >/dev/null 2>&1 || go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION"
+    local v="v$K8S_VERSION"
+    local ldf="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+    log "kubernetes v$K8S_VERSION: compiling ${bins[*]} (about 10 minutes on 2 cores the first time)"
+    go build -trimpath -ldflags "$ldf" -o "$work/bin/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  )
+  mkdir -p "$ASSETS"
+  for b in "${bins[@]}"; do mv "$work/bin/$b" "$ASSETS/$b"; done
+  log "kubernetes v$K8S_VERSION: done"
+}
+
+# etcd's server module root is its main package; it gets its own wrapper module so that its
+# grpc/otel versions don't mix with the Kubernetes graph.
+build_etcd() {
+  if have_all "$ASSETS" etcd; then log "etcd v$ETCD_VERSION: cached"; return; fi
+  local work; work=$(mktemp -d "$CACHE/.build-etcd.XXXXXX")
+  trap 'rm -rf "$work"' RETURN
+  log "etcd v$ETCD_VERSION: building (about 3 minutes the first time)"
+  (
+    cd "$work"
+    go mod init nth.local/testbed-etcd >/dev/null 2>&1
+    go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" >/dev/null 2>&1 || go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION"
+    go build -trimpath -ldflags "-s -w" -o "$work/etcd" go.etcd.io/etcd/server/v3
+  )
+  mkdir -p "$ASSETS"
+  mv "$work/etcd" "$ASSETS/etcd"
+  log "etcd v$ETCD_VERSION: done"
+}
+
+# KWOK plays the kubelet of the fake nodes. Its binary needs stage definitions: the ones shipped
+# in the module (node/fast, pod/general) are concatenated next to it.
+build_kwok() {
+  local dir="$CACHE/kwok/v$KWOK_VERSION"
+  if have_all "$dir" kwok && [ -f "$dir/stages.yaml" ]; then log "kwok v$KWOK_VERSION: cached"; return; fi
+  local work; work=$(mktemp -d "$CACHE/.build-kwok.XXXXXX")
+  trap 'rm -rf "$work"' RETURN
+  log "kwok v$KWOK_VERSION: building (about 4 minutes the first time)"
+  GOBIN="$work" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+  local src; src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@v$KWOK_VERSION/kustomize/stage"
+  : >"$work/stages.yaml"
+  for f in "$src"/node/fast/*.yaml "$src"/pod/general/*.yaml; do
+    case "$f" in *kustomization.yaml) continue ;; esac
+    { echo "---"; cat "$f"; echo; } >>"$work/stages.yaml"
+  done
+  mkdir -p "$dir"
+  mv "$work/kwok" "$dir/kwok"; mv "$work/stages.yaml" "$dir/stages.yaml"
+  log "kwok v$KWOK_VERSION: done"
+}
+
+mkdir -p "$CACHE"
+for target in "${@:-k8s etcd kwok}"; do
+  for t in $target; do
+    case "$t" in
+      k8s) build_k8s ;;
+      etcd) build_etcd ;;
+      kwok) build_kwok ;;
+      *) log "unknown target: $t"; exit 2 ;;
+    esac
+  done
+done
