@@ -77,24 +77,33 @@ build_etcd() {
   log "etcd v$ETCD_VERSION: done"
 }
 
-# KWOK plays the kubelet of the fake nodes. Its binary needs stage definitions: the ones shipped
-# in the module (node/fast, pod/general) are concatenated next to it.
+# KWOK plays the kubelet of the fake nodes. Its binary needs stage definitions: KWOK's own "fast" stages make
+# annotated nodes Ready and pods Running/Ready at once (and complete Job pods); nth's pod-delete stages
+# (tooling/testbed/kwok/pod-delete.yaml) finish a terminating pod when its grace period ends. The stages file is
+# rebuilt on every run (it is cheap) so a change to nth's stages always takes effect.
 build_kwok() {
   local dir="$CACHE/kwok/v$KWOK_VERSION"
-  if have_all "$dir" kwok && [ -f "$dir/stages.yaml" ]; then log "kwok v$KWOK_VERSION: cached"; return; fi
-  local work; work=$(mktemp -d "$CACHE/.build-kwok.XXXXXX")
-  trap 'rm -rf "$work"' RETURN
-  log "kwok v$KWOK_VERSION: building (about 4 minutes the first time)"
-  GOBIN="$work" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+  if ! have_all "$dir" kwok; then
+    local work; work=$(mktemp -d "$CACHE/.build-kwok.XXXXXX")
+    trap 'rm -rf "$work"' RETURN
+    log "kwok v$KWOK_VERSION: building (about 4 minutes the first time)"
+    GOBIN="$work" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+    mkdir -p "$dir"
+    mv "$work/kwok" "$dir/kwok"
+    log "kwok v$KWOK_VERSION: done"
+  else
+    log "kwok v$KWOK_VERSION: cached"
+  fi
   local src; src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@v$KWOK_VERSION/kustomize/stage"
-  : >"$work/stages.yaml"
-  for f in "$src"/node/fast/*.yaml "$src"/pod/general/*.yaml; do
-    case "$f" in *kustomization.yaml) continue ;; esac
-    { echo "---"; cat "$f"; echo; } >>"$work/stages.yaml"
-  done
-  mkdir -p "$dir"
-  mv "$work/kwok" "$dir/kwok"; mv "$work/stages.yaml" "$dir/stages.yaml"
-  log "kwok v$KWOK_VERSION: done"
+  [ -d "$src" ] || go mod download "sigs.k8s.io/kwok@v$KWOK_VERSION"
+  local here; here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  {
+    for f in "$src/node/fast/node-initialize.yaml" "$src/pod/fast/pod-ready.yaml" "$src/pod/fast/pod-complete.yaml" \
+      "$here/kwok/pod-delete.yaml"; do
+      echo "---"; cat "$f"; echo
+    done
+  } >"$dir/stages.yaml.tmp"
+  mv "$dir/stages.yaml.tmp" "$dir/stages.yaml"
 }
 
 mkdir -p "$CACHE"

@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+/**
+ * pnpm testbed up | down | status | env
+ *
+ *   up      start the test bed in the background (building what is missing), return once every part is ready,
+ *           and write .testbed/env (shell export lines: KUBECONFIG, AWS_ENDPOINT_URL, INSTANCE_METADATA_URL, …)
+ *   down    stop all of it; no process is left behind
+ *   status  say what runs
+ *   env     print .testbed/env
+ *
+ * Options: --dir <folder> (default .testbed in the repo).
+ */
+import { spawn } from "node:child_process"
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import { setTimeout as sleep } from "node:timers/promises"
+import { parseArgs } from "node:util"
+import { defaultStateDir } from "./paths.ts"
+import * as TestBed from "./TestBed.ts"
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { dir: { type: "string", default: defaultStateDir }, help: { type: "boolean", short: "h" } }
+})
+const dir = values.dir
+const command = positionals[0]
+
+const usage = () => {
+  const text = readFileSync(new URL(import.meta.url), "utf8")
+  process.stdout.write(`${/\/\*\*\n([\s\S]*?)\*\//.exec(text)?.[1]?.replace(/^ \* ?/gm, "") ?? ""}`)
+}
+
+const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)}s`
+
+/** The background process that `up` starts: it owns every part and stops them all on SIGTERM. */
+const serve = async () => {
+  mkdirSync(dir, { recursive: true })
+  const started = Date.now()
+  const log = (line: string) => console.log(`[testbed ${seconds(started)}] ${line}`)
+  let bed: TestBed.TestBed | undefined
+  let stopping = false
+  const shutdown = async (code: number) => {
+    if (stopping) return
+    stopping = true
+    log("stopping")
+    await bed?.stop()
+    rmSync(TestBed.stateFile(dir), { force: true })
+    rmSync(join(dir, "env"), { force: true })
+    log("stopped")
+    process.exit(code)
+  }
+  process.on("SIGTERM", () => void shutdown(0))
+  process.on("SIGINT", () => void shutdown(0))
+  try {
+    bed = await TestBed.start({ dir, onProgress: log })
+  } catch (error) {
+    log(`failed: ${error instanceof Error ? error.message : String(error)}`)
+    return shutdown(1)
+  }
+  TestBed.writeState(dir, {
+    supervisorPid: process.pid,
+    startedAt: new Date().toISOString(),
+    env: bed.env,
+    components: bed.components
+  })
+  log("ready")
+  // Watch the parts: when one dies, say so in the log (status shows it too).
+  setInterval(() => {
+    for (const component of bed?.components ?? []) {
+      if (!TestBed.isAlive(component.pid)) log(`${component.name} (pid ${component.pid}) is not running`)
+    }
+  }, 5000).unref()
+  await new Promise(() => {})
+}
+
+const up = async () => {
+  const existing = TestBed.readState(dir)
+  if (existing && TestBed.isAlive(existing.supervisorPid)) {
+    console.log(`test bed already up (pid ${existing.supervisorPid}); environment in ${join(dir, "env")}`)
+    return 0
+  }
+  mkdirSync(dir, { recursive: true })
+  const logFile = join(dir, "testbed.log")
+  rmSync(logFile, { force: true })
+  const out = openSync(logFile, "a")
+  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, "serve", "--dir", dir], {
+    detached: true,
+    stdio: ["ignore", out, out]
+  })
+  child.unref()
+  const started = Date.now()
+  let printed = 0
+  for (;;) {
+    await sleep(250)
+    const lines = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n") : []
+    for (const line of lines.slice(printed, -1)) console.log(line)
+    printed = Math.max(printed, lines.length - 1)
+    const state = TestBed.readState(dir)
+    if (state && state.supervisorPid === child.pid) {
+      console.log(`test bed up in ${seconds(started)}; environment: . ${join(dir, "env")}`)
+      return 0
+    }
+    if (child.pid === undefined || !TestBed.isAlive(child.pid)) {
+      console.error(`test bed failed to start; see ${logFile}`)
+      return 1
+    }
+  }
+}
+
+const down = async () => {
+  const state = TestBed.readState(dir)
+  if (!state) {
+    console.log("test bed is not up")
+    return 0
+  }
+  if (TestBed.isAlive(state.supervisorPid)) process.kill(state.supervisorPid, "SIGTERM")
+  const deadline = Date.now() + 30_000
+  while (TestBed.isAlive(state.supervisorPid) && Date.now() < deadline) await sleep(100)
+  // Whatever survived its supervisor (a crash, a SIGKILL) is stopped here, so nothing is left behind.
+  for (const pid of [state.supervisorPid, ...state.components.map((component) => component.pid)]) {
+    if (TestBed.isAlive(pid)) process.kill(pid, "SIGKILL")
+  }
+  rmSync(TestBed.stateFile(dir), { force: true })
+  rmSync(join(dir, "env"), { force: true })
+  console.log("test bed stopped")
+  return 0
+}
+
+const status = () => {
+  const state = TestBed.readState(dir)
+  if (!state) {
+    console.log("test bed is not up")
+    return 3
+  }
+  const up = TestBed.isAlive(state.supervisorPid)
+  console.log(`test bed ${up ? "up" : "DOWN"} since ${state.startedAt} (supervisor pid ${state.supervisorPid})`)
+  let healthy = up
+  for (const component of state.components) {
+    const alive = TestBed.isAlive(component.pid)
+    healthy &&= alive
+    console.log(
+      `  ${component.name.padEnd(24)} ${alive ? "running" : "STOPPED"}  pid ${component.pid}${component.url ? `  ${component.url}` : ""}`
+    )
+  }
+  return healthy ? 0 : 1
+}
+
+const main = async (): Promise<number> => {
+  if (values.help) {
+    usage()
+    return 0
+  }
+  switch (command) {
+    case "up":
+      return up()
+    case "down":
+      return down()
+    case "status":
+      return status()
+    case "env":
+      process.stdout.write(readFileSync(join(dir, "env"), "utf8"))
+      return 0
+    case "serve":
+      await serve()
+      return 0
+    default:
+      usage()
+      return 2
+  }
+}
+
+process.exitCode = await main()

@@ -1,0 +1,7 @@
+/**
+ * @nth/testbed: the local world nth is tested in. See the README.
+ */
+export * as AwsEvents from "./awsEvents.ts"
+export * as Fixtures from "./fixtures.ts"
+export * as TestBed from "./TestBed.ts"
+export { useTestBed } from "./useTestBed.ts"

@@ -1,0 +1,45 @@
+/**
+ * Per test file: clients for the run's test bed, a fresh namespace, and fake nodes that are deleted (with the
+ * namespace) when the file ends. AWS resources are named uniquely per file instead of resetting moto, because
+ * several packages' test runs may share one test bed at the same time.
+ */
+import { afterAll, beforeAll, inject } from "vitest"
+import * as Fixtures from "./fixtures.ts"
+
+export interface TestBedContext {
+  readonly clients: Fixtures.Clients
+  /** The file's namespace (available from `beforeAll` on). */
+  readonly namespace: () => string
+  /** Registers a fake node that is deleted when the file ends. */
+  readonly registerNode: (options?: Fixtures.NodeOptions) => Promise<Fixtures.FakeNode>
+  /** Runs `cleanup` when the file ends. */
+  readonly defer: (cleanup: () => Promise<unknown> | unknown) => void
+}
+
+export const useTestBed = (): TestBedContext => {
+  const clients = Fixtures.makeClients(inject("nthTestbed"))
+  let namespace: string | undefined
+  const cleanups: Array<() => Promise<unknown> | unknown> = []
+  beforeAll(async () => {
+    namespace = await Fixtures.createNamespace(clients)
+  })
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {})
+    if (namespace) await Fixtures.deleteNamespace(clients, namespace)
+  })
+  return {
+    clients,
+    namespace: () => {
+      if (namespace === undefined) throw new Error("the test bed's namespace exists from beforeAll on")
+      return namespace
+    },
+    registerNode: async (options) => {
+      const node = await Fixtures.registerNode(clients, options)
+      cleanups.push(() => Fixtures.deleteNode(clients, node.name))
+      return node
+    },
+    defer: (cleanup) => {
+      cleanups.push(cleanup)
+    }
+  }
+}
