@@ -143,7 +143,7 @@ def _control(request):
     hooks = backend.describe_lifecycle_hooks(body["autoScalingGroupName"], [body["lifecycleHookName"]])
     if not hooks:
         return _json(404, {"message": "no such lifecycle hook on that group"})
-    transition = hooks[0].transition
+    transition = hooks[0].lifecycle_transition
     action = {
         "lifecycleActionToken": str(uuid.uuid4()),
         "autoScalingGroupName": body["autoScalingGroupName"],

@@ -426,7 +426,8 @@ export const waitForBudget = (
     const budget = await clients.policy.readNamespacedPodDisruptionBudget({ name, namespace })
     const status = budget.status
     if (!status || status.observedGeneration !== budget.metadata?.generation) return undefined
-    return predicate(status) ? status : undefined
+    const counts = { disruptionsAllowed: status.disruptionsAllowed ?? 0, currentHealthy: status.currentHealthy ?? 0 }
+    return predicate(counts) ? status : undefined
   })
 
 // ---------------------------------------------------------------------------------------------------------------

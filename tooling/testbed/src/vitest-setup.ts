@@ -6,7 +6,7 @@
  *   // vitest.config.ts
  *   export default nthVitestConfig({ globalSetup: ["@nth/testbed/vitest-setup"] })
  */
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { TestProject } from "vitest/node"
@@ -30,12 +30,16 @@ export default async function setup(project: TestProject) {
   let stop: (() => Promise<void>) | undefined
   if (env === undefined) {
     const started = Date.now()
+    const dir = mkdtempSync(join(tmpdir(), "nth-testbed-"))
     const bed = await TestBed.start({
-      dir: mkdtempSync(join(tmpdir(), "nth-testbed-")),
+      dir,
       onProgress: (line) => console.log(`[testbed ${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`)
     })
     env = bed.env
-    stop = bed.stop
+    stop = async () => {
+      await bed.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
   }
   Object.assign(process.env, env)
   project.provide("nthTestbed", env)

@@ -63,9 +63,10 @@ describe("Kubernetes", () => {
     await Fixtures.createBarePod(bed.clients, namespace, {
       name: "graceful",
       nodeName: node.name,
-      terminationGracePeriodSeconds: 3
+      terminationGracePeriodSeconds: 3,
+      labels: { app: "graceful" }
     })
-    await Fixtures.waitForReadyPods(bed.clients, namespace, {}, 1)
+    await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "graceful" }, 1)
     const started = Date.now()
     expect(await statusOf(evict(namespace, "graceful"))).toBe(201)
 
@@ -75,14 +76,16 @@ describe("Kubernetes", () => {
       const list = await bed.clients.core.listNamespacedPod({ namespace, fieldSelector: "metadata.name=graceful" })
       return list.items.length === 0 ? true : undefined
     })
+    // KWOK finishes the pod at its deletionTimestamp, which the API server stores with second precision: up to
+    // one second before the full grace period.
     const elapsed = Date.now() - started
-    expect(elapsed).toBeGreaterThanOrEqual(2500)
+    expect(elapsed).toBeGreaterThanOrEqual(2000)
     expect(elapsed).toBeLessThan(6000)
   })
 
   it("schedules a replacement away from a cordoned node", async () => {
     const cordoned = await bed.registerNode()
-    const other = await bed.registerNode()
+    await bed.registerNode()
     const namespace = bed.namespace()
     const labels = await Fixtures.createDeployment(bed.clients, namespace, {
       name: "movable",
@@ -98,7 +101,7 @@ describe("Kubernetes", () => {
       const list = await bed.clients.core.listNamespacedPod({ namespace, labelSelector: "app=movable" })
       return list.items.find((p) => p.metadata?.uid !== pod!.metadata?.uid && p.spec?.nodeName)
     })
-    expect(replacement.spec?.nodeName).toBe(other.name)
+    expect(replacement.spec?.nodeName).not.toBe(cordoned.name)
   })
 })
 
