@@ -10,7 +10,12 @@ import { accessSync, constants } from "node:fs"
 import { join } from "node:path"
 import { builtAssetsDir, kwokDir, scriptsDir } from "./paths.ts"
 
-export type KubernetesBinary = "etcd" | "kube-apiserver" | "kube-controller-manager" | "kube-scheduler" | "kubectl"
+export type KubernetesBinary =
+  | "etcd"
+  | "kube-apiserver"
+  | "kube-controller-manager"
+  | "kube-scheduler"
+  | "kubectl"
 
 export interface Assets {
   readonly etcd: string
@@ -41,7 +46,9 @@ export const findBinary = (binary: KubernetesBinary): string | undefined => {
     join("/usr/local/kubebuilder/bin", binary),
     join(builtAssetsDir, binary)
   ]
-  return candidates.find((candidate): candidate is string => candidate !== undefined && isExecutable(candidate))
+  return candidates.find(
+    (candidate): candidate is string => candidate !== undefined && isExecutable(candidate)
+  )
 }
 
 /** Runs a build script, its progress lines going to `onProgress`. */
@@ -60,7 +67,9 @@ export const runScript = (script: string, args: ReadonlyArray<string>, onProgres
     })
     child.on("error", reject)
     child.on("exit", (code) =>
-      code === 0 ? resolvePromise(stdout.trim()) : reject(new Error(`${script} ${args.join(" ")} failed:\n${tail}`))
+      code === 0
+        ? resolvePromise(stdout.trim())
+        : reject(new Error(`${script} ${args.join(" ")} failed:\n${tail}`))
     )
   })
 

@@ -3,9 +3,9 @@
  * endpoint, through nth's launcher (moto/nth_moto_server.py), which adds the lifecycle-action calls moto lacks.
  */
 import { join } from "node:path"
+import { testbedRoot } from "./paths.ts"
 import type { ManagedProcess } from "./processes.ts"
 import { freePort, startProcess, waitUntilReady } from "./processes.ts"
-import { testbedRoot } from "./paths.ts"
 
 export interface Moto {
   readonly endpoint: string

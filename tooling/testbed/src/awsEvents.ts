@@ -35,7 +35,9 @@ export const spotInterruptionWarning = (
   )
 
 export const rebalanceRecommendation = (instanceId: string) =>
-  entry("aws.ec2", "EC2 Instance Rebalance Recommendation", { "instance-id": instanceId }, [instanceArn(instanceId)])
+  entry("aws.ec2", "EC2 Instance Rebalance Recommendation", { "instance-id": instanceId }, [
+    instanceArn(instanceId)
+  ])
 
 export const instanceStateChange = (instanceId: string, state: string) =>
   entry("aws.ec2", "EC2 Instance State-change Notification", { "instance-id": instanceId, state }, [
@@ -50,7 +52,12 @@ export interface LifecycleAction {
   readonly notificationMetadata?: string
 }
 
-const lifecycleDetail = (action: LifecycleAction, transition: string, origin: string, destination: string) => ({
+const lifecycleDetail = (
+  action: LifecycleAction,
+  transition: string,
+  origin: string,
+  destination: string
+) => ({
   Origin: origin,
   Destination: destination,
   LifecycleActionToken: action.lifecycleActionToken,

@@ -133,7 +133,9 @@ const status = () => {
     return 3
   }
   const up = TestBed.isAlive(state.supervisorPid)
-  console.log(`test bed ${up ? "up" : "DOWN"} since ${state.startedAt} (supervisor pid ${state.supervisorPid})`)
+  console.log(
+    `test bed ${up ? "up" : "DOWN"} since ${state.startedAt} (supervisor pid ${state.supervisorPid})`
+  )
   let healthy = up
   for (const component of state.components) {
     const alive = TestBed.isAlive(component.pid)

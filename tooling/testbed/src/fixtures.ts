@@ -3,6 +3,9 @@
  * instances (and optionally Auto Scaling groups and IMDS emulators), workloads on them, and queues fed by
  * EventBridge rules.
  */
+
+import { randomBytes } from "node:crypto"
+import { setTimeout as sleep } from "node:timers/promises"
 import {
   AttachInstancesCommand,
   AutoScalingClient,
@@ -28,8 +31,6 @@ import {
   type V1Pod,
   type V1PodSpec
 } from "@kubernetes/client-node"
-import { randomBytes } from "node:crypto"
-import { setTimeout as sleep } from "node:timers/promises"
 import type { Environment } from "./TestBed.ts"
 
 export interface Clients {
@@ -96,7 +97,9 @@ export const waitFor = async <A>(
 
 export const createNamespace = async (clients: Clients, prefix = "t"): Promise<string> => {
   const name = uniqueName(prefix)
-  await clients.core.createNamespace({ body: { metadata: { name, labels: { "testbed.nth.dev/test": "true" } } } })
+  await clients.core.createNamespace({
+    body: { metadata: { name, labels: { "testbed.nth.dev/test": "true" } } }
+  })
   return name
 }
 
@@ -172,7 +175,9 @@ const ensureAutoScalingGroup = async (clients: Clients, group: AutoScalingGroupO
       return false
     })
   if (!created) return
-  for (const hook of group.hooks ?? [{ name: "nth-drain", transition: "autoscaling:EC2_INSTANCE_TERMINATING" }]) {
+  for (const hook of group.hooks ?? [
+    { name: "nth-drain", transition: "autoscaling:EC2_INSTANCE_TERMINATING" }
+  ]) {
     await clients.autoScaling.send(
       new PutLifecycleHookCommand({
         AutoScalingGroupName: group.name,
@@ -296,7 +301,9 @@ const container: V1Container = {
 
 const podSpec = (options: PodTemplateOptions): V1PodSpec => ({
   containers: [
-    options.emptyDir ? { ...container, volumeMounts: [{ name: "scratch", mountPath: "/scratch" }] } : container
+    options.emptyDir
+      ? { ...container, volumeMounts: [{ name: "scratch", mountPath: "/scratch" }] }
+      : container
   ],
   terminationGracePeriodSeconds: options.terminationGracePeriodSeconds ?? 2,
   ...(options.emptyDir ? { volumes: [{ name: "scratch", emptyDir: {} }] } : {}),
@@ -310,7 +317,9 @@ const podSpec = (options: PodTemplateOptions): V1PodSpec => ({
               {
                 weight: 100,
                 preference: {
-                  matchExpressions: [{ key: "kubernetes.io/hostname", operator: "In", values: [options.preferNode] }]
+                  matchExpressions: [
+                    { key: "kubernetes.io/hostname", operator: "In", values: [options.preferNode] }
+                  ]
                 }
               }
             ]
@@ -353,7 +362,10 @@ export const createDeployment = async (clients: Clients, namespace: string, opti
   if (options.budget) {
     await clients.policy.createNamespacedPodDisruptionBudget({
       namespace,
-      body: { metadata: { name: options.name }, spec: { selector: { matchLabels: labels }, ...options.budget } }
+      body: {
+        metadata: { name: options.name },
+        spec: { selector: { matchLabels: labels }, ...options.budget }
+      }
     })
   }
   return labels
@@ -390,7 +402,8 @@ export const createBarePod = async (
   })
 
 const isReady = (pod: V1Pod) =>
-  pod.status?.phase === "Running" && pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+  pod.status?.phase === "Running" &&
+  pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True")
 
 /** Waits until `count` pods match the selector and are all Running and Ready; returns them. */
 export const waitForReadyPods = (
@@ -426,7 +439,10 @@ export const waitForBudget = (
     const budget = await clients.policy.readNamespacedPodDisruptionBudget({ name, namespace })
     const status = budget.status
     if (!status || status.observedGeneration !== budget.metadata?.generation) return undefined
-    const counts = { disruptionsAllowed: status.disruptionsAllowed ?? 0, currentHealthy: status.currentHealthy ?? 0 }
+    const counts = {
+      disruptionsAllowed: status.disruptionsAllowed ?? 0,
+      currentHealthy: status.currentHealthy ?? 0
+    }
     return predicate(counts) ? status : undefined
   })
 
@@ -463,13 +479,16 @@ export const createEventQueue = async (clients: Clients, prefix = "nth"): Promis
       State: "ENABLED"
     })
   )
-  await clients.eventBridge.send(new PutTargetsCommand({ Rule: ruleName, Targets: [{ Id: "nth", Arn: queueArn }] }))
+  await clients.eventBridge.send(
+    new PutTargetsCommand({ Rule: ruleName, Targets: [{ Id: "nth", Arn: queueArn }] })
+  )
   return { queueUrl: QueueUrl, queueArn, ruleName }
 }
 
 export const publishEvents = async (clients: Clients, entries: ReadonlyArray<PutEventsRequestEntry>) => {
   const result = await clients.eventBridge.send(new PutEventsCommand({ Entries: [...entries] }))
-  if ((result.FailedEntryCount ?? 0) > 0) throw new Error(`PutEvents failed: ${JSON.stringify(result.Entries)}`)
+  if ((result.FailedEntryCount ?? 0) > 0)
+    throw new Error(`PutEvents failed: ${JSON.stringify(result.Entries)}`)
   return result.Entries?.map((e) => e.EventId ?? "") ?? []
 }
 

@@ -17,7 +17,8 @@ export const repoRoot = resolve(testbedRoot, "../..")
 export const scriptsDir = join(testbedRoot, "scripts")
 
 export const cacheDir =
-  process.env.NTH_TESTBED_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "nth-testbed")
+  process.env.NTH_TESTBED_CACHE ??
+  join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "nth-testbed")
 
 /** The folder the built Kubernetes binaries land in; it can itself serve as KUBEBUILDER_ASSETS. */
 export const builtAssetsDir = join(cacheDir, "k8s", `${versions.kubernetes}-linux-amd64`)

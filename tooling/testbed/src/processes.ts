@@ -93,7 +93,8 @@ export const waitUntilReady = async (
 ): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    if (!process_.alive()) throw new Error(`${process_.name} exited while starting:\n${logTail(process_.logFile)}`)
+    if (!process_.alive())
+      throw new Error(`${process_.name} exited while starting:\n${logTail(process_.logFile)}`)
     if (await check().catch(() => false)) return
     if (Date.now() > deadline) {
       throw new Error(`${process_.name} not ready after ${timeoutMs / 1000}s:\n${logTail(process_.logFile)}`)

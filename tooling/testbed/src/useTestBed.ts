@@ -5,6 +5,14 @@
  */
 import { afterAll, beforeAll, inject } from "vitest"
 import * as Fixtures from "./fixtures.ts"
+import type { Environment } from "./TestBed.ts"
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** The run's test bed, provided by the global setup (`@nth/testbed/vitest-setup`). */
+    nthTestbed: Environment
+  }
+}
 
 export interface TestBedContext {
   readonly clients: Fixtures.Clients

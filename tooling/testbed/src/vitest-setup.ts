@@ -12,12 +12,8 @@ import { join } from "node:path"
 import type { TestProject } from "vitest/node"
 import { defaultStateDir } from "./paths.ts"
 import * as TestBed from "./TestBed.ts"
-
-declare module "vitest" {
-  export interface ProvidedContext {
-    nthTestbed: TestBed.Environment
-  }
-}
+// The module augmentation that types `project.provide("nthTestbed", …)` lives with its reader.
+import type {} from "./useTestBed.ts"
 
 const running = (): TestBed.Environment | undefined => {
   const state = TestBed.readState(process.env.NTH_TESTBED_DIR ?? defaultStateDir)

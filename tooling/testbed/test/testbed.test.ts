@@ -73,7 +73,10 @@ describe("Kubernetes", () => {
     const terminating = await bed.clients.core.readNamespacedPod({ name: "graceful", namespace })
     expect(terminating.metadata?.deletionTimestamp).toBeDefined()
     await Fixtures.waitFor("the pod to be gone", async () => {
-      const list = await bed.clients.core.listNamespacedPod({ namespace, fieldSelector: "metadata.name=graceful" })
+      const list = await bed.clients.core.listNamespacedPod({
+        namespace,
+        fieldSelector: "metadata.name=graceful"
+      })
       return list.items.length === 0 ? true : undefined
     })
     // KWOK finishes the pod at its deletionTimestamp, which the API server stores with second precision: up to
