@@ -1,0 +1,116 @@
+/**
+ * What a drain did, pod by pod, and the progress events it emits on the way.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * A pod, as reports name it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PodRef {
+  readonly namespace: string
+  readonly name: string
+  readonly uid: string
+}
+
+/**
+ * How a pod's drain ended.
+ *
+ * - `Gone`: evicted (or deleted) and gone from the node.
+ * - `Skipped`: left alone by a rule (DaemonSet pod with `ignoreDaemonSets`, mirror pod, stuck terminating).
+ * - `Refused`: a rule refused it; nothing was evicted.
+ * - `WouldRemove`: client dry run: it would have been evicted or deleted.
+ * - `Accepted`: server dry run: the API server accepted the eviction (nothing was removed).
+ * - `Blocked`: the drain ended (timeout, deadline, interruption) while a PodDisruptionBudget refused its eviction.
+ * - `Terminating`: the drain ended while it was still shutting down.
+ * - `Failed`: its eviction failed for good (e.g. more than one budget selects it).
+ * - `Pending`: the drain ended before this pod's turn came.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Outcome =
+  | "Gone"
+  | "Skipped"
+  | "Refused"
+  | "WouldRemove"
+  | "Accepted"
+  | "Blocked"
+  | "Terminating"
+  | "Failed"
+  | "Pending"
+
+/**
+ * One pod's line in the report.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PodReport extends PodRef {
+  readonly outcome: Outcome
+  /** `evict` (through the Eviction API), `delete` (finished pods, or `disableEviction`), or `none`. */
+  readonly method: "evict" | "delete" | "none"
+  /** Why a rule skipped or refused it. */
+  readonly reason?: string
+  readonly message?: string
+  /** Warnings of the rules that let it go (e.g. "deleting pods with local storage"). */
+  readonly warnings: ReadonlyArray<string>
+  /** Eviction requests sent for it. */
+  readonly attempts: number
+  /** Budgets that refused its eviction at some point. */
+  readonly blockedBy: ReadonlyArray<string>
+  /** The grace period sent with its eviction, when one was sent. */
+  readonly gracePeriodSeconds?: number
+  /** True when the drain's deadline shortened its grace period. */
+  readonly gracePeriodShortened: boolean
+  /** Milliseconds from the start of the drain to the accepted eviction, and to the pod being gone. */
+  readonly evictedAfterMs?: number
+  readonly goneAfterMs?: number
+  /** The last error, for `Failed` pods. */
+  readonly error?: string
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface DrainReport {
+  readonly node: string
+  readonly pods: ReadonlyArray<PodReport>
+  readonly startedAt: Date
+  readonly durationMs: number
+  /** API requests the drain sent (lists, evictions, watches, lookups). */
+  readonly apiRequests: number
+}
+
+/**
+ * What happens during a drain, as it happens.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Progress =
+  | { readonly _tag: "PodEvicting"; readonly pod: PodRef; readonly gracePeriodSeconds?: number }
+  | { readonly _tag: "PodEvicted"; readonly pod: PodRef }
+  | { readonly _tag: "PodDeleted"; readonly pod: PodRef }
+  | {
+      readonly _tag: "PodBlocked"
+      readonly pod: PodRef
+      readonly budget: string | undefined
+      readonly message: string
+    }
+  | { readonly _tag: "PodGone"; readonly pod: PodRef }
+  | { readonly _tag: "PodFailed"; readonly pod: PodRef; readonly error: string }
+  | { readonly _tag: "WaveStarted"; readonly wave: "regular" | "critical"; readonly pods: number }
+
+/**
+ * The pods of a report with a given outcome.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const withOutcome = (report: DrainReport, outcome: Outcome): ReadonlyArray<PodReport> =>
+  report.pods.filter((pod) => pod.outcome === outcome)

@@ -1,0 +1,463 @@
+/**
+ * The drainer against the test bed's real API server, controllers, scheduler and KWOK nodes: one test per
+ * kubectl rule, and one per thing it does better.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { PatchStrategy, SchedulingV1Api, setHeaderOptions } from "@kubernetes/client-node"
+import { KubeClient } from "@nth/kube"
+import { Fixtures, useTestBed } from "@nth/testbed"
+import { Effect, Exit, Fiber } from "effect"
+import { Drainer, type DrainReport } from "../src/index.ts"
+
+const bed = useTestBed()
+
+const run = <A, E>(effect: Effect.Effect<A, E, KubeClient.KubeClient>) =>
+  Effect.runPromise(
+    Effect.exit(effect).pipe(
+      Effect.provide(KubeClient.layer({ kubeConfig: bed.clients.kubeConfig })),
+      Effect.scoped
+    )
+  )
+
+const drained = async (node: string, options: Drainer.Options = {}) => {
+  const exit = await run(Drainer.drain(node, options))
+  if (Exit.isFailure(exit)) throw new Error(`drain failed: ${String(exit.cause)}`)
+  return exit.value
+}
+
+const drainError = async (node: string, options: Drainer.Options = {}) => {
+  const exit = await run(Drainer.drain(node, options))
+  if (Exit.isSuccess(exit)) throw new Error("expected the drain to fail")
+  const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+  if (failure?._tag !== "Fail") throw new Error(`drain died: ${String(exit.cause)}`)
+  return failure.error
+}
+
+const outcome = (report: DrainReport.DrainReport, name: string) => report.pods.find((p) => p.name === name)
+
+const podsOn = async (node: string) =>
+  (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items.filter(
+    (pod) => pod.metadata?.deletionTimestamp === undefined
+  )
+
+/** A node with workloads on it, cordoned, plus a spare node for the replacements. */
+const nodeWith = async (setup: (node: string, namespace: string) => Promise<unknown>) => {
+  const node = await bed.registerNode()
+  await bed.registerNode()
+  await setup(node.name, bed.namespace())
+  await Fixtures.setUnschedulable(bed.clients, node.name, true)
+  return node.name
+}
+
+describe("cordon", () => {
+  it("sets and clears spec.unschedulable, idempotently, without touching anything else", async () => {
+    const node = await bed.registerNode({ labels: { keep: "me" } })
+    const first = await run(Drainer.cordon(node.name))
+    const second = await run(Drainer.cordon(node.name))
+    expect(first).toEqual(Exit.succeed({ changed: true }))
+    expect(second).toEqual(Exit.succeed({ changed: false }))
+    const cordoned = await bed.clients.core.readNode({ name: node.name })
+    expect(cordoned.spec?.unschedulable).toBe(true)
+    expect(cordoned.metadata?.labels?.keep).toBe("me")
+    expect(await run(Drainer.uncordon(node.name))).toEqual(Exit.succeed({ changed: true }))
+    expect((await bed.clients.core.readNode({ name: node.name })).spec?.unschedulable).toBeFalsy()
+  })
+
+  it("changes nothing in server dry-run mode", async () => {
+    const node = await bed.registerNode()
+    expect(await run(Drainer.cordon(node.name, { dryRun: true }))).toEqual(Exit.succeed({ changed: true }))
+    expect((await bed.clients.core.readNode({ name: node.name })).spec?.unschedulable).toBeFalsy()
+  })
+})
+
+describe("drain", () => {
+  it("evicts ReplicaSet pods and waits until they are gone; replacements land elsewhere", async () => {
+    const node = await nodeWith((node, namespace) =>
+      Fixtures.createDeployment(bed.clients, namespace, { name: "web", replicas: 3, preferNode: node }).then(
+        (labels) => Fixtures.waitForReadyPods(bed.clients, namespace, labels, 3)
+      )
+    )
+    const events: Array<string> = []
+    const report = await drained(node, { onProgress: (event) => events.push(event._tag) })
+    expect(report.pods.filter((p) => p.outcome === "Gone")).toHaveLength(3)
+    expect(report.pods.every((p) => p.method === "evict")).toBe(true)
+    expect(await podsOn(node)).toHaveLength(0)
+    expect(events.filter((e) => e === "PodEvicted")).toHaveLength(3)
+    expect(events.filter((e) => e === "PodGone")).toHaveLength(3)
+    await Fixtures.waitForReadyPods(bed.clients, bed.namespace(), { app: "web" }, 3)
+  })
+
+  it("refuses DaemonSet pods without ignoreDaemonSets, skips them with it", async () => {
+    const node = await nodeWith(async (_node, namespace) => {
+      const labels = await Fixtures.createDaemonSet(bed.clients, namespace, { name: "agent" })
+      await Fixtures.waitFor("the DaemonSet pod on the node", async () =>
+        (await podsOn(_node)).some((p) => p.metadata?.labels?.app === labels.app) ? true : undefined
+      )
+    })
+    const refused = await drainError(node)
+    expect(refused._tag).toBe("DrainRefused")
+    if (refused._tag === "DrainRefused") {
+      expect(refused.refusals.some((r) => r.reason === "DaemonSetPod")).toBe(true)
+      expect(refused.message).toContain("ignoreDaemonSets")
+    }
+    const report = await drained(node, { ignoreDaemonSets: true })
+    const agent = report.pods.find((p) => p.name.startsWith("agent-"))
+    expect(agent?.outcome).toBe("Skipped")
+    expect((await podsOn(node)).some((p) => p.metadata?.name === agent?.name)).toBe(true)
+    await bed.clients.apps.deleteNamespacedDaemonSet({ name: "agent", namespace: bed.namespace() })
+  })
+
+  it("removes a pod whose DaemonSet is gone only with force", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      await Fixtures.createDaemonSet(bed.clients, namespace, { name: "orphaner" })
+      await Fixtures.waitFor("the DaemonSet pod", async () =>
+        (await podsOn(node)).some((p) => p.metadata?.labels?.app === "orphaner") ? true : undefined
+      )
+      await bed.clients.apps.deleteNamespacedDaemonSet({
+        name: "orphaner",
+        namespace,
+        propagationPolicy: "Orphan"
+      })
+    })
+    // The garbage collector soon strips the pod's reference to its deleted DaemonSet (it is then a bare pod):
+    // either way, only force removes it.
+    const refused = await drainError(node, { ignoreDaemonSets: true })
+    expect(refused._tag === "DrainRefused" && refused.refusals[0]?.reason).toMatch(
+      /^(OrphanedDaemonSetPod|Unreplicated)$/
+    )
+    const report = await drained(node, { ignoreDaemonSets: true, force: true })
+    const orphan = report.pods.find((p) => p.name.startsWith("orphaner-"))
+    expect(orphan?.outcome).toBe("Gone")
+    expect(orphan?.warnings.join()).toMatch(/not found|no controller/)
+  })
+
+  it("skips mirror pods", async () => {
+    const node = await nodeWith((node, namespace) =>
+      Fixtures.createBarePod(bed.clients, namespace, {
+        name: "static-web",
+        nodeName: node,
+        annotations: { "kubernetes.io/config.mirror": "abc123" }
+      })
+    )
+    const report = await drained(node)
+    expect(outcome(report, "static-web")).toMatchObject({ outcome: "Skipped", reason: "MirrorPod" })
+  })
+
+  it("refuses emptyDir pods without deleteEmptyDirData", async () => {
+    const node = await nodeWith((node, namespace) =>
+      Fixtures.createDeployment(bed.clients, namespace, {
+        name: "scratch",
+        replicas: 1,
+        preferNode: node,
+        emptyDir: true
+      }).then((labels) => Fixtures.waitForReadyPods(bed.clients, namespace, labels, 1))
+    )
+    const refused = await drainError(node)
+    expect(refused._tag === "DrainRefused" && refused.refusals.map((r) => r.reason)).toEqual(["LocalStorage"])
+    const report = await drained(node, { deleteEmptyDirData: true })
+    const pod = report.pods.find((p) => p.name.startsWith("scratch-"))
+    expect(pod).toMatchObject({ outcome: "Gone", warnings: ["deleting pods with local storage"] })
+  })
+
+  it("refuses bare pods without force, and lists every refusal at once before evicting anything", async () => {
+    const node = await nodeWith(async (node, namespace) => {
+      await Fixtures.createBarePod(bed.clients, namespace, { name: "bare-1", nodeName: node })
+      await Fixtures.createBarePod(bed.clients, namespace, { name: "bare-2", nodeName: node, emptyDir: true })
+      await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "bystander",
+        replicas: 1,
+        preferNode: node
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "bystander" }, 1)
+    })
+    const refused = await drainError(node)
+    expect(refused._tag).toBe("DrainRefused")
+    if (refused._tag === "DrainRefused") {
+      expect(refused.refusals.map((r) => `${r.name}:${r.reason}`).sort()).toEqual([
+        "bare-1:Unreplicated",
+        "bare-2:LocalStorage"
+      ])
+    }
+    expect((await podsOn(node)).some((p) => p.metadata?.name?.startsWith("bystander-"))).toBe(true)
+    const report = await drained(node, { force: true, deleteEmptyDirData: true })
+    expect(outcome(report, "bare-1")?.outcome).toBe("Gone")
+    expect(outcome(report, "bare-2")?.outcome).toBe("Gone")
+  })
+
+  it("deletes finished pods without evicting them, even without force", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      await Fixtures.createBarePod(bed.clients, namespace, {
+        name: "done",
+        nodeName: node,
+        labels: { app: "done" }
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "done" }, 1)
+      await bed.clients.core.patchNamespacedPodStatus(
+        { name: "done", namespace, body: { status: { phase: "Succeeded" } } },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
+      )
+    })
+    const report = await drained(node)
+    expect(outcome(report, "done")).toMatchObject({ outcome: "Gone", method: "delete" })
+  })
+
+  it("waits on a budget that allows nothing and goes on within a second of it allowing one", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "guarded",
+        replicas: 2,
+        preferNode: node,
+        budget: { minAvailable: 2 }
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 2)
+      await Fixtures.waitForBudget(bed.clients, namespace, "guarded", (s) => s.currentHealthy === 2)
+    })
+    const blocked: Array<number> = []
+    const evicted: Array<number> = []
+    const drainPromise = drained(node, {
+      budgetRetryFallback: "60 seconds",
+      onProgress: (event) => {
+        if (event._tag === "PodBlocked") blocked.push(Date.now())
+        if (event._tag === "PodEvicted") evicted.push(Date.now())
+      }
+    })
+    await Fixtures.waitFor("an eviction refused by the budget", async () =>
+      blocked.length > 0 ? true : undefined
+    )
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(evicted).toHaveLength(0)
+
+    // One more replica: once it is Ready the disruption controller allows one disruption.
+    await bed.clients.apps.patchNamespacedDeployment(
+      { name: "guarded", namespace, body: { spec: { replicas: 3 } } },
+      setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch)
+    )
+    const allowedAt = await Fixtures.waitFor(
+      "the budget to allow a disruption",
+      async () => {
+        const budget = await bed.clients.policy.readNamespacedPodDisruptionBudget({
+          name: "guarded",
+          namespace
+        })
+        return (budget.status?.disruptionsAllowed ?? 0) > 0 || evicted.length > 0 ? Date.now() : undefined
+      },
+      { intervalMs: 20 }
+    )
+    await Fixtures.waitFor("the first eviction", async () => (evicted.length > 0 ? true : undefined))
+    expect(evicted[0]! - allowedAt).toBeLessThan(1000)
+
+    // The budget keeps pace with the replacements; the drain completes.
+    const report = await drainPromise
+    const guarded = report.pods.filter((p) => p.name.startsWith("guarded-"))
+    expect(guarded.every((p) => p.outcome === "Gone")).toBe(true)
+    expect(guarded.some((p) => p.blockedBy.includes("guarded"))).toBe(true)
+  }, 60_000)
+
+  it("fails a pod covered by two budgets without crashing, and drains the rest", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "doubly",
+        replicas: 1,
+        preferNode: node,
+        budget: { maxUnavailable: 1 }
+      })
+      await bed.clients.policy.createNamespacedPodDisruptionBudget({
+        namespace,
+        body: {
+          metadata: { name: "doubly-too" },
+          spec: { selector: { matchLabels: labels }, maxUnavailable: 1 }
+        }
+      })
+      await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "single",
+        replicas: 1,
+        preferNode: node
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 1)
+      await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "single" }, 1)
+    })
+    const error = await drainError(node, { timeoutSeconds: 30 })
+    expect(error._tag).toBe("EvictionFailed")
+    if (error._tag === "EvictionFailed") {
+      const report = error.report as DrainReport.DrainReport
+      expect(report.pods.find((p) => p.name.startsWith("doubly-"))).toMatchObject({ outcome: "Failed" })
+      expect(report.pods.find((p) => p.name.startsWith("doubly-"))?.error).toMatch(/more than one/i)
+      expect(report.pods.find((p) => p.name.startsWith("single-"))?.outcome).toBe("Gone")
+    }
+  })
+
+  it("counts a pod as gone when a replacement with the same name takes its place", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      await Fixtures.createBarePod(bed.clients, namespace, {
+        name: "stateful-0",
+        nodeName: node,
+        terminationGracePeriodSeconds: 30,
+        labels: { app: "stateful" }
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "stateful" }, 1)
+    })
+    const started = Date.now()
+    const drainPromise = drained(node, {
+      force: true,
+      onProgress: (event) => {
+        if (event._tag !== "PodEvicted") return
+        // What a StatefulSet controller does: the old pod is removed and a new one with its name appears.
+        void bed.clients.core
+          .deleteNamespacedPod({ name: "stateful-0", namespace, gracePeriodSeconds: 0 })
+          .then(() =>
+            Fixtures.createBarePod(bed.clients, namespace, {
+              name: "stateful-0",
+              nodeName: node,
+              labels: { app: "stateful" }
+            })
+          )
+      }
+    })
+    const report = await drainPromise
+    expect(outcome(report, "stateful-0")?.outcome).toBe("Gone")
+    expect(Date.now() - started).toBeLessThan(10_000)
+  })
+
+  it("stops evicting when interrupted and leaves the node cordoned", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "slow",
+        replicas: 4,
+        preferNode: node,
+        budget: { maxUnavailable: 1 },
+        terminationGracePeriodSeconds: 5
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 4)
+      await Fixtures.waitForBudget(bed.clients, namespace, "slow", (s) => s.disruptionsAllowed === 1)
+    })
+    let evictions = 0
+    const fiber = Effect.runFork(
+      Drainer.drain(node, { onProgress: (event) => event._tag === "PodEvicted" && (evictions += 1) }).pipe(
+        Effect.provide(KubeClient.layer({ kubeConfig: bed.clients.kubeConfig }))
+      )
+    )
+    await Fixtures.waitFor("the first eviction", async () => (evictions > 0 ? true : undefined))
+    await Effect.runPromise(Fiber.interrupt(fiber))
+    const afterInterrupt = evictions
+    await new Promise((resolve) => setTimeout(resolve, 7000))
+    expect(evictions).toBe(afterInterrupt)
+    expect(
+      (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "slow").length
+    ).toBeGreaterThanOrEqual(2)
+    expect((await bed.clients.core.readNode({ name: node })).spec?.unschedulable).toBe(true)
+  }, 30_000)
+
+  it("caps grace periods to end before the deadline and says which it shortened", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "patient",
+        replicas: 1,
+        preferNode: node,
+        terminationGracePeriodSeconds: 120
+      })
+      await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "quick",
+        replicas: 1,
+        preferNode: node,
+        terminationGracePeriodSeconds: 1
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "patient" }, 1)
+      await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "quick" }, 1)
+    })
+    const started = Date.now()
+    const report = await drained(node, { deadline: new Date(started + 10_000), deadlineMarginSeconds: 5 })
+    const patient = report.pods.find((p) => p.name.startsWith("patient-"))
+    const quick = report.pods.find((p) => p.name.startsWith("quick-"))
+    expect(patient).toMatchObject({ outcome: "Gone", gracePeriodShortened: true })
+    expect(patient?.gracePeriodSeconds).toBeLessThanOrEqual(5)
+    expect(quick).toMatchObject({ outcome: "Gone", gracePeriodShortened: false })
+    expect(Date.now() - started).toBeLessThan(10_000)
+  })
+
+  it("changes nothing in either dry-run mode", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "dry",
+        replicas: 2,
+        preferNode: node
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 2)
+    })
+    const before = (await podsOn(node)).map((p) => p.metadata?.uid).sort()
+    const client = await drained(node, { dryRun: "client" })
+    expect(client.pods.every((p) => p.outcome === "WouldRemove")).toBe(true)
+    const server = await drained(node, { dryRun: "server" })
+    expect(server.pods.every((p) => p.outcome === "Accepted")).toBe(true)
+    expect(server.pods.every((p) => p.attempts === 1)).toBe(true)
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    expect((await podsOn(node)).map((p) => p.metadata?.uid).sort()).toEqual(before)
+  })
+
+  it("evicts critical pods in a last wave", async () => {
+    const namespace = bed.namespace()
+    // The built-in critical classes are reserved for kube-system; a class of our own stands in for them.
+    const priorityClass = Fixtures.uniqueName("critical")
+    await bed.clients.kubeConfig
+      .makeApiClient(SchedulingV1Api)
+      .createPriorityClass({ body: { metadata: { name: priorityClass }, value: 1_000_000 } })
+    bed.defer(() =>
+      bed.clients.kubeConfig.makeApiClient(SchedulingV1Api).deletePriorityClass({ name: priorityClass })
+    )
+    const node = await nodeWith(async (node) => {
+      await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "critical",
+        replicas: 1,
+        preferNode: node,
+        priorityClassName: priorityClass
+      })
+      await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "ordinary",
+        replicas: 2,
+        preferNode: node,
+        terminationGracePeriodSeconds: 2
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "ordinary" }, 2)
+      await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "critical" }, 1)
+    })
+    const report = await drained(node, { criticalPriorityClasses: [priorityClass] })
+    const critical = report.pods.find((p) => p.name.startsWith("critical-"))!
+    const ordinary = report.pods.filter((p) => p.name.startsWith("ordinary-"))
+    expect(critical.outcome).toBe("Gone")
+    for (const pod of ordinary) expect(critical.evictedAfterMs!).toBeGreaterThanOrEqual(pod.goneAfterMs!)
+  })
+
+  it("has a Promise API with an AbortSignal", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "promised",
+        replicas: 1,
+        preferNode: node
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 1)
+    })
+    const drainer = Drainer.createDrainer({ kubeConfig: bed.clients.kubeConfig })
+    try {
+      const aborted = new AbortController()
+      aborted.abort(new Error("stop"))
+      await expect(drainer.drain(node, { signal: aborted.signal })).rejects.toThrow("stop")
+      const report = await drainer.drain(node)
+      expect(report.pods.find((p) => p.name.startsWith("promised-"))?.outcome).toBe("Gone")
+      await expect(
+        drainer.drain(node, { podSelector: "app=promised", timeoutSeconds: 5 })
+      ).resolves.toMatchObject({
+        pods: []
+      })
+    } finally {
+      await drainer.close()
+    }
+  })
+})
