@@ -338,9 +338,11 @@ describe("drain", () => {
     })
     let evictions = 0
     const fiber = Effect.runFork(
-      Drainer.drain(node, { onProgress: (event) => event._tag === "PodEvicted" && (evictions += 1) }).pipe(
-        Effect.provide(KubeClient.layer({ kubeConfig: bed.clients.kubeConfig }))
-      )
+      Drainer.drain(node, {
+        onProgress: (event) => {
+          if (event._tag === "PodEvicted") evictions += 1
+        }
+      }).pipe(Effect.provide(KubeClient.layer({ kubeConfig: bed.clients.kubeConfig })))
     )
     await Fixtures.waitFor("the first eviction", async () => (evictions > 0 ? true : undefined))
     await Effect.runPromise(Fiber.interrupt(fiber))
