@@ -8,12 +8,14 @@
  * `pnpm testbed up` runs the same code in a background process; tests either reuse that one (found through
  * `.testbed/state.json`) or start their own for the run.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ImdsMock } from "@nth/imds-mock"
 import { ensureAssets, ensureMoto } from "./assets.ts"
 import { awsEnvironment, startMoto } from "./aws.ts"
 import { startControlPlane } from "./kubernetes.ts"
+import { defaultStateDir } from "./paths.ts"
 
 export interface Environment {
   readonly KUBECONFIG: string
@@ -139,5 +141,32 @@ export const isAlive = (pid: number): boolean => {
     return true
   } catch {
     return false
+  }
+}
+
+/** The environment of the test bed `pnpm testbed up` started, if it is up and whole. */
+export const running = (dir = process.env.NTH_TESTBED_DIR ?? defaultStateDir): Environment | undefined => {
+  const state = readState(dir)
+  if (!state || !isAlive(state.supervisorPid)) return undefined
+  return state.components.every((component) => isAlive(component.pid)) ? state.env : undefined
+}
+
+/**
+ * A test bed for a test run or a benchmark: the one `pnpm testbed up` started, or else a new one in a temporary
+ * folder, which `release` stops and removes (releasing a borrowed one does nothing).
+ */
+export const acquire = async (
+  options: { readonly onProgress?: (line: string) => void } = {}
+): Promise<{ readonly env: Environment; readonly release: () => Promise<void> }> => {
+  const env = running()
+  if (env) return { env, release: async () => {} }
+  const dir = mkdtempSync(join(tmpdir(), "nth-testbed-"))
+  const bed = await start({ dir, ...(options.onProgress ? { onProgress: options.onProgress } : {}) })
+  return {
+    env: bed.env,
+    release: async () => {
+      await bed.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
   }
 }

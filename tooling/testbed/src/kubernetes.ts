@@ -8,8 +8,9 @@
  * nodes not-ready, and only the node-lifecycle controller, left out on purpose, would lift the taint).
  *
  * The controller manager runs only the controllers whose behaviour nth must meet for real: disruption (budget
- * status), garbage collector, ReplicaSet, Deployment, DaemonSet and namespace. Never node-lifecycle or
- * taint-eviction, which would evict pods from kubelet-less nodes behind the tests' back.
+ * status), garbage collector, ReplicaSet, Deployment, DaemonSet and namespace, plus pod GC (it removes pods
+ * left on deleted nodes). Never node-lifecycle or taint-eviction, which would evict pods from kubelet-less
+ * nodes behind the tests' back.
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -156,7 +157,7 @@ export const startControlPlane = async (
         `--kubeconfig=${kubeconfig}`,
         "--leader-elect=false",
         "--secure-port=0",
-        "--controllers=disruption-controller,garbage-collector-controller,replicaset-controller,deployment-controller,daemonset-controller,namespace-controller",
+        "--controllers=disruption-controller,garbage-collector-controller,replicaset-controller,deployment-controller,daemonset-controller,namespace-controller,pod-garbage-collector-controller",
         "--concurrent-gc-syncs=5"
       ],
       { logDir }

@@ -32,8 +32,9 @@ export const useTestBed = (): TestBedContext => {
     namespace = await Fixtures.createNamespace(clients)
   })
   afterAll(async () => {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {})
+    // Pods first, at once: once their nodes are gone no kubelet (KWOK) would ever finish them.
     if (namespace) await Fixtures.deleteNamespace(clients, namespace)
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {})
   })
   return {
     clients,
