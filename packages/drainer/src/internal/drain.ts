@@ -122,11 +122,9 @@ const lookUpDaemonSets = (kube: KubeClient.Service, pods: ReadonlyArray<V1Pod>) 
         kube
           .call(`read daemonset ${key}`, (o) => kube.apps.readNamespacedDaemonSet({ name, namespace }, o))
           .pipe(
-            Effect.map(() => true as boolean | string),
+            Effect.map((): boolean | string => true),
             Effect.catch((error) => Effect.succeed(error.reason === "NotFound" ? false : error.message)),
-            Effect.map((exists) => {
-              found.set(key, exists)
-            })
+            Effect.tap((exists) => Effect.sync(() => found.set(key, exists)))
           ),
       { concurrency: 10, discard: true }
     )
