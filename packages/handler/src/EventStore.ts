@@ -1,0 +1,103 @@
+/**
+ * Remembers every event by id so that none is handled twice, although monitors report a notice on every poll
+ * and SQS redelivers messages.
+ *
+ * An event is `new` the first time its key is offered and `seen` after that, except when its last handling
+ * failed and the retry delay has passed (then it is handled again). Scheduled events that are cancelled or
+ * completed have a key of their own (`<id>:canceled`), so their undoing is handled once too. Ids put on the
+ * ignore list (events nth already dealt with before a restart) are never handled.
+ *
+ * @since 0.1.0
+ */
+import type { InterruptionEvent } from "@nth/events"
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type State = "InProgress" | "Done" | "Failed" | "Ignored"
+
+interface Entry {
+  readonly event: InterruptionEvent.InterruptionEvent
+  readonly firstSeenAt: number
+  state: State
+  attempts: number
+  failedAt: number | undefined
+}
+
+/**
+ * The dedupe key: the event id, plus the state for scheduled events that are no longer active.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const keyOf = (event: InterruptionEvent.InterruptionEvent): string =>
+  event.kind === "ScheduledMaintenance" && event.state !== "active" ? `${event.id}:${event.state}` : event.id
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface EventStore {
+  /** `new`: handle it now (it is marked in progress). `seen`: already handled, in progress or ignored. */
+  readonly offer: (event: InterruptionEvent.InterruptionEvent, now: number) => "new" | "seen"
+  readonly settle: (
+    event: InterruptionEvent.InterruptionEvent,
+    state: Exclude<State, "InProgress">,
+    now: number
+  ) => void
+  readonly ignore: (id: string) => void
+  /** When an event was first seen (for latency metrics). */
+  readonly firstSeenAt: (event: InterruptionEvent.InterruptionEvent) => number | undefined
+  readonly stateOf: (event: InterruptionEvent.InterruptionEvent) => State | undefined
+  /** Whether any event for the node is still being handled or was handled (not failed, not ignored). */
+  readonly activeFor: (nodeName: string, except?: string) => boolean
+  readonly size: () => number
+}
+
+/**
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (options: { readonly retryFailedAfterMs: number }): EventStore => {
+  const entries = new Map<string, Entry>()
+  const ignored = new Set<string>()
+  return {
+    offer: (event, now) => {
+      const key = keyOf(event)
+      // The ignore list holds events already acted on; their cancellation may still have work to undo.
+      if (ignored.has(event.id) && key === event.id) return "seen"
+      const entry = entries.get(key)
+      if (entry === undefined) {
+        entries.set(key, { event, firstSeenAt: now, state: "InProgress", attempts: 1, failedAt: undefined })
+        return "new"
+      }
+      if (entry.state === "Failed" && now - (entry.failedAt ?? 0) >= options.retryFailedAfterMs) {
+        entry.state = "InProgress"
+        entry.attempts += 1
+        return "new"
+      }
+      return "seen"
+    },
+    settle: (event, state, now) => {
+      const entry = entries.get(keyOf(event))
+      if (!entry) return
+      entry.state = state
+      entry.failedAt = state === "Failed" ? now : undefined
+    },
+    ignore: (id) => {
+      ignored.add(id)
+    },
+    firstSeenAt: (event) => entries.get(keyOf(event))?.firstSeenAt,
+    stateOf: (event) => entries.get(keyOf(event))?.state,
+    activeFor: (nodeName, except) =>
+      [...entries.entries()].some(
+        ([key, entry]) =>
+          key !== except &&
+          entry.event.nodeName === nodeName &&
+          (entry.state === "InProgress" || entry.state === "Done") &&
+          !(entry.event.kind === "ScheduledMaintenance" && entry.event.state !== "active")
+      ),
+    size: () => entries.size
+  }
+}

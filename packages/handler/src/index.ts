@@ -1,0 +1,43 @@
+/**
+ * @nth/handler: what nth does with an interruption event, shared by its apps.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Dedupe by event id: no event is handled twice.
+ *
+ * @since 0.1.0
+ */
+export * as EventStore from "./EventStore.ts"
+
+/**
+ * From event to node action: taint, cordon, drain, record, report.
+ *
+ * @since 0.1.0
+ */
+export * as Handler from "./Handler.ts"
+/**
+ * The probes and metrics HTTP servers.
+ *
+ * @since 0.1.0
+ */
+export * as HttpServer from "./HttpServer.ts"
+/**
+ * Kubernetes Events on the Node.
+ *
+ * @since 0.1.0
+ */
+export * as KubeEvents from "./KubeEvents.ts"
+/**
+ * Prometheus metrics.
+ *
+ * @since 0.1.0
+ */
+export * as Metrics from "./Metrics.ts"
+/**
+ * The Go handler's settings, read from the same environment variables and validated up front.
+ *
+ * @since 0.1.0
+ */
+export * as Settings from "./Settings.ts"

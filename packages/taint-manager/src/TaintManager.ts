@@ -1,0 +1,435 @@
+/**
+ * The "apply" half: reads the node, computes the write with {@link NodePlan}, and sends it as a JSON Patch pinned
+ * to the resourceVersion it was computed from. Taints are a list that any whole-list write would clobber, so
+ * nothing is sent unguarded: if another writer changed the node in between, the server answers 409 Conflict and
+ * the write is recomputed on the fresh node and sent again (bounded, exponential backoff with jitter). The same
+ * happens on throttling and server errors. A write that finds nothing to do sends nothing.
+ *
+ * Two APIs over the same implementation: the {@link TaintManager} service (Effect; needs `KubeClient` from
+ * `@nth/kube`) and {@link createTaintManager} (plain Promises, with an `AbortSignal` per call).
+ *
+ * @since 0.1.0
+ */
+import type { KubeConfig, V1Node } from "@kubernetes/client-node"
+import type { NodeAction } from "@nth/events"
+import { KubeClient, KubeError } from "@nth/kube"
+import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Schedule, Schema, Scope } from "effect"
+import * as NodePlan from "./NodePlan.ts"
+import * as NodeRecord from "./NodeRecord.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The node does not exist (or was deleted while nth was writing to it).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class NodeNotFound extends Schema.TaggedError<NodeNotFound>()("NodeNotFound", {
+  nodeName: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * Other writers kept changing the node: every attempt was refused with 409 Conflict until the retries ran out.
+ * Nothing of this write landed.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class NodeConflict extends Schema.TaggedError<NodeConflict>()("NodeConflict", {
+  nodeName: Schema.String,
+  operation: Schema.String,
+  attempts: Schema.Number,
+  message: Schema.String
+}) {}
+
+/**
+ * Every way a write can fail: the node is gone, it kept changing under nth, or the API call failed (`KubeError`,
+ * with a closed `reason`; throttling and server errors were already retried).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type TaintManagerError = NodeNotFound | NodeConflict | KubeError.KubeError
+
+// ---------------------------------------------------------------------------------------------------------------
+// Service
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The result of a write: the plan that was (or, in a dry run, would have been) sent, and how many attempts it
+ * took (1 when no other writer interfered).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Outcome<A> = NodePlan.Plan<A> & {
+  readonly dryRun: boolean
+  readonly attempts: number
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Target {
+  readonly nodeName: string
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Service {
+  /** Adds a taint unless one with the same key is there; records it as nth's. See {@link NodePlan.addTaint}. */
+  readonly addTaint: (
+    input: Target & { readonly taint: NodeAction.Taint; readonly event?: NodePlan.EventRef }
+  ) => Effect.Effect<Outcome<NodePlan.TaintAdded>, TaintManagerError>
+  /** Removes nth's taints (all, or those with `keys`). See {@link NodePlan.removeTaints}. */
+  readonly removeTaints: (
+    input: Target & { readonly keys?: ReadonlyArray<string> }
+  ) => Effect.Effect<Outcome<NodePlan.TaintsRemoved>, TaintManagerError>
+  /** Marks the node for uncordon after reboot. See {@link NodePlan.markUncordonAfterReboot}. */
+  readonly markUncordonAfterReboot: (
+    input: Target & { readonly event: NodePlan.EventRef }
+  ) => Effect.Effect<Outcome<NodePlan.RebootMarked>, TaintManagerError>
+  /** Sets the exclude-from-external-load-balancers label. See {@link NodePlan.excludeFromLoadBalancers}. */
+  readonly excludeFromLoadBalancers: (
+    input: Target & { readonly event?: NodePlan.EventRef }
+  ) => Effect.Effect<Outcome<NodePlan.LoadBalancersExcluded>, TaintManagerError>
+  /** Cordons and records the cordon in one write. See {@link NodePlan.cordon}. */
+  readonly cordon: (
+    input: Target & { readonly event?: NodePlan.EventRef }
+  ) => Effect.Effect<Outcome<NodePlan.Cordoned>, TaintManagerError>
+  /** Records a cordon made elsewhere. See {@link NodePlan.markCordoned}. */
+  readonly markCordoned: (
+    input: Target & { readonly alreadyCordoned?: boolean; readonly event?: NodePlan.EventRef }
+  ) => Effect.Effect<Outcome<NodePlan.CordonRecorded>, TaintManagerError>
+  /** Records the start of the drain. */
+  readonly recordDrainStarted: (
+    input: Target & { readonly event?: NodePlan.EventRef }
+  ) => Effect.Effect<Outcome<NodePlan.DrainRecorded>, TaintManagerError>
+  /** Records the end of the drain. */
+  readonly recordDrained: (
+    input: Target & { readonly event?: NodePlan.EventRef }
+  ) => Effect.Effect<Outcome<NodePlan.DrainRecorded>, TaintManagerError>
+  /** Undoes everything nth did to the node. See {@link NodePlan.clear}. */
+  readonly clear: (
+    input: Target & { readonly uncordon?: boolean }
+  ) => Effect.Effect<Outcome<NodePlan.Cleared>, TaintManagerError>
+  /**
+   * At start-up: undoes nth's work if the node rebooted since it was marked. `now` defaults to the clock.
+   * See {@link NodePlan.uncordonAfterReboot}.
+   */
+  readonly uncordonAfterReboot: (
+    input: Target & { readonly uptimeSeconds: number; readonly now?: Date }
+  ) => Effect.Effect<Outcome<NodePlan.RebootChecked>, TaintManagerError>
+  /** Reads nth's record of the node. */
+  readonly readRecord: (input: Target) => Effect.Effect<NodeRecord.Read, NodeNotFound | KubeError.KubeError>
+}
+
+/**
+ * @category services
+ * @since 0.1.0
+ */
+export class TaintManager extends Context.Service<TaintManager, Service>()(
+  "@nth/taint-manager/TaintManager"
+) {}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  /**
+   * Compute every write and send it with `dryRun=All`: the API server validates it (admission included) and
+   * persists nothing. The node is still read. Outcomes say what would have been written; one dry-run write does
+   * not see the previous one. Default `false`.
+   */
+  readonly dryRun?: boolean
+  /** The field manager named on every write. Default `nth`. */
+  readonly fieldManager?: string
+  /**
+   * How often a write refused with 409 Conflict (or throttled, or failed by the server) is recomputed and sent
+   * again: up to `times` retries (default 10), waiting `base` (default 50 ms) doubled each time, with jitter,
+   * capped at `cap` (default 1 s).
+   */
+  readonly retry?: {
+    readonly times?: number
+    readonly base?: Duration.Input
+    readonly cap?: Duration.Input
+  }
+}
+
+const isRetryable = (error: TaintManagerError): boolean =>
+  error._tag === "KubeError" && (error.reason === "Conflict" || KubeError.isTransient(error))
+
+/**
+ * Builds the service on the `KubeClient` in context.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): Effect.Effect<Service, never, KubeClient.KubeClient> =>
+  Effect.gen(function* () {
+    const client = yield* KubeClient.KubeClient
+    const dryRun = options.dryRun ?? false
+    const fieldManager = options.fieldManager ?? "nth"
+    const retries = options.retry?.times ?? 10
+    const schedule = Schedule.max([
+      Schedule.min([
+        Schedule.exponential(options.retry?.base ?? "50 millis", 2).pipe(Schedule.jittered),
+        Schedule.spaced(options.retry?.cap ?? "1 second")
+      ]),
+      Schedule.recurs(retries)
+    ])
+
+    const notFound =
+      (nodeName: string) =>
+      (error: KubeError.KubeError): Effect.Effect<never, NodeNotFound | KubeError.KubeError> =>
+        error.reason === "NotFound"
+          ? Effect.fail(new NodeNotFound({ nodeName, message: `node ${nodeName} not found` }))
+          : Effect.fail(error)
+
+    const readNode = (nodeName: string): Effect.Effect<V1Node, NodeNotFound | KubeError.KubeError> =>
+      client
+        .call(`read node ${nodeName}`, (callOptions) => client.core.readNode({ name: nodeName }, callOptions))
+        .pipe(Effect.catchTag("KubeError", notFound(nodeName)))
+
+    // The server applies a JSON Patch to the node as it is now, and checks the resourceVersion only after: ops
+    // computed on a stale node (an index past the end of the taints, a key already removed) fail with 422 before
+    // the 409 can happen. If the node changed since it was read, that 422 is a conflict like any other.
+    const staleOrInvalid = (
+      nodeName: string,
+      node: V1Node,
+      error: KubeError.KubeError
+    ): Effect.Effect<never, NodeNotFound | KubeError.KubeError> =>
+      Effect.flatMap(readNode(nodeName), (current) =>
+        Effect.fail(
+          current.metadata?.resourceVersion === node.metadata?.resourceVersion
+            ? error
+            : new KubeError.KubeError({
+                operation: error.operation,
+                reason: "Conflict",
+                status: 409,
+                message: `the node changed since it was read (${error.message})`
+              })
+        )
+      )
+
+    const write = <A>(
+      operation: string,
+      nodeName: string,
+      compute: (node: V1Node, now: Date) => NodePlan.Plan<A>,
+      at?: Date
+    ): Effect.Effect<Outcome<A>, TaintManagerError> =>
+      Effect.suspend(() => {
+        // Counted per run of the returned effect, which a caller may run more than once.
+        let attempts = 0
+        const attempt = Effect.gen(function* () {
+          attempts += 1
+          const node = yield* readNode(nodeName)
+          const now = at ?? new Date(yield* Clock.currentTimeMillis)
+          const planned = compute(node, now)
+          if (planned.patch === undefined) return planned
+          // Pinning the resourceVersion makes the server refuse the patch with 409 if the node changed since it
+          // was read (a JSON Patch `test` op would fail with an indistinct 422 instead).
+          const body = [
+            { op: "replace", path: "/metadata/resourceVersion", value: node.metadata?.resourceVersion ?? "" },
+            ...planned.patch
+          ]
+          yield* client
+            .call(
+              `${operation} on node ${nodeName}`,
+              (callOptions) =>
+                client.core.patchNode(
+                  { name: nodeName, body, fieldManager, ...(dryRun ? { dryRun: "All" } : {}) },
+                  callOptions
+                ),
+              { patch: KubeClient.PatchStrategy.JsonPatch }
+            )
+            .pipe(
+              Effect.catchTag("KubeError", (error) =>
+                error.reason === "Invalid" ? staleOrInvalid(nodeName, node, error) : notFound(nodeName)(error)
+              )
+            )
+          return planned
+        })
+        return attempt.pipe(
+          Effect.retry({ schedule, while: isRetryable }),
+          Effect.catchTag(
+            "KubeError",
+            (error): Effect.Effect<never, NodeConflict | KubeError.KubeError> =>
+              error.reason === "Conflict"
+                ? Effect.fail(
+                    new NodeConflict({
+                      nodeName,
+                      operation,
+                      attempts,
+                      message: `${operation} on node ${nodeName}: the node kept changing, gave up after ${attempts} attempts`
+                    })
+                  )
+                : Effect.fail(error)
+          ),
+          Effect.map((planned) => ({ ...planned, dryRun, attempts }))
+        )
+      })
+
+    return TaintManager.of({
+      addTaint: ({ nodeName, ...input }) =>
+        write("add taint", nodeName, (node, now) => NodePlan.addTaint(node, input, now)),
+      removeTaints: ({ nodeName, ...input }) =>
+        write("remove taints", nodeName, (node, now) => NodePlan.removeTaints(node, input, now)),
+      markUncordonAfterReboot: ({ nodeName, ...input }) =>
+        write("mark uncordon after reboot", nodeName, (node, now) =>
+          NodePlan.markUncordonAfterReboot(node, input, now)
+        ),
+      excludeFromLoadBalancers: ({ nodeName, ...input }) =>
+        write("exclude from load balancers", nodeName, (node, now) =>
+          NodePlan.excludeFromLoadBalancers(node, input, now)
+        ),
+      cordon: ({ nodeName, ...input }) =>
+        write("cordon", nodeName, (node, now) => NodePlan.cordon(node, input, now)),
+      markCordoned: ({ nodeName, ...input }) =>
+        write("record cordon", nodeName, (node, now) => NodePlan.markCordoned(node, input, now)),
+      recordDrainStarted: ({ nodeName, ...input }) =>
+        write("record drain start", nodeName, (node, now) => NodePlan.recordDrainStarted(node, input, now)),
+      recordDrained: ({ nodeName, ...input }) =>
+        write("record drain end", nodeName, (node, now) => NodePlan.recordDrained(node, input, now)),
+      clear: ({ nodeName, ...input }) =>
+        write("clear", nodeName, (node, now) => NodePlan.clear(node, input, now)),
+      uncordonAfterReboot: ({ nodeName, now, ...input }) =>
+        write(
+          "uncordon after reboot",
+          nodeName,
+          (node, at) => NodePlan.uncordonAfterReboot(node, input, at),
+          now
+        ),
+      readRecord: ({ nodeName }) => Effect.map(readNode(nodeName), NodeRecord.read)
+    })
+  })
+
+/**
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<TaintManager, never, KubeClient.KubeClient> =>
+  Layer.effect(TaintManager, make(options))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Promise API
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface CallOptions {
+  /** Aborting cancels the call (the HTTP request in flight is aborted); the promise rejects with the reason. */
+  readonly signal?: AbortSignal
+}
+
+/**
+ * Each operation of the {@link Service} as an `async` function taking the same input, plus {@link CallOptions}.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type PromiseOperations = { readonly [K in keyof Service]: Promised<Service[K]> }
+
+type Promised<F> = F extends (input: infer I) => Effect.Effect<infer A, infer _E, infer _R>
+  ? (input: I, options?: CallOptions) => Promise<A>
+  : never
+
+/**
+ * The service's operations as `async` functions; they reject with the same tagged errors (`NodeNotFound`,
+ * `NodeConflict`, `KubeError`). `close` releases the connection.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type PromiseTaintManager = PromiseOperations & {
+  readonly close: () => Promise<void>
+  readonly [Symbol.asyncDispose]: () => Promise<void>
+}
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export interface CreateOptions extends Options {
+  readonly kubeConfig: KubeConfig
+  /** How long one API call may take. Default 30 seconds. */
+  readonly requestTimeout?: Duration.Input
+}
+
+const runPromise = async <A, E>(
+  effect: Effect.Effect<A, E>,
+  options: CallOptions | undefined
+): Promise<A> => {
+  const signal = options?.signal
+  const exit = await Effect.runPromiseExit(effect, signal === undefined ? undefined : { signal })
+  if (Exit.isSuccess(exit)) return exit.value
+  if (signal?.aborted) throw signal.reason
+  throw Cause.squash(exit.cause)
+}
+
+/**
+ * The Promise API, with its own Kubernetes connection (opened on the first call, released by `close`).
+ *
+ * @example
+ * ```ts
+ * const nth = TaintManager.createTaintManager({ kubeConfig })
+ * await nth.addTaint({ nodeName, taint: NodePlan.taintFor("SpotInterruptionNotice", eventId)! })
+ * await nth.clear({ nodeName })
+ * await nth.close()
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const createTaintManager = (options: CreateOptions): PromiseTaintManager => {
+  const { kubeConfig, requestTimeout, ...managerOptions } = options
+  const scope = Scope.makeUnsafe()
+  const service = Effect.runSync(
+    Effect.cached(
+      Scope.provide(scope)(
+        Effect.flatMap(
+          KubeClient.make({ kubeConfig, ...(requestTimeout === undefined ? {} : { requestTimeout }) }),
+          (client) => Effect.provideService(make(managerOptions), KubeClient.KubeClient, client)
+        )
+      )
+    )
+  )
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= Effect.runPromise(Scope.close(scope, Exit.void))
+    return closing
+  }
+  const operation =
+    <K extends keyof Service>(name: K) =>
+    (input: unknown, callOptions?: CallOptions) =>
+      runPromise(
+        Effect.flatMap(service, (manager) =>
+          (manager[name] as (input: unknown) => Effect.Effect<unknown, unknown>)(input)
+        ),
+        callOptions
+      )
+  const operations: { readonly [K in keyof Service]: ReturnType<typeof operation> } = {
+    addTaint: operation("addTaint"),
+    removeTaints: operation("removeTaints"),
+    markUncordonAfterReboot: operation("markUncordonAfterReboot"),
+    excludeFromLoadBalancers: operation("excludeFromLoadBalancers"),
+    cordon: operation("cordon"),
+    markCordoned: operation("markCordoned"),
+    recordDrainStarted: operation("recordDrainStarted"),
+    recordDrained: operation("recordDrained"),
+    clear: operation("clear"),
+    uncordonAfterReboot: operation("uncordonAfterReboot"),
+    readRecord: operation("readRecord")
+  }
+  return { ...(operations as PromiseOperations), close, [Symbol.asyncDispose]: close }
+}
