@@ -50,8 +50,11 @@ export interface EventStore {
   /** When an event was first seen (for latency metrics). */
   readonly firstSeenAt: (event: InterruptionEvent.InterruptionEvent) => number | undefined
   readonly stateOf: (event: InterruptionEvent.InterruptionEvent) => State | undefined
-  /** Whether any event for the node is still being handled or was handled (not failed, not ignored). */
-  readonly activeFor: (nodeName: string, except?: string) => boolean
+  /**
+   * Whether an event other than `exceptId` (in any state of it) holds the node: being handled or handled, not
+   * failed, not ignored, not itself a cancellation.
+   */
+  readonly activeFor: (nodeName: string, exceptId?: string) => boolean
   readonly size: () => number
 }
 
@@ -90,10 +93,10 @@ export const make = (options: { readonly retryFailedAfterMs: number }): EventSto
     },
     firstSeenAt: (event) => entries.get(keyOf(event))?.firstSeenAt,
     stateOf: (event) => entries.get(keyOf(event))?.state,
-    activeFor: (nodeName, except) =>
-      [...entries.entries()].some(
-        ([key, entry]) =>
-          key !== except &&
+    activeFor: (nodeName, exceptId) =>
+      [...entries.values()].some(
+        (entry) =>
+          entry.event.id !== exceptId &&
           entry.event.nodeName === nodeName &&
           (entry.state === "InProgress" || entry.state === "Done") &&
           !(entry.event.kind === "ScheduledMaintenance" && entry.event.state !== "active")

@@ -202,7 +202,7 @@ export const make = (
         yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
         if (action._tag === "Uncordon") {
           // Undo only what nth did, and only when no other event still holds the node.
-          if (store.activeFor(nodeName, EventStore.keyOf(event))) {
+          if (store.activeFor(nodeName, event.id)) {
             return { _tag: "Ignored", reason: "another interruption event is active" } as const
           }
           const cleared = yield* step("uncordon", taints.clear({ nodeName, uncordon: true })).pipe(

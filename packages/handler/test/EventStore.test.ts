@@ -57,6 +57,7 @@ describe("EventStore", () => {
     store.offer(event(), 0)
     store.offer(event({ id: "instance-event-2", scheduledEventId: "instance-event-2" }), 0)
     expect(store.activeFor("node-1", "instance-event-1")).toBe(true)
+    expect(store.activeFor("node-1", "instance-event-2")).toBe(true)
     store.settle(event({ id: "instance-event-2", scheduledEventId: "instance-event-2" }), "Failed", 1)
     expect(store.activeFor("node-1", "instance-event-1")).toBe(false)
   })

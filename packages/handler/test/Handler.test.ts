@@ -1,0 +1,213 @@
+/**
+ * The handler against the test bed's real API server and controllers, with the real drainer and taint manager.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Drainer } from "@nth/drainer"
+import { InterruptionEvent } from "@nth/events"
+import { KubeClient } from "@nth/kube"
+import { TaintManager } from "@nth/taint-manager"
+import { Fixtures, useTestBed } from "@nth/testbed"
+import { Effect, Layer } from "effect"
+import { Handler, Metrics, Settings } from "../src/index.ts"
+
+const bed = useTestBed()
+
+const settingsFor = (nodeName: string, env: Record<string, string> = {}) => {
+  const parsed = Settings.parse({ NODE_NAME: nodeName, ...env })
+  if (parsed instanceof Settings.InvalidSettings) throw new Error(parsed.message)
+  return parsed.settings
+}
+
+const withHandler = <A, E>(
+  settings: Settings.Settings,
+  f: (handler: Handler.Service) => Effect.Effect<A, E>
+) => {
+  const metrics = Metrics.make()
+  const layer = Handler.layer(settings, metrics).pipe(
+    Layer.provide(Layer.mergeAll(TaintManager.layer({ dryRun: settings.dryRun }), Drainer.layer)),
+    Layer.provideMerge(KubeClient.layer({ kubeConfig: bed.clients.kubeConfig }))
+  )
+  return Effect.runPromise(
+    Effect.gen(function* () {
+      return yield* f(yield* Handler.Handler)
+    }).pipe(Effect.provide(layer))
+  )
+}
+
+const event = (encoded: Record<string, unknown>) => {
+  const result = InterruptionEvent.decode(encoded)
+  if (result._tag === "Failure") throw new Error(result.failure.message)
+  return result.success
+}
+
+const spotNotice = (node: Fixtures.FakeNode, secondsLeft = 120) =>
+  event({
+    kind: "SpotInterruptionNotice",
+    id: `spot-itn-${node.instanceId}`,
+    monitor: "SPOT_ITN_MONITOR",
+    instanceId: node.instanceId,
+    nodeName: node.name,
+    startTime: new Date(Date.now() + secondsLeft * 1000).toISOString(),
+    description: "Spot ITN received",
+    action: "terminate"
+  })
+
+const scheduled = (node: Fixtures.FakeNode, state: "active" | "canceled") =>
+  event({
+    kind: "ScheduledMaintenance",
+    id: `instance-event-${node.instanceId.slice(2)}`,
+    monitor: "SCHEDULED_EVENT_MONITOR",
+    instanceId: node.instanceId,
+    nodeName: node.name,
+    startTime: new Date().toISOString(),
+    description: "system-reboot scheduled",
+    scheduledEventId: `instance-event-${node.instanceId.slice(2)}`,
+    code: "system-reboot",
+    state,
+    notBefore: new Date(Date.now() + 3600_000).toISOString()
+  })
+
+const nodeWithPods = async (replicas = 2) => {
+  const node = await bed.registerNode()
+  await bed.registerNode()
+  const namespace = bed.namespace()
+  const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+    name: Fixtures.uniqueName("app"),
+    replicas,
+    preferNode: node.name
+  })
+  await Fixtures.waitForReadyPods(bed.clients, namespace, labels, replicas)
+  return { node, labels }
+}
+
+const podsOn = async (node: string) =>
+  (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+
+describe("Handler", () => {
+  it("taints, cordons and drains on a Spot notice, once", async () => {
+    const { node } = await nodeWithPods()
+    const settings = settingsFor(node.name, { TAINT_NODE: "true", EMIT_KUBERNETES_EVENTS: "true" })
+    const [first, second, metricsText] = await withHandler(settings, (handler) =>
+      Effect.gen(function* () {
+        const notice = spotNotice(node)
+        const first = yield* handler.handle(notice)
+        const second = yield* handler.handle(notice)
+        return [first, second, handler.metrics.render()] as const
+      })
+    )
+    expect(first._tag).toBe("Drained")
+    expect(second._tag).toBe("Duplicate")
+    const after = await bed.clients.core.readNode({ name: node.name })
+    expect(after.spec?.unschedulable).toBe(true)
+    expect(after.spec?.taints?.map((t) => t.key)).toContain("aws-node-termination-handler/spot-itn")
+    expect((await podsOn(node.name)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(0)
+    expect(metricsText).toContain('actions_total{node_action="cordon-and-drain",node_status="success"} 1')
+    expect(metricsText).toMatch(/nth_event_to_drained_seconds_count\{kind="SpotInterruptionNotice"\} 1/)
+    const events = await bed.clients.core.listNamespacedEvent({
+      namespace: "default",
+      fieldSelector: `involvedObject.name=${node.name}`
+    })
+    expect(events.items.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(["SpotInterruption", "CordonAndDrain"])
+    )
+  })
+
+  it("only cordons with CORDON_ONLY", async () => {
+    const { node } = await nodeWithPods(1)
+    const outcome = await withHandler(settingsFor(node.name, { CORDON_ONLY: "true" }), (handler) =>
+      handler.handle(spotNotice(node))
+    )
+    expect(outcome._tag).toBe("Cordoned")
+    expect((await bed.clients.core.readNode({ name: node.name })).spec?.unschedulable).toBe(true)
+    expect((await podsOn(node.name)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(1)
+  })
+
+  it("changes nothing in dry-run mode", async () => {
+    const { node } = await nodeWithPods(1)
+    const outcome = await withHandler(
+      settingsFor(node.name, { DRY_RUN: "true", TAINT_NODE: "true" }),
+      (handler) => handler.handle(spotNotice(node))
+    )
+    expect(outcome._tag).toBe("Drained")
+    const after = await bed.clients.core.readNode({ name: node.name })
+    expect(after.spec?.unschedulable).toBeFalsy()
+    expect(after.spec?.taints ?? []).toHaveLength(0)
+    expect((await podsOn(node.name)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(1)
+  })
+
+  it("undoes its work when a scheduled event is cancelled, but never an operator's cordon", async () => {
+    const { node } = await nodeWithPods(1)
+    const settings = settingsFor(node.name, { TAINT_NODE: "true" })
+    await withHandler(settings, (handler) =>
+      Effect.gen(function* () {
+        expect((yield* handler.handle(scheduled(node, "active")))._tag).toBe("Drained")
+        expect((yield* handler.handle(scheduled(node, "canceled")))._tag).toBe("Uncordoned")
+        expect((yield* handler.handle(scheduled(node, "canceled")))._tag).toBe("Duplicate")
+      })
+    )
+    const after = await bed.clients.core.readNode({ name: node.name })
+    expect(after.spec?.unschedulable).toBeFalsy()
+    expect(after.spec?.taints ?? []).toHaveLength(0)
+
+    const operators = await bed.registerNode()
+    await Fixtures.setUnschedulable(bed.clients, operators.name, true)
+    await withHandler(settingsFor(operators.name, { TAINT_NODE: "true" }), (handler) =>
+      Effect.gen(function* () {
+        yield* handler.handle(scheduled(operators, "active"))
+        yield* handler.handle(scheduled(operators, "canceled"))
+      })
+    )
+    expect((await bed.clients.core.readNode({ name: operators.name })).spec?.unschedulable).toBe(true)
+  })
+
+  it("ignores a rebalance recommendation by default, cordons with monitoring, drains with draining", async () => {
+    const { node } = await nodeWithPods(1)
+    const rebalance = event({
+      kind: "RebalanceRecommendation",
+      id: `rebalance-recommendation-${node.instanceId}`,
+      monitor: "REBALANCE_RECOMMENDATION_MONITOR",
+      instanceId: node.instanceId,
+      nodeName: node.name,
+      startTime: new Date().toISOString(),
+      description: "rebalance"
+    })
+    expect((await withHandler(settingsFor(node.name), (h) => h.handle(rebalance)))._tag).toBe("Ignored")
+    expect(
+      (
+        await withHandler(settingsFor(node.name, { ENABLE_REBALANCE_MONITORING: "true" }), (h) =>
+          h.handle(rebalance)
+        )
+      )._tag
+    ).toBe("Cordoned")
+    expect(
+      (
+        await withHandler(settingsFor(node.name, { ENABLE_REBALANCE_DRAINING: "true" }), (h) =>
+          h.handle(rebalance)
+        )
+      )._tag
+    ).toBe("Drained")
+  })
+
+  it("reports a failure, and tries the event again later", async () => {
+    const settings = settingsFor("no-such-node")
+    const outcome = await withHandler(settings, (handler) =>
+      Effect.gen(function* () {
+        const ghost = spotNotice({
+          name: "no-such-node",
+          instanceId: "i-0123456789abcdef0",
+          providerId: "",
+          zone: "us-east-1a",
+          instanceType: "m5.large",
+          privateDnsName: "no-such-node",
+          autoScalingGroupName: undefined
+        })
+        const first = yield* handler.handle(ghost)
+        const again = yield* handler.handle(ghost)
+        return { first, again, metrics: handler.metrics.render() }
+      })
+    )
+    expect(outcome.first._tag).toBe("Failed")
+    expect(outcome.again._tag).toBe("Duplicate")
+    expect(outcome.metrics).toContain('actions_total{node_action="cordon-and-drain",node_status="error"} 1')
+  })
+})
