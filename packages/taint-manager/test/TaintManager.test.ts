@@ -120,7 +120,13 @@ describe("TaintManager", () => {
           const manager = yield* TaintManager.TaintManager
           const name = yield* register()
           const core = bed.clients.core
-          const until = Date.now() + 3_000
+          // Both sides go on for 3 s and until each has written enough to have raced (a loaded machine is slow),
+          // but never past 20 s.
+          const started = Date.now()
+          const progress = { nthCycles: 0, theirWrites: 0 }
+          const racing = () =>
+            Date.now() - started < 20_000 &&
+            (Date.now() - started < 3_000 || progress.nthCycles < 4 || progress.theirWrites < 6)
 
           // Another controller: its own labels by strategic merge (cannot clobber), its own taint by a JSON merge
           // patch of the whole taint list pinned to the resourceVersion (the pattern Karpenter uses), retried
@@ -129,8 +135,9 @@ describe("TaintManager", () => {
             let writes = 0
             let conflicts = 0
             let on = false
-            while (Date.now() < until) {
+            while (racing()) {
               writes += 1
+              progress.theirWrites = writes
               on = !on
               await core.patchNode(
                 {
@@ -181,8 +188,9 @@ describe("TaintManager", () => {
               attempts += outcome.attempts
               writes += 1
             }
-            while (Date.now() < until) {
+            while (racing()) {
               cycles += 1
+              progress.nthCycles = cycles
               const event = { id: `${reboot.id}-${cycles}`, kind: reboot.kind }
               const taint = NodePlan.taintFor(event.kind, event.id)!
               const added = yield* manager.addTaint({ nodeName: name, taint, event })
