@@ -303,8 +303,24 @@ export const run = (
           options.onProgress({ _tag: "PodGone", pod: state.ref })
         })
 
+      // A pod already shutting down (evicted by an earlier run, say) is only waited for, unless it would outlive
+      // the deadline: then it is evicted again, with the shorter grace.
+      const alreadyTerminating = (state: PodState) => {
+        const deletion = state.pod.metadata?.deletionTimestamp
+        if (deletion === undefined || dryRun || tracker === undefined) return false
+        return (
+          deadline === undefined ||
+          new Date(deletion).getTime() <= deadline - options.deadlineMarginSeconds * 1000
+        )
+      }
+
       const remove = (state: PodState) =>
         Effect.gen(function* () {
+          if (alreadyTerminating(state)) {
+            state.outcome = "Terminating"
+            yield* tracker!.awaitGone(state.ref.uid)
+            return yield* gone(state)
+          }
           let transientFailures = 0
           for (;;) {
             const now = yield* Clock.currentTimeMillis

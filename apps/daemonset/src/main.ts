@@ -1,0 +1,157 @@
+/**
+ * nth in IMDS mode: one pod per node (a DaemonSet) polls its node's instance metadata and, when EC2 announces an
+ * interruption, cordons, taints and drains the node. Settings are the Go handler's environment variables.
+ *
+ * This file only wires packages together: settings → layers → start-up recovery → monitors → handler.
+ */
+import { readFileSync } from "node:fs"
+import { KubeConfig } from "@kubernetes/client-node"
+import { Drainer } from "@nth/drainer"
+import { Handler, HttpServer, Metrics, Settings } from "@nth/handler"
+import { ImdsClient, ImdsMonitor } from "@nth/imds-monitor"
+import { KubeClient } from "@nth/kube"
+import { TaintManager } from "@nth/taint-manager"
+import {
+  Cause,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  References,
+  Stream
+} from "effect"
+
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  process.stdout.write(
+    `nth-daemonset: the node termination handler in IMDS mode.\n\nSettings (environment variables, as the Go handler's):\n${Settings.help()}\n`
+  )
+  process.exit(0)
+}
+
+// Uptime decides whether the node rebooted since nth marked it for uncordon after a scheduled reboot.
+const readUptime = (file: string): number | undefined => {
+  try {
+    return Number.parseFloat(readFileSync(file || "/proc/uptime", "utf8").split(/\s+/)[0] ?? "")
+  } catch {
+    return undefined
+  }
+}
+
+const program = (parsed: Settings.Parsed) =>
+  Effect.gen(function* () {
+    const { settings } = parsed
+    for (const warning of parsed.warnings) yield* Effect.logWarning(warning)
+    const handler = yield* Handler.Handler
+    const routes = HttpServer.routes({
+      ...(settings.enableProbesServer ? { probesPath: settings.probesServerEndpoint } : {}),
+      ...(settings.enablePrometheusServer ? { metrics: handler.metrics } : {})
+    })
+    if (settings.enableProbesServer) yield* HttpServer.serve({ port: settings.probesServerPort, routes })
+    if (settings.enablePrometheusServer && settings.prometheusServerPort !== settings.probesServerPort) {
+      yield* HttpServer.serve({ port: settings.prometheusServerPort, routes })
+    }
+
+    const imds = yield* ImdsClient.ImdsClient
+    const identity = yield* imds.identity.pipe(
+      Effect.tapError((error) => Effect.logWarning(`instance identity unavailable: ${error.message}`)),
+      Effect.option
+    )
+    yield* Effect.logInfo("nth started in IMDS mode").pipe(
+      Effect.annotateLogs({
+        node: settings.nodeName,
+        instance: identity._tag === "Some" ? identity.value.instanceId : "unknown",
+        dryRun: settings.dryRun
+      })
+    )
+    yield* handler.recover({ uptimeSeconds: readUptime(settings.uptimeFromFile) })
+
+    // Each event is handled in its own fiber (the handler bounds them with WORKERS), so polling never waits on a
+    // drain; on shutdown the in-flight ones get time to finish.
+    const inFlight = new Set<Fiber.Fiber<unknown>>()
+    const poller = ImdsMonitor.all({
+      nodeName: settings.nodeName,
+      instanceId: identity._tag === "Some" ? identity.value.instanceId : undefined,
+      enableSpotInterruptionDraining: settings.enableSpotInterruptionDraining,
+      enableScheduledEventDraining: settings.enableScheduledEventDraining,
+      enableRebalanceMonitoring: settings.enableRebalanceMonitoring,
+      enableRebalanceDraining: settings.enableRebalanceDraining,
+      enableAsgLifecycleDraining: settings.enableAsgLifecycleDraining
+    }).pipe(
+      Stream.runForEach((signal) =>
+        signal._tag === "PollFailed"
+          ? handler.monitorFailed(signal.monitor, signal.error)
+          : Effect.gen(function* () {
+              const fiber = yield* Effect.forkDetach(handler.handle(signal.event))
+              inFlight.add(fiber)
+              fiber.addObserver(() => inFlight.delete(fiber))
+            })
+      )
+    )
+    yield* poller.pipe(
+      Effect.onInterrupt(() =>
+        Effect.gen(function* () {
+          if (inFlight.size === 0) return
+          yield* Effect.logInfo(`stopping: waiting for ${inFlight.size} event(s) in progress`)
+          // Each drain records its start and end on the node, so one cut short here is resumed at the next start.
+          yield* Fiber.joinAll([...inFlight]).pipe(Effect.timeoutOption(Duration.seconds(25)), Effect.ignore)
+        })
+      )
+    )
+  })
+
+const main = Effect.gen(function* () {
+  const parsed = yield* Settings.load
+  const { settings } = parsed
+  const kubeConfig = new KubeConfig()
+  kubeConfig.loadFromDefault()
+  const metrics = Metrics.make()
+  const kube = KubeClient.layer({ kubeConfig })
+  const services = Handler.layer(settings, metrics).pipe(
+    Layer.provide(Layer.mergeAll(TaintManager.layer({ dryRun: settings.dryRun }), Drainer.layer)),
+    Layer.provideMerge(kube),
+    Layer.merge(
+      ImdsClient.layer({
+        endpoint: settings.metadataUrl,
+        tries: settings.metadataTries,
+        allowImdsV1Fallback: settings.allowImdsV1Fallback
+      })
+    )
+  )
+  const logger = settings.jsonLogging ? Logger.consoleJson : Logger.consoleLogFmt
+  yield* program(parsed).pipe(
+    Effect.scoped,
+    Effect.provide(services),
+    Effect.provide(Logger.layer([logger])),
+    Effect.provideService(
+      References.MinimumLogLevel,
+      settings.logLevel === "debug" ? "Debug" : settings.logLevel === "error" ? "Error" : "Info"
+    )
+  )
+})
+
+// SIGTERM (the kubelet stopping the pod) and SIGINT interrupt the program, which then stops polling and gives
+// in-flight events time to finish; exit 0 on such a stop, 1 on failure, 2 on bad settings.
+const fiber = Effect.runFork(
+  main.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv()))
+)
+let stopping = false
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, () => {
+    if (stopping) return
+    stopping = true
+    Effect.runFork(Fiber.interrupt(fiber))
+  })
+}
+fiber.addObserver((exit) => {
+  if (Exit.isSuccess(exit) || (stopping && Cause.hasInterruptsOnly(exit.cause))) process.exit(0)
+  const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+  if (failure?._tag === "Fail" && failure.error instanceof Settings.InvalidSettings) {
+    process.stderr.write(`nth: ${failure.error.message}\nRun with --help to list the settings.\n`)
+    process.exit(2)
+  }
+  process.stderr.write(`nth: ${Cause.pretty(exit.cause)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,298 @@
+/**
+ * End to end: the built DaemonSet program (dist/main.js, as a child process) against the test bed's real API
+ * server and controllers and the IMDS emulator.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { ImdsMock } from "@nth/imds-mock"
+import { Fixtures, useTestBed } from "@nth/testbed"
+import { describe, expect, it } from "vitest"
+
+const bed = useTestBed()
+const appPath = join(import.meta.dirname, "..", "dist", "main.js")
+
+interface App {
+  readonly process: ChildProcess
+  readonly logs: Array<string>
+  readonly exited: Promise<number | null>
+  readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
+}
+
+const startApp = (env: Record<string, string>): App => {
+  const child = spawn(process.execPath, [appPath], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      KUBECONFIG: bed.clients.env.KUBECONFIG,
+      JSON_LOGGING: "true",
+      ...env
+    },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  const logs: Array<string> = []
+  const collect = (chunk: Buffer) => logs.push(...chunk.toString().split("\n").filter(Boolean))
+  child.stdout.on("data", collect)
+  child.stderr.on("data", collect)
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  bed.defer(() => child.kill("SIGKILL"))
+  return {
+    process: child,
+    logs,
+    exited,
+    stop: async (signal = "SIGTERM") => {
+      child.kill(signal)
+      return exited
+    }
+  }
+}
+
+const uptimeFile = (seconds: number) => {
+  const file = join(tmpdir(), `nth-uptime-${Math.random().toString(16).slice(2)}`)
+  writeFileSync(file, `${seconds}.00 1000.00\n`)
+  return file
+}
+
+/** A node with a workload on it, a spare for the replacements, and an IMDS emulator describing its instance. */
+const spotNode = async (replicas = 2) => {
+  const node = await bed.registerNode()
+  await bed.registerNode()
+  const namespace = bed.namespace()
+  const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+    name: Fixtures.uniqueName("app"),
+    replicas,
+    preferNode: node.name,
+    terminationGracePeriodSeconds: 1
+  })
+  await Fixtures.waitForReadyPods(bed.clients, namespace, labels, replicas)
+  const imds = await ImdsMock.start({
+    instanceId: node.instanceId,
+    availabilityZone: node.zone,
+    localHostname: node.privateDnsName,
+    instanceLifeCycle: "spot"
+  })
+  bed.defer(() => imds.close())
+  const env = { NODE_NAME: node.name, INSTANCE_METADATA_URL: imds.url, UPTIME_FROM_FILE: uptimeFile(100_000) }
+  return { node, labels, imds, env }
+}
+
+const readNode = (name: string) => bed.clients.core.readNode({ name })
+const livePods = async (node: string) =>
+  (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items.filter(
+    (p) => !p.metadata?.deletionTimestamp
+  )
+const waitForDrain = (node: string, timeoutMs = 30_000) =>
+  Fixtures.waitFor(
+    `node ${node} drained`,
+    async () => ((await livePods(node)).length === 0 ? true : undefined),
+    {
+      timeoutMs
+    }
+  )
+const polled = (imds: { requests: () => ReadonlyArray<{ path: string }> }, suffix: string) =>
+  Fixtures.waitFor(`a poll of ${suffix}`, async () =>
+    imds.requests().some((r) => r.path.endsWith(suffix)) ? true : undefined
+  )
+
+describe("nth-daemonset", () => {
+  it("cordons, taints and drains on a Spot interruption notice", async () => {
+    const { node, imds, env } = await spotNode()
+    const app = startApp({ ...env, TAINT_NODE: "true" })
+    await polled(imds, "/spot/instance-action")
+    imds.setSpotInterruption({ action: "terminate" })
+    await waitForDrain(node.name)
+    const after = await readNode(node.name)
+    expect(after.spec?.unschedulable).toBe(true)
+    expect(after.spec?.taints?.map((t) => t.key)).toContain("aws-node-termination-handler/spot-itn")
+    expect(await app.stop()).toBe(0)
+  })
+
+  it("drains for a scheduled reboot, and uncordons when it comes back, but never an operator's cordon", async () => {
+    const { node, imds, env } = await spotNode(1)
+    const app = startApp(env)
+    await polled(imds, "/events/maintenance/scheduled")
+    imds.addScheduledEvent({ code: "system-reboot", state: "active" })
+    await waitForDrain(node.name)
+    await Fixtures.waitFor("the reboot mark", async () =>
+      (await readNode(node.name)).metadata?.labels?.["aws-node-termination-handler/action"] ? true : undefined
+    )
+    await app.stop()
+
+    // "Reboot": the same node, a fresh process, an uptime shorter than the time since the mark.
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const again = startApp({ ...env, UPTIME_FROM_FILE: uptimeFile(1) })
+    await Fixtures.waitFor("the uncordon", async () =>
+      (await readNode(node.name)).spec?.unschedulable ? undefined : true
+    )
+    expect(
+      (await readNode(node.name)).metadata?.labels?.["aws-node-termination-handler/action"]
+    ).toBeUndefined()
+    await again.stop()
+
+    const operators = await spotNode(1)
+    await Fixtures.setUnschedulable(bed.clients, operators.node.name, true)
+    const third = startApp(operators.env)
+    await polled(operators.imds, "/events/maintenance/scheduled")
+    operators.imds.addScheduledEvent({ code: "system-reboot", state: "active" })
+    await waitForDrain(operators.node.name)
+    await third.stop()
+    const rebooted = startApp({ ...operators.env, UPTIME_FROM_FILE: uptimeFile(1) })
+    await polled(operators.imds, "/events/maintenance/scheduled")
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    expect((await readNode(operators.node.name)).spec?.unschedulable).toBe(true)
+    await rebooted.stop()
+  })
+
+  it("leaves nothing done when a scheduled event is cancelled", async () => {
+    const { node, imds, env } = await spotNode(1)
+    const app = startApp({ ...env, TAINT_NODE: "true" })
+    await polled(imds, "/events/maintenance/scheduled")
+    const id = imds.addScheduledEvent({ code: "instance-stop", state: "active" })
+    await waitForDrain(node.name)
+    imds.setScheduledEventState(id, "canceled")
+    await Fixtures.waitFor("the uncordon", async () =>
+      (await readNode(node.name)).spec?.unschedulable ? undefined : true
+    )
+    const after = await readNode(node.name)
+    expect(after.spec?.taints ?? []).toHaveLength(0)
+    expect(
+      Object.keys(after.metadata?.labels ?? {}).filter((k) => k.startsWith("aws-node-termination-handler/"))
+    ).toEqual([])
+    await app.stop()
+  })
+
+  it("cordons on a rebalance recommendation with monitoring, drains with draining", async () => {
+    const monitored = await spotNode(1)
+    const app = startApp({ ...monitored.env, ENABLE_REBALANCE_MONITORING: "true", TAINT_NODE: "true" })
+    await polled(monitored.imds, "/events/recommendations/rebalance")
+    monitored.imds.setRebalanceRecommendation({})
+    await Fixtures.waitFor("the cordon", async () =>
+      (await readNode(monitored.node.name)).spec?.unschedulable ? true : undefined
+    )
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(await livePods(monitored.node.name)).toHaveLength(1)
+    expect((await readNode(monitored.node.name)).spec?.taints?.map((t) => t.key)).toContain(
+      "aws-node-termination-handler/rebalance-recommendation"
+    )
+    await app.stop()
+
+    const drained = await spotNode(1)
+    const second = startApp({ ...drained.env, ENABLE_REBALANCE_DRAINING: "true" })
+    await polled(drained.imds, "/events/recommendations/rebalance")
+    drained.imds.setRebalanceRecommendation({})
+    await waitForDrain(drained.node.name)
+    await second.stop()
+  })
+
+  it("drains when the ASG target lifecycle state becomes Terminated", async () => {
+    const { node, imds, env } = await spotNode(1)
+    const app = startApp({ ...env, ENABLE_ASG_LIFECYCLE_DRAINING: "true" })
+    imds.setTargetLifecycleState("InService")
+    await polled(imds, "/autoscaling/target-lifecycle-state")
+    imds.setTargetLifecycleState("Terminated")
+    await waitForDrain(node.name)
+    await app.stop()
+  })
+
+  it("only cordons in cordon-only mode, and changes nothing in dry-run mode", async () => {
+    const cordonOnly = await spotNode(1)
+    const app = startApp({ ...cordonOnly.env, CORDON_ONLY: "true" })
+    await polled(cordonOnly.imds, "/spot/instance-action")
+    cordonOnly.imds.setSpotInterruption({ action: "terminate" })
+    await Fixtures.waitFor("the cordon", async () =>
+      (await readNode(cordonOnly.node.name)).spec?.unschedulable ? true : undefined
+    )
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(await livePods(cordonOnly.node.name)).toHaveLength(1)
+    await app.stop()
+
+    const dry = await spotNode(1)
+    const dryApp = startApp({ ...dry.env, DRY_RUN: "true", TAINT_NODE: "true" })
+    await polled(dry.imds, "/spot/instance-action")
+    dry.imds.setSpotInterruption({ action: "terminate" })
+    await Fixtures.waitFor("the dry-run drain", async () =>
+      dryApp.logs.some((line) => line.includes("node drained")) ? true : undefined
+    )
+    const after = await readNode(dry.node.name)
+    expect(after.spec?.unschedulable).toBeFalsy()
+    expect(after.spec?.taints ?? []).toHaveLength(0)
+    expect(await livePods(dry.node.name)).toHaveLength(1)
+    await dryApp.stop()
+  })
+
+  it("keeps polling through IMDS errors, throttling and garbage, and recovers", async () => {
+    const { node, imds, env } = await spotNode(1)
+    const app = startApp(env)
+    await polled(imds, "/spot/instance-action")
+    const faults = [
+      imds.injectFault({ mode: "error", pathPrefix: "/latest/meta-data/spot" }),
+      imds.injectFault({ mode: "throttle", pathPrefix: "/latest/meta-data/events" }),
+      imds.injectFault({ mode: "garbage", pathPrefix: "/latest/meta-data/spot" })
+    ]
+    imds.setSpotInterruption({ action: "terminate" })
+    await new Promise((resolve) => setTimeout(resolve, 5000))
+    expect(app.process.exitCode).toBeNull()
+    expect(await livePods(node.name)).toHaveLength(1)
+    for (const fault of faults) imds.removeFault(fault)
+    await waitForDrain(node.name)
+    expect(app.logs.some((line) => line.includes("failed"))).toBe(true)
+    await app.stop()
+  })
+
+  it("refuses bad settings with one message listing each, and a non-zero exit", async () => {
+    const app = startApp({ NODE_NAME: "", TAINT_EFFECT: "Sometimes", WORKERS: "many" })
+    expect(await app.exited).toBe(2)
+    const output = app.logs.join("\n")
+    for (const name of ["NODE_NAME", "TAINT_EFFECT", "WORKERS"]) expect(output).toContain(name)
+  })
+
+  it("finishes the job after being killed mid-drain, without doing it twice", async () => {
+    const node = await bed.registerNode()
+    await bed.registerNode()
+    const namespace = bed.namespace()
+    const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+      name: Fixtures.uniqueName("slow"),
+      replicas: 3,
+      preferNode: node.name,
+      budget: { maxUnavailable: 1 },
+      terminationGracePeriodSeconds: 2
+    })
+    await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 3)
+    const imds = await ImdsMock.start({ instanceId: node.instanceId, availabilityZone: node.zone })
+    bed.defer(() => imds.close())
+    const env = {
+      NODE_NAME: node.name,
+      INSTANCE_METADATA_URL: imds.url,
+      UPTIME_FROM_FILE: uptimeFile(100_000),
+      TAINT_NODE: "true"
+    }
+    const first = startApp(env)
+    await polled(imds, "/spot/instance-action")
+    imds.setSpotInterruption({ action: "terminate" })
+    // Killed once the first pod is gone and the others wait on the budget. (Killed while an eviction request is
+    // in flight, the API server may charge the budget for a pod it then never deletes; the disruption controller
+    // forgets such a charge only after two minutes, which the final wait allows for.)
+    await Fixtures.waitFor("the first pod gone", async () =>
+      (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node.name}` })).items
+        .length <= 2
+        ? true
+        : undefined
+    )
+    await first.stop("SIGKILL")
+    const record = (await readNode(node.name)).metadata?.annotations?.["nth.dev/record"]
+    expect(record).toContain("startedAt")
+
+    const second = startApp(env)
+    await waitForDrain(node.name, 150_000)
+    await Fixtures.waitFor("the record of the finished drain", async () =>
+      (await readNode(node.name)).metadata?.annotations?.["nth.dev/record"]?.includes("finishedAt")
+        ? true
+        : undefined
+    )
+    const taints = (await readNode(node.name)).spec?.taints?.filter(
+      (t) => t.key === "aws-node-termination-handler/spot-itn"
+    )
+    expect(taints).toHaveLength(1)
+    await second.stop()
+  }, 200_000)
+})
