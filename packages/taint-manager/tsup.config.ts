@@ -1,10 +1,3 @@
-import { defineConfig } from "tsup"
+import { libraryConfig } from "@nth/tsup-preset"
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ["esm"],
-  target: "node22",
-  dts: true,
-  sourcemap: true,
-  clean: true
-})
+export default libraryConfig()

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import { InterruptionEvent } from "@nth/events"
 import { Result, Schema } from "effect"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -48,7 +49,7 @@ export const AfterSeconds = Schema.Number.check(
  * @category schemas
  * @since 0.1.0
  */
-export const SpotAction = Schema.Literals(["terminate", "stop", "hibernate"])
+export const SpotAction = InterruptionEvent.SpotInstanceAction
 
 /**
  * @category models
@@ -85,13 +86,7 @@ export interface SpotInterruption extends Schema.Schema.Type<typeof SpotInterrup
  * @category schemas
  * @since 0.1.0
  */
-export const ScheduledEventCode = Schema.Literals([
-  "instance-reboot",
-  "system-reboot",
-  "system-maintenance",
-  "instance-retirement",
-  "instance-stop"
-])
+export const ScheduledEventCode = InterruptionEvent.ScheduledEventCode
 
 /**
  * @category models
@@ -105,7 +100,7 @@ export type ScheduledEventCode = typeof ScheduledEventCode.Type
  * @category schemas
  * @since 0.1.0
  */
-export const ScheduledEventState = Schema.Literals(["active", "canceled", "completed"])
+export const ScheduledEventState = InterruptionEvent.ScheduledEventState
 
 /**
  * @category models
