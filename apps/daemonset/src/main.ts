@@ -5,7 +5,6 @@
  * This file only wires packages together: settings → layers → start-up recovery → monitors → handler.
  */
 import { readFileSync } from "node:fs"
-import { KubeConfig } from "@kubernetes/client-node"
 import { Drainer } from "@nth/drainer"
 import { Handler, HttpServer, Metrics, Settings } from "@nth/handler"
 import { ImdsClient, ImdsMonitor } from "@nth/imds-monitor"
@@ -105,10 +104,9 @@ const program = (parsed: Settings.Parsed) =>
 const main = Effect.gen(function* () {
   const parsed = yield* Settings.load
   const { settings } = parsed
-  const kubeConfig = new KubeConfig()
-  kubeConfig.loadFromDefault()
   const metrics = Metrics.make()
-  const kube = KubeClient.layer({ kubeConfig })
+  // In a pod: the service account; outside: KUBECONFIG, as kubectl reads it.
+  const kube = KubeClient.layer()
   const services = Handler.layer(settings, metrics).pipe(
     Layer.provide(Layer.mergeAll(TaintManager.layer({ dryRun: settings.dryRun }), Drainer.layer)),
     Layer.provideMerge(kube),

@@ -1,31 +1,135 @@
 /**
- * Kubernetes access for nth's libraries, over `@kubernetes/client-node`.
+ * Kubernetes access for nth's libraries.
  *
- * client-node builds a new TLS agent for every request (a full handshake each time) and has neither request
- * timeouts nor cancellation. `KubeClient` fixes the three in one place: every call goes through one keep-alive
- * undici agent, is aborted when its fiber is interrupted, times out, and fails with a {@link KubeError}.
+ * The calls nth makes, with client-node's names and request shapes (`core.readNode({ name })`,
+ * `core.createNamespacedPodEviction({ name, namespace, body })`, …) and client-node's model types, over a small
+ * HTTP layer of its own: one keep-alive connection, cancellation when a fiber is interrupted, a timeout on every
+ * call, failures as {@link KubeError}, watches as streams. client-node is only a source of types here (and of
+ * credentials, when a `KubeConfig` is passed in): its generated API costs ~80 MB of memory per process, more
+ * than a DaemonSet pod on every node should spend.
  *
  * @since 0.1.0
  */
-
-import type { RequestOptions } from "node:https"
-import {
-  AppsV1Api,
-  type ConfigurationOptions,
-  CoreV1Api,
-  type KubeConfig,
-  Observable,
-  PatchStrategy,
-  PolicyV1Api,
-  setHeaderOptions,
-  Watch
+import type {
+  CoreV1Event,
+  V1DaemonSet,
+  V1Eviction,
+  V1Node,
+  V1Pod,
+  V1PodDisruptionBudgetList,
+  V1PodList
 } from "@kubernetes/client-node"
 import { Cause, Context, Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
-import { Agent } from "undici"
+import * as Http from "./internal/http.ts"
+import { fromEnvironment } from "./internal/kubeconfig.ts"
 import { fromUnknown, KubeError } from "./KubeError.ts"
 
 /**
- * One event of a watch. `object` is the plain JSON the server sent (timestamps are strings).
+ * The content types of the three patch flavours the API server takes.
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const PatchStrategy = {
+  JsonPatch: "application/json-patch+json",
+  MergePatch: "application/merge-patch+json",
+  StrategicMergePatch: "application/strategic-merge-patch+json"
+} as const
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type PatchStrategy = (typeof PatchStrategy)[keyof typeof PatchStrategy]
+
+/**
+ * What {@link Service.call} hands to each API method: the abort signal and, for patches, the content type.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface CallOptions {
+  readonly signal?: AbortSignal
+  readonly contentType?: string
+}
+
+type Query = { readonly [key: string]: string | number | boolean | undefined }
+
+interface ListQuery {
+  readonly fieldSelector?: string
+  readonly labelSelector?: string
+  readonly limit?: number
+  readonly _continue?: string
+  readonly resourceVersion?: string
+}
+
+const listQuery = (params: ListQuery): Query => ({
+  fieldSelector: params.fieldSelector,
+  labelSelector: params.labelSelector,
+  limit: params.limit,
+  continue: params._continue,
+  resourceVersion: params.resourceVersion
+})
+
+/**
+ * The API calls nth makes, named and shaped as in client-node.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Api {
+  readonly core: {
+    readonly readNode: (params: { readonly name: string }, options?: CallOptions) => Promise<V1Node>
+    readonly patchNode: (
+      params: {
+        readonly name: string
+        readonly body: unknown
+        readonly dryRun?: string
+        readonly fieldManager?: string
+      },
+      options?: CallOptions
+    ) => Promise<V1Node>
+    readonly listPodForAllNamespaces: (params: ListQuery, options?: CallOptions) => Promise<V1PodList>
+    readonly createNamespacedPodEviction: (
+      params: {
+        readonly name: string
+        readonly namespace: string
+        readonly body: V1Eviction
+        readonly dryRun?: string
+      },
+      options?: CallOptions
+    ) => Promise<unknown>
+    readonly deleteNamespacedPod: (
+      params: {
+        readonly name: string
+        readonly namespace: string
+        readonly gracePeriodSeconds?: number
+        readonly dryRun?: string
+        readonly body?: unknown
+      },
+      options?: CallOptions
+    ) => Promise<V1Pod>
+    readonly createNamespacedEvent: (
+      params: { readonly namespace: string; readonly body: CoreV1Event },
+      options?: CallOptions
+    ) => Promise<CoreV1Event>
+  }
+  readonly policy: {
+    readonly listPodDisruptionBudgetForAllNamespaces: (
+      params: ListQuery,
+      options?: CallOptions
+    ) => Promise<V1PodDisruptionBudgetList>
+  }
+  readonly apps: {
+    readonly readNamespacedDaemonSet: (
+      params: { readonly name: string; readonly namespace: string },
+      options?: CallOptions
+    ) => Promise<V1DaemonSet>
+  }
+}
+
+/**
+ * One event of a watch. `object` is the JSON the server sent (timestamps are strings).
  *
  * @category models
  * @since 0.1.0
@@ -39,18 +143,14 @@ export interface WatchEvent<A = unknown> {
  * @category models
  * @since 0.1.0
  */
-export interface Service {
-  readonly kubeConfig: KubeConfig
-  readonly core: CoreV1Api
-  readonly policy: PolicyV1Api
-  readonly apps: AppsV1Api
+export interface Service extends Api {
   /**
-   * Runs one API call. `run` receives the options to pass as the generated method's last argument (they carry
-   * the shared connection and the abort signal); `operation` names the call in errors and logs.
+   * Runs one API call. `run` receives the options to pass as the API method's last argument (they carry the abort
+   * signal and the patch content type); `operation` names the call in errors and logs.
    */
   readonly call: <A>(
     operation: string,
-    run: (options: ConfigurationOptions) => Promise<A>,
+    run: (options: CallOptions) => Promise<A>,
     callOptions?: { readonly patch?: PatchStrategy }
   ) => Effect.Effect<A, KubeError>
   /**
@@ -72,71 +172,106 @@ export interface Service {
 export class KubeClient extends Context.Service<KubeClient, Service>()("@nth/kube/KubeClient") {}
 
 /**
+ * Where the cluster is: a client-node `KubeConfig` (any auth it supports), or nothing to read the environment
+ * as `kubectl` would (`KUBECONFIG`, else the pod's service account, else `~/.kube/config`; tokens and client
+ * certificates).
+ *
  * @category models
  * @since 0.1.0
  */
 export interface Options {
-  readonly kubeConfig: KubeConfig
+  readonly kubeConfig?: Http.KubeConfigLike
   /** How long one call may take. Default 30 seconds. */
   readonly requestTimeout?: Duration.Input
 }
 
-// The TLS material of the current cluster and user, for one long-lived agent. Behind a proxy, client-node's
-// own per-request dispatcher stays in charge.
-const sharedAgent = async (kubeConfig: KubeConfig): Promise<Agent | undefined> => {
-  if (kubeConfig.getCurrentCluster()?.proxyUrl) return undefined
-  const tls: RequestOptions = {}
-  await kubeConfig.applyToHTTPSOptions(tls)
-  return new Agent({
-    connect: {
-      ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-      ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-      ...(tls.key === undefined ? {} : { key: tls.key }),
-      ...(tls.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tls.rejectUnauthorized }),
-      keepAlive: true,
-      keepAliveInitialDelay: 30_000
+const makeApi = (connection: Http.Connection): Api => {
+  const get = <A>(path: string, query: Query, options?: CallOptions) =>
+    Http.request(connection, { method: "GET", path, query, signal: options?.signal }) as Promise<A>
+  const write = <A>(
+    method: string,
+    path: string,
+    body: unknown,
+    query: Query,
+    options?: CallOptions,
+    contentType?: string
+  ) =>
+    Http.request(connection, {
+      method,
+      path,
+      query,
+      body,
+      ...((options?.contentType ?? contentType)
+        ? { contentType: (options?.contentType ?? contentType)! }
+        : {}),
+      signal: options?.signal
+    }) as Promise<A>
+  const segment = encodeURIComponent
+  return {
+    core: {
+      readNode: ({ name }, options) => get(`/api/v1/nodes/${segment(name)}`, {}, options),
+      patchNode: ({ name, body, dryRun, fieldManager }, options) =>
+        write(
+          "PATCH",
+          `/api/v1/nodes/${segment(name)}`,
+          body,
+          { dryRun, fieldManager },
+          options,
+          PatchStrategy.JsonPatch
+        ),
+      listPodForAllNamespaces: (params, options) => get("/api/v1/pods", listQuery(params), options),
+      createNamespacedPodEviction: ({ name, namespace, body, dryRun }, options) =>
+        write(
+          "POST",
+          `/api/v1/namespaces/${segment(namespace)}/pods/${segment(name)}/eviction`,
+          body,
+          { dryRun },
+          options
+        ),
+      deleteNamespacedPod: ({ name, namespace, gracePeriodSeconds, dryRun, body }, options) =>
+        write(
+          "DELETE",
+          `/api/v1/namespaces/${segment(namespace)}/pods/${segment(name)}`,
+          body,
+          { gracePeriodSeconds, dryRun },
+          options
+        ),
+      createNamespacedEvent: ({ namespace, body }, options) =>
+        write("POST", `/api/v1/namespaces/${segment(namespace)}/events`, body, {}, options)
     },
-    keepAliveTimeout: 60_000,
-    connections: 32
-  })
+    policy: {
+      listPodDisruptionBudgetForAllNamespaces: (params, options) =>
+        get("/apis/policy/v1/poddisruptionbudgets", listQuery(params), options)
+    },
+    apps: {
+      readNamespacedDaemonSet: ({ name, namespace }, options) =>
+        get(`/apis/apps/v1/namespaces/${segment(namespace)}/daemonsets/${segment(name)}`, {}, options)
+    }
+  }
 }
 
 /**
- * Builds a client; its connection is closed when the scope ends.
+ * Builds a client; its connections are closed when the scope ends.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const make = (options: Options): Effect.Effect<Service, never, Scope.Scope> =>
+export const make = (options: Options = {}): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const { kubeConfig } = options
     const timeout = Duration.fromInputUnsafe(options.requestTimeout ?? "30 seconds")
-    const agent = yield* Effect.acquireRelease(
-      Effect.promise(() => sharedAgent(kubeConfig).catch(() => undefined)),
-      (agent) => (agent ? Effect.promise(() => agent.close()) : Effect.void)
+    const connection = yield* Effect.acquireRelease(
+      Effect.promise(() =>
+        options.kubeConfig ? Http.fromKubeConfig(options.kubeConfig) : Promise.resolve(fromEnvironment())
+      ),
+      (connection) => Effect.sync(() => connection.agent.destroy())
     )
     let requests = 0
-    const watcher = new Watch(kubeConfig)
-
-    const optionsFor = (signal: AbortSignal, patch: PatchStrategy | undefined): ConfigurationOptions => {
-      const connection = {
-        pre: (context: Parameters<NonNullable<ConfigurationOptions["middleware"]>[number]["pre"]>[0]) => {
-          if (agent) context.setDispatcher(agent)
-          context.setSignal(signal)
-          return new Observable(Promise.resolve(context))
-        },
-        post: (context: Parameters<NonNullable<ConfigurationOptions["middleware"]>[number]["post"]>[0]) =>
-          new Observable(Promise.resolve(context))
-      }
-      const base: ConfigurationOptions = { middleware: [connection], middlewareMergeStrategy: "append" }
-      return patch === undefined ? base : setHeaderOptions("Content-Type", patch, base)
-    }
 
     const call: Service["call"] = (operation, run, callOptions) =>
       Effect.tryPromise({
         try: (signal) => {
           requests += 1
-          return run(optionsFor(signal, callOptions?.patch))
+          return run({ signal, ...(callOptions?.patch ? { contentType: callOptions.patch } : {}) })
         },
         catch: (error) => fromUnknown(operation, error)
       }).pipe(
@@ -159,60 +294,47 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
     ) =>
       Stream.callback<WatchEvent<A>, KubeError>((queue) =>
         Effect.acquireRelease(
-          Effect.tryPromise({
-            try: () => {
-              requests += 1
-              const query = Object.fromEntries(
-                Object.entries(params).filter(([, value]) => value !== undefined)
-              )
-              return watcher.watch(
-                path,
-                query,
-                (type, object) => {
-                  if (type === "ERROR") {
-                    const code = (object as { code?: number }).code
-                    Queue.failCauseUnsafe(
-                      queue,
-                      Cause.fail(
-                        new KubeError({
-                          operation: `watch ${path}`,
-                          reason: code === 410 ? "Gone" : "Unknown",
-                          ...(code === undefined ? {} : { status: code }),
-                          message: (object as { message?: string }).message ?? "watch error"
-                        })
-                      )
-                    )
-                    return
-                  }
-                  Queue.offerUnsafe(queue, { type: type as WatchEvent["type"], object: object as A })
-                },
-                (error) => {
-                  if (error === null || error === undefined) Queue.endUnsafe(queue)
-                  else Queue.failCauseUnsafe(queue, Cause.fail(fromUnknown(`watch ${path}`, error)))
+          Effect.sync(() => {
+            requests += 1
+            const controller = new AbortController()
+            const fail = (error: KubeError) => Queue.failCauseUnsafe(queue, Cause.fail(error))
+            Http.watch(connection, {
+              path,
+              query: params,
+              signal: controller.signal,
+              onEvent: (type, object) => {
+                if (type === "ERROR") {
+                  const code = (object as { code?: number }).code
+                  fail(
+                    new KubeError({
+                      operation: `watch ${path}`,
+                      reason: code === 410 ? "Gone" : "Unknown",
+                      ...(code === undefined ? {} : { status: code }),
+                      message: (object as { message?: string }).message ?? "watch error"
+                    })
+                  )
+                  return
                 }
-              )
-            },
-            catch: (error) => fromUnknown(`watch ${path}`, error)
+                Queue.offerUnsafe(queue, { type: type as WatchEvent["type"], object: object as A })
+              }
+            }).then(
+              () => Queue.endUnsafe(queue),
+              (error) => {
+                if (!controller.signal.aborted) fail(fromUnknown(`watch ${path}`, error))
+              }
+            )
+            return controller
           }),
           (controller) => Effect.sync(() => controller.abort())
         )
       )
 
-    return KubeClient.of({
-      kubeConfig,
-      core: kubeConfig.makeApiClient(CoreV1Api),
-      policy: kubeConfig.makeApiClient(PolicyV1Api),
-      apps: kubeConfig.makeApiClient(AppsV1Api),
-      call,
-      watch,
-      requestCount: () => requests
-    })
+    return KubeClient.of({ ...makeApi(connection), call, watch, requestCount: () => requests })
   })
 
 /**
  * @category layers
  * @since 0.1.0
  */
-export const layer = (options: Options): Layer.Layer<KubeClient> => Layer.effect(KubeClient, make(options))
-
-export { PatchStrategy }
+export const layer = (options: Options = {}): Layer.Layer<KubeClient> =>
+  Layer.effect(KubeClient, make(options))

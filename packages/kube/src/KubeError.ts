@@ -4,7 +4,6 @@
  *
  * @since 0.1.0
  */
-import { ApiException } from "@kubernetes/client-node"
 import { Schema } from "effect"
 
 /**
@@ -125,15 +124,24 @@ const causesOf = (status: KubernetesStatus | undefined) =>
     ...(cause.field === undefined ? {} : { field: cause.field })
   }))
 
+const isHttpError = (
+  error: unknown
+): error is { readonly code: number; readonly body: unknown; readonly headers?: Record<string, string> } =>
+  typeof error === "object" &&
+  error !== null &&
+  typeof (error as { code?: unknown }).code === "number" &&
+  "body" in error
+
 /**
- * The `KubeError` for whatever a client-node call threw.
+ * The `KubeError` for whatever a call threw.
  *
  * @category constructors
  * @since 0.1.0
  */
 export const fromUnknown = (operation: string, error: unknown): KubeError => {
   if (error instanceof KubeError) return error
-  if (error instanceof ApiException) {
+  // client-node's ApiException and nth's own HTTP errors carry the same three fields.
+  if (isHttpError(error)) {
     const status = parseStatus(error.body)
     const header = Number(error.headers?.["retry-after"])
     const retryAfter = status?.details?.retryAfterSeconds ?? (Number.isFinite(header) ? header : undefined)

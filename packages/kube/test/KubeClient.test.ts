@@ -5,9 +5,16 @@ import { KubeClient } from "../src/index.ts"
 
 const bed = useTestBed()
 
-const withClient = <A, E>(f: (client: KubeClient.Service) => Effect.Effect<A, E>) =>
+const withClient = <A, E>(
+  f: (client: KubeClient.Service) => Effect.Effect<A, E>,
+  options: KubeClient.Options = {}
+) =>
   Effect.gen(function* () {
-    const client = yield* KubeClient.make({ kubeConfig: bed.clients.kubeConfig, requestTimeout: "5 seconds" })
+    const client = yield* KubeClient.make({
+      kubeConfig: bed.clients.kubeConfig,
+      requestTimeout: "5 seconds",
+      ...options
+    })
     return yield* f(client)
   })
 
@@ -15,55 +22,65 @@ describe("KubeClient", () => {
   it.live("calls the API and counts its requests", () =>
     withClient((client) =>
       Effect.gen(function* () {
+        const node = yield* Effect.promise(() => bed.registerNode())
         for (let i = 0; i < 10; i++) {
-          yield* client.call("list namespaces", (options) => client.core.listNamespace({}, options))
+          yield* client.call("list pods", (options) =>
+            client.core.listPodForAllNamespaces({ limit: 1 }, options)
+          )
         }
-        const namespace = yield* client.call("read namespace", (options) =>
-          client.core.readNamespace({ name: bed.namespace() }, options)
+        const read = yield* client.call("read node", (options) =>
+          client.core.readNode({ name: node.name }, options)
         )
-        expect(namespace.metadata?.name).toBe(bed.namespace())
+        expect(read.metadata?.name).toBe(node.name)
+        expect(read.spec?.providerID).toBe(node.providerId)
         expect(client.requestCount()).toBe(11)
       })
     )
+  )
+
+  it.live("reads the kubeconfig named by KUBECONFIG when given no KubeConfig", () =>
+    Effect.gen(function* () {
+      const client = yield* KubeClient.make()
+      const list = yield* client.call("list pods", (options) =>
+        client.core.listPodForAllNamespaces({ limit: 1 }, options)
+      )
+      expect(Array.isArray(list.items)).toBe(true)
+    })
   )
 
   it.live("fails with a typed reason", () =>
     withClient((client) =>
       Effect.gen(function* () {
         const error = yield* client
-          .call("read pod nope", (options) =>
-            client.core.readNamespacedPod({ name: "nope", namespace: bed.namespace() }, options)
-          )
+          .call("read node nope", (options) => client.core.readNode({ name: "nope" }, options))
           .pipe(Effect.flip)
         expect(error._tag).toBe("KubeError")
         expect(error.reason).toBe("NotFound")
         expect(error.status).toBe(404)
-        expect(error.operation).toBe("read pod nope")
+        expect(error.operation).toBe("read node nope")
         expect(error.message).toContain("nope")
       })
     )
   )
 
-  it.live("applies a strategic merge patch when asked", () =>
+  it.live("applies the patch flavour asked for", () =>
     withClient((client) =>
       Effect.gen(function* () {
-        const namespace = bed.namespace()
-        yield* client.call("create configmap", (options) =>
-          client.core.createNamespacedConfigMap(
-            { namespace, body: { metadata: { name: "patched" }, data: { a: "1" } } },
+        const node = yield* Effect.promise(() => bed.registerNode({ labels: { a: "1" } }))
+        const patched = yield* client.call(
+          "patch node",
+          (options) =>
+            client.core.patchNode({ name: node.name, body: { metadata: { labels: { b: "2" } } } }, options),
+          { patch: KubeClient.PatchStrategy.StrategicMergePatch }
+        )
+        expect(patched.metadata?.labels).toMatchObject({ a: "1", b: "2" })
+        const jsonPatched = yield* client.call("patch node", (options) =>
+          client.core.patchNode(
+            { name: node.name, body: [{ op: "add", path: "/metadata/labels/c", value: "3" }] },
             options
           )
         )
-        const patched = yield* client.call(
-          "patch configmap",
-          (options) =>
-            client.core.patchNamespacedConfigMap(
-              { name: "patched", namespace, body: { data: { b: "2" } } },
-              options
-            ),
-          { patch: KubeClient.PatchStrategy.StrategicMergePatch }
-        )
-        expect(patched.data).toEqual({ a: "1", b: "2" })
+        expect(jsonPatched.metadata?.labels).toMatchObject({ a: "1", b: "2", c: "3" })
       })
     )
   )
@@ -71,30 +88,33 @@ describe("KubeClient", () => {
   it.live("watches a path as a stream", () =>
     withClient((client) =>
       Effect.gen(function* () {
-        const namespace = bed.namespace()
-        const list = yield* client.call("list configmaps", (options) =>
-          client.core.listNamespacedConfigMap({ namespace }, options)
+        const node = yield* Effect.promise(() => bed.registerNode())
+        const read = yield* client.call("read node", (options) =>
+          client.core.readNode({ name: node.name }, options)
         )
         const events = yield* client
-          .watch<{ metadata: { name: string } }>(`/api/v1/namespaces/${namespace}/configmaps`, {
-            resourceVersion: list.metadata?.resourceVersion,
+          .watch<{ metadata: { labels: Record<string, string> } }>("/api/v1/nodes", {
+            fieldSelector: `metadata.name=${node.name}`,
+            resourceVersion: read.metadata?.resourceVersion,
             allowWatchBookmarks: true
           })
           .pipe(
-            Stream.filter((event) => event.type === "ADDED"),
+            Stream.filter(
+              (event) => event.type === "MODIFIED" && event.object.metadata.labels.watched === "yes"
+            ),
             Stream.take(1),
             Stream.runCollect,
             Effect.forkChild
           )
         yield* Effect.sleep("200 millis")
-        yield* client.call("create configmap", (options) =>
-          client.core.createNamespacedConfigMap(
-            { namespace, body: { metadata: { name: "watched" } } },
-            options
-          )
+        yield* Effect.promise(() =>
+          bed.clients.core.patchNode({
+            name: node.name,
+            body: [{ op: "add", path: "/metadata/labels/watched", value: "yes" }]
+          })
         )
         const [event] = yield* Fiber.join(events)
-        assert.strictEqual(event?.object.metadata.name, "watched")
+        assert.strictEqual(event?.object.metadata.labels.watched, "yes")
       })
     )
   )
@@ -102,9 +122,7 @@ describe("KubeClient", () => {
   it.live("aborts the request when interrupted", () =>
     withClient((client) =>
       Effect.gen(function* () {
-        const fiber = yield* client
-          .watch(`/api/v1/namespaces/${bed.namespace()}/configmaps`, {})
-          .pipe(Stream.runDrain, Effect.forkChild)
+        const fiber = yield* client.watch("/api/v1/nodes", {}).pipe(Stream.runDrain, Effect.forkChild)
         yield* Effect.sleep("100 millis")
         yield* Fiber.interrupt(fiber)
       })
