@@ -55,16 +55,7 @@ const uptimeFile = (seconds: number) => {
 
 /** A node with a workload on it, a spare for the replacements, and an IMDS emulator describing its instance. */
 const spotNode = async (replicas = 2) => {
-  const node = await bed.registerNode()
-  await bed.registerNode()
-  const namespace = bed.namespace()
-  const labels = await Fixtures.createDeployment(bed.clients, namespace, {
-    name: Fixtures.uniqueName("app"),
-    replicas,
-    preferNode: node.name,
-    terminationGracePeriodSeconds: 1
-  })
-  await Fixtures.waitForReadyPods(bed.clients, namespace, labels, replicas)
+  const { node, labels } = await bed.nodeWithDeployment({ replicas, terminationGracePeriodSeconds: 1 })
   const imds = await ImdsMock.start({
     instanceId: node.instanceId,
     availabilityZone: node.zone,

@@ -67,18 +67,7 @@ const scheduled = (node: Fixtures.FakeNode, state: "active" | "canceled") =>
     notBefore: new Date(Date.now() + 3600_000).toISOString()
   })
 
-const nodeWithPods = async (replicas = 2) => {
-  const node = await bed.registerNode()
-  await bed.registerNode()
-  const namespace = bed.namespace()
-  const labels = await Fixtures.createDeployment(bed.clients, namespace, {
-    name: Fixtures.uniqueName("app"),
-    replicas,
-    preferNode: node.name
-  })
-  await Fixtures.waitForReadyPods(bed.clients, namespace, labels, replicas)
-  return { node, labels }
-}
+const nodeWithPods = (replicas = 2) => bed.nodeWithDeployment({ replicas })
 
 const podsOn = async (node: string) =>
   (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items

@@ -20,6 +20,15 @@ export interface TestBedContext {
   readonly namespace: () => string
   /** Registers a fake node that is deleted when the file ends. */
   readonly registerNode: (options?: Fixtures.NodeOptions) => Promise<Fixtures.FakeNode>
+  /**
+   * A node running a Deployment (preferring that node; `replicas` Ready pods), plus a spare node where its
+   * replacements can go once the node is cordoned.
+   */
+  readonly nodeWithDeployment: (
+    options?: Omit<Fixtures.DeploymentOptions, "name" | "replicas" | "preferNode"> & {
+      readonly replicas?: number
+    }
+  ) => Promise<{ readonly node: Fixtures.FakeNode; readonly labels: Record<string, string> }>
   /** Runs `cleanup` when the file ends. */
   readonly defer: (cleanup: () => Promise<unknown> | unknown) => void
 }
@@ -36,16 +45,30 @@ export const useTestBed = (): TestBedContext => {
     if (namespace) await Fixtures.deleteNamespace(clients, namespace)
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {})
   })
+  const registerNode = async (options?: Fixtures.NodeOptions) => {
+    const node = await Fixtures.registerNode(clients, options)
+    cleanups.push(() => Fixtures.deleteNode(clients, node.name))
+    return node
+  }
   return {
     clients,
     namespace: () => {
       if (namespace === undefined) throw new Error("the test bed's namespace exists from beforeAll on")
       return namespace
     },
-    registerNode: async (options) => {
-      const node = await Fixtures.registerNode(clients, options)
-      cleanups.push(() => Fixtures.deleteNode(clients, node.name))
-      return node
+    registerNode,
+    nodeWithDeployment: async ({ replicas = 2, ...template } = {}) => {
+      const node = await registerNode()
+      await registerNode()
+      if (namespace === undefined) throw new Error("the test bed's namespace exists from beforeAll on")
+      const labels = await Fixtures.createDeployment(clients, namespace, {
+        ...template,
+        name: Fixtures.uniqueName("app"),
+        replicas,
+        preferNode: node.name
+      })
+      await Fixtures.waitForReadyPods(clients, namespace, labels, replicas)
+      return { node, labels }
     },
     defer: (cleanup) => {
       cleanups.push(cleanup)
