@@ -7,7 +7,6 @@ import { existsSync, readFileSync } from "node:fs"
 import * as https from "node:https"
 import { homedir } from "node:os"
 import { dirname, isAbsolute, join } from "node:path"
-import { parse } from "yaml"
 import { type Connection, inCluster } from "./http.ts"
 
 interface Named<A> {
@@ -20,7 +19,9 @@ interface Named<A> {
 
 type Fields = Readonly<Record<string, unknown>>
 
-export const fromKubeconfigFile = (file: string): Connection => {
+export const fromKubeconfigFile = async (file: string): Promise<Connection> => {
+  // Loaded only outside a cluster: a pod reading its service account never pays for the YAML parser.
+  const { parse } = await import("yaml")
   const document = parse(readFileSync(file, "utf8")) as {
     readonly "current-context"?: string
     readonly contexts?: ReadonlyArray<Named<Fields>>
@@ -80,7 +81,7 @@ export const fromKubeconfigFile = (file: string): Connection => {
  * Where client-node's `loadFromDefault` would look: `KUBECONFIG` (its first file), the pod's service account,
  * then `~/.kube/config`.
  */
-export const fromEnvironment = (): Connection => {
+export const fromEnvironment = async (): Promise<Connection> => {
   const configured = process.env.KUBECONFIG?.split(":").find((path) => path !== "")
   if (configured) return fromKubeconfigFile(configured)
   if (
