@@ -26,7 +26,9 @@ import {
   AppsV1Api,
   CoreV1Api,
   KubeConfig,
+  PatchStrategy,
   PolicyV1Api,
+  setHeaderOptions,
   type V1Container,
   type V1Pod,
   type V1PodSpec
@@ -270,7 +272,6 @@ export const deleteNode = async (clients: Clients, name: string): Promise<void> 
 
 /** Sets or clears `spec.unschedulable` (a strategic merge patch, like kubectl). */
 export const setUnschedulable = async (clients: Clients, name: string, unschedulable: boolean) => {
-  const { setHeaderOptions, PatchStrategy } = await import("@kubernetes/client-node")
   await clients.core.patchNode(
     { name, body: { spec: { unschedulable } } },
     setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch)

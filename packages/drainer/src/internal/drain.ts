@@ -2,7 +2,7 @@
  * The drain itself: list → decide → (refuse | dry run | evict in waves) → wait until gone → report.
  */
 import type { V1Pod } from "@kubernetes/client-node"
-import type { KubeClient, KubeError } from "@nth/kube"
+import { type KubeClient, KubeError } from "@nth/kube"
 import { Clock, Duration, Effect, Option, Semaphore } from "effect"
 import type { DrainReport, PodRef, PodReport, Progress } from "../DrainReport.ts"
 import * as PodFilter from "../PodFilter.ts"
@@ -73,12 +73,7 @@ const isMultipleBudgets = (error: KubeError.KubeError) =>
 const isNamespaceTerminating = (error: KubeError.KubeError) =>
   error.reason === "Forbidden" && error.causes?.some((c) => c.reason === "NamespaceTerminating") === true
 
-const isTransient = (error: KubeError.KubeError) =>
-  error.reason === "TooManyRequests" ||
-  error.reason === "Unavailable" ||
-  error.reason === "Timeout" ||
-  error.reason === "Transport" ||
-  (error.reason === "InternalError" && !isMultipleBudgets(error))
+const isTransient = (error: KubeError.KubeError) => KubeError.isTransient(error) && !isMultipleBudgets(error)
 
 const listPods = (kube: KubeClient.Service, nodeName: string, options: ResolvedOptions) =>
   Effect.gen(function* () {
