@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import { Drainer } from "@nth/drainer"
+import { Drainer, type PodFilter } from "@nth/drainer"
 import { type InterruptionEvent, NodeAction, Reason } from "@nth/events"
 import { KubeClient } from "@nth/kube"
 import { NodeRecord, TaintManager } from "@nth/taint-manager"
@@ -95,9 +95,7 @@ export const make = (
     const workers = yield* Semaphore.make(Math.max(1, settings.workers))
     const events = KubeEvents.make(kube, settings)
 
-    const ownPod: (
-      pod: import("@kubernetes/client-node").V1Pod
-    ) => ReturnType<import("@nth/drainer").PodFilter.PodFilter> = (pod) =>
+    const ownPod: PodFilter.PodFilter = (pod) =>
       settings.podName !== "" &&
       pod.metadata?.name === settings.podName &&
       (settings.podNamespace === "" || pod.metadata?.namespace === settings.podNamespace)
@@ -120,6 +118,7 @@ export const make = (
       seenAt: number
     ) =>
       Effect.gen(function* () {
+        const services = yield* Effect.context<never>()
         const ref = { id: event.id, kind: event.kind }
         const target = { nodeName, event: ref }
         if (action.taint) yield* step("taint", taints.addTaint({ ...target, taint: action.taint }))
@@ -155,7 +154,8 @@ export const make = (
                 progress._tag === "PodBlocked" ||
                 progress._tag === "PodGone"
               ) {
-                Effect.runFork(
+                // With the caller's services, so the line goes through the program's logger and level.
+                Effect.runForkWith(services)(
                   Effect.logInfo(progress._tag).pipe(
                     Effect.annotateLogs({ pod: `${progress.pod.namespace}/${progress.pod.name}` })
                   )
