@@ -237,7 +237,8 @@ describe("TaintManager", () => {
           expect(record?.uncordonAfterReboot?.eventId).toBe(reboot.id)
         })
       ),
-    15_000
+    // The race is capped at 20 s; the rest is the node's set-up and the final reads.
+    40_000
   )
 
   // A client that lets another writer change the node between nth's read and nth's patch (`times` times, on

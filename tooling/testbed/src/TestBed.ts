@@ -78,10 +78,13 @@ export const start = async (options: StartOptions): Promise<TestBed> => {
 
     progress("starting moto")
     const motoStarted = startMoto(python, options.dir)
+    // Its failure is reported where it is awaited; until then it must not count as unhandled.
+    motoStarted.catch(() => {})
+    // Registered before anything else can fail, so a control plane that does not start leaves no moto behind.
+    stops.push(() => motoStarted.then((moto) => moto.stop()))
     const controlPlane = await startControlPlane(assets, options.dir, progress)
     stops.push(controlPlane.stop)
     const moto = await motoStarted
-    stops.push(moto.stop)
 
     progress("starting the IMDS emulator")
     const imds = await ImdsMock.start({})

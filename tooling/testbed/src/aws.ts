@@ -30,7 +30,14 @@ export const startMoto = async (python: string, dir: string): Promise<Moto> => {
     [join(testbedRoot, "moto", "nth_moto_server.py"), "--host", "127.0.0.1", "--port", String(port)],
     { logDir: join(dir, "logs"), env: { AWS_REGION: "us-east-1", PYTHONUNBUFFERED: "1" } }
   )
-  await waitUntilReady(motoProcess, async () => (await fetch(`${endpoint}/moto-api/`)).status < 500, 60_000)
+  await waitUntilReady(
+    motoProcess,
+    async () => (await fetch(`${endpoint}/moto-api/`)).status < 500,
+    60_000
+  ).catch(async (error) => {
+    await motoProcess.stop()
+    throw error
+  })
   return { endpoint, process: motoProcess, stop: () => motoProcess.stop() }
 }
 

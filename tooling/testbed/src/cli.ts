@@ -11,7 +11,7 @@
  * Options: --dir <folder> (default .testbed in the repo).
  */
 import { spawn } from "node:child_process"
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { parseArgs } from "node:util"
@@ -32,6 +32,39 @@ const usage = () => {
 
 const seconds = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)}s`
 
+// The supervisor's pid, written as soon as it starts (state.json only once everything is ready), so that
+// `down` and `status` also find a test bed that is still building or starting.
+const pidFile = join(dir, "supervisor.pid")
+const logFile = join(dir, "testbed.log")
+
+const starting = (): number | undefined => {
+  try {
+    const pid = Number.parseInt(readFileSync(pidFile, "utf8"), 10)
+    return Number.isInteger(pid) && TestBed.isAlive(pid) ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+// The supervisor leads its own process group (it is started detached), and everything it runs (Go builds,
+// pip, the control plane) stays in that group: signalling the group reaches all of it.
+const signalGroup = (pid: number, signal: NodeJS.Signals) => {
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    // No such group any more.
+  }
+}
+
+const groupAlive = (pid: number) => {
+  try {
+    process.kill(-pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** The background process that `up` starts: it owns every part and stops them all on SIGTERM. */
 const serve = async () => {
   mkdirSync(dir, { recursive: true })
@@ -43,14 +76,18 @@ const serve = async () => {
     if (stopping) return
     stopping = true
     log("stopping")
-    await bed?.stop()
+    if (bed) await bed.stop()
+    // Still building or starting: what runs is not known by name yet, but it is all in this process group.
+    else signalGroup(process.pid, "SIGTERM")
     rmSync(TestBed.stateFile(dir), { force: true })
     rmSync(join(dir, "env"), { force: true })
+    rmSync(pidFile, { force: true })
     log("stopped")
     process.exit(code)
   }
   process.on("SIGTERM", () => void shutdown(0))
   process.on("SIGINT", () => void shutdown(0))
+  writeFileSync(pidFile, `${process.pid}\n`)
   try {
     bed = await TestBed.start({ dir, onProgress: log })
   } catch (error) {
@@ -73,14 +110,48 @@ const serve = async () => {
   await new Promise(() => {})
 }
 
+/** Follows the supervisor's log until the test bed is ready (0) or the supervisor is gone (1). */
+const awaitReady = async (supervisorPid: number, started: number) => {
+  let printed = 0
+  // Ctrl-C while waiting stops what is being started, rather than leaving it to run unseen.
+  const interrupt = () => {
+    console.error("interrupted: stopping the test bed that was starting")
+    process.kill(supervisorPid, "SIGTERM")
+  }
+  process.once("SIGINT", interrupt)
+  try {
+    for (;;) {
+      await sleep(250)
+      const lines = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n") : []
+      for (const line of lines.slice(printed, -1)) console.log(line)
+      printed = Math.max(printed, lines.length - 1)
+      const state = TestBed.readState(dir)
+      if (state && state.supervisorPid === supervisorPid) {
+        console.log(`test bed up in ${seconds(started)}; environment: . ${join(dir, "env")}`)
+        return 0
+      }
+      if (!TestBed.isAlive(supervisorPid)) {
+        console.error(`test bed failed to start; see ${logFile}`)
+        return 1
+      }
+    }
+  } finally {
+    process.off("SIGINT", interrupt)
+  }
+}
+
 const up = async () => {
   const existing = TestBed.readState(dir)
   if (existing && TestBed.isAlive(existing.supervisorPid)) {
     console.log(`test bed already up (pid ${existing.supervisorPid}); environment in ${join(dir, "env")}`)
     return 0
   }
+  const pending = starting()
+  if (pending !== undefined) {
+    console.log(`test bed already starting (pid ${pending}); waiting for it`)
+    return awaitReady(pending, Date.now())
+  }
   mkdirSync(dir, { recursive: true })
-  const logFile = join(dir, "testbed.log")
   rmSync(logFile, { force: true })
   const out = openSync(logFile, "a")
   const child = spawn(process.execPath, [new URL(import.meta.url).pathname, "serve", "--dir", dir], {
@@ -88,40 +159,33 @@ const up = async () => {
     stdio: ["ignore", out, out]
   })
   child.unref()
-  const started = Date.now()
-  let printed = 0
-  for (;;) {
-    await sleep(250)
-    const lines = existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n") : []
-    for (const line of lines.slice(printed, -1)) console.log(line)
-    printed = Math.max(printed, lines.length - 1)
-    const state = TestBed.readState(dir)
-    if (state && state.supervisorPid === child.pid) {
-      console.log(`test bed up in ${seconds(started)}; environment: . ${join(dir, "env")}`)
-      return 0
-    }
-    if (child.pid === undefined || !TestBed.isAlive(child.pid)) {
-      console.error(`test bed failed to start; see ${logFile}`)
-      return 1
-    }
+  if (child.pid === undefined) {
+    console.error(`test bed failed to start; see ${logFile}`)
+    return 1
   }
+  return awaitReady(child.pid, Date.now())
 }
 
 const down = async () => {
   const state = TestBed.readState(dir)
-  if (!state) {
+  const supervisorPid = state?.supervisorPid ?? starting()
+  if (supervisorPid === undefined) {
     console.log("test bed is not up")
     return 0
   }
-  if (TestBed.isAlive(state.supervisorPid)) process.kill(state.supervisorPid, "SIGTERM")
+  if (TestBed.isAlive(supervisorPid)) process.kill(supervisorPid, "SIGTERM")
   const deadline = Date.now() + 30_000
-  while (TestBed.isAlive(state.supervisorPid) && Date.now() < deadline) await sleep(100)
-  // Whatever survived its supervisor (a crash, a SIGKILL) is stopped here, so nothing is left behind.
-  for (const pid of [state.supervisorPid, ...state.components.map((component) => component.pid)]) {
+  while ((TestBed.isAlive(supervisorPid) || groupAlive(supervisorPid)) && Date.now() < deadline)
+    await sleep(100)
+  // Whatever survived its supervisor (a crash, a SIGKILL, a build that ignored SIGTERM) is stopped here, so
+  // nothing is left behind.
+  signalGroup(supervisorPid, "SIGKILL")
+  for (const pid of [supervisorPid, ...(state?.components ?? []).map((component) => component.pid)]) {
     if (TestBed.isAlive(pid)) process.kill(pid, "SIGKILL")
   }
   rmSync(TestBed.stateFile(dir), { force: true })
   rmSync(join(dir, "env"), { force: true })
+  rmSync(pidFile, { force: true })
   console.log("test bed stopped")
   return 0
 }
@@ -129,6 +193,11 @@ const down = async () => {
 const status = () => {
   const state = TestBed.readState(dir)
   if (!state) {
+    const pending = starting()
+    if (pending !== undefined) {
+      console.log(`test bed starting (supervisor pid ${pending}); progress in ${logFile}`)
+      return 4
+    }
     console.log("test bed is not up")
     return 3
   }

@@ -15,13 +15,20 @@ import {
 } from "@aws-sdk/client-auto-scaling"
 import { EC2Client, RunInstancesCommand } from "@aws-sdk/client-ec2"
 import {
+  DeleteRuleCommand,
   EventBridgeClient,
   PutEventsCommand,
   type PutEventsRequestEntry,
   PutRuleCommand,
-  PutTargetsCommand
+  PutTargetsCommand,
+  RemoveTargetsCommand
 } from "@aws-sdk/client-eventbridge"
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs"
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  SQSClient
+} from "@aws-sdk/client-sqs"
 import {
   AppsV1Api,
   CoreV1Api,
@@ -486,6 +493,16 @@ export const createEventQueue = async (clients: Clients, prefix = "nth"): Promis
     new PutTargetsCommand({ Rule: ruleName, Targets: [{ Id: "nth", Arn: queueArn }] })
   )
   return { queueUrl: QueueUrl, queueArn, ruleName }
+}
+
+/**
+ * Removes the queue and its rule. Every queue's rule matches every event nth consumes, so on a test bed shared
+ * by several runs, a queue left behind keeps receiving their events: delete each when its test is done.
+ */
+export const deleteEventQueue = async (clients: Clients, queue: EventQueue): Promise<void> => {
+  await clients.eventBridge.send(new RemoveTargetsCommand({ Rule: queue.ruleName, Ids: ["nth"] }))
+  await clients.eventBridge.send(new DeleteRuleCommand({ Name: queue.ruleName }))
+  await clients.sqs.send(new DeleteQueueCommand({ QueueUrl: queue.queueUrl }))
 }
 
 export const publishEvents = async (clients: Clients, entries: ReadonlyArray<PutEventsRequestEntry>) => {
