@@ -90,12 +90,46 @@ const common = {
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * What EC2 will do to a Spot instance (`instance-action` in IMDS and in the EventBridge warning).
+ * The actions EC2 documents for a Spot interruption (`instance-action` in IMDS and in the EventBridge warning).
  *
  * @category schemas
  * @since 0.1.0
  */
 export const SpotInstanceAction = Schema.Literals(["terminate", "stop", "hibernate"])
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type SpotInstanceAction = typeof SpotInstanceAction.Type
+
+/**
+ * A known value, or any other non-empty text: the documented values stay in the type (editors suggest them),
+ * yet a value AWS adds later still decodes.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type KnownOr<Known extends string> = Known | (string & {})
+
+// Accepts every non-empty string; the guard only widens the decoded type to `KnownOr<Known>`.
+const knownOr = <Known extends string>(expected: string) =>
+  Schema.NonEmptyString.pipe(Schema.refine((_value: string): _value is KnownOr<Known> => true, { expected }))
+
+/**
+ * What a Spot notice says EC2 will do. Any non-empty value is accepted: the Go handler drains whatever the
+ * action (it never reads it), so an action EC2 adds later must not stop nth from draining.
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const SpotAction = knownOr<SpotInstanceAction>("a Spot instance action such as terminate")
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type SpotAction = typeof SpotAction.Type
 
 /**
  * A Spot interruption notice (ITN): the instance is reclaimed at `startTime`, two minutes after the notice.
@@ -107,7 +141,7 @@ export const SpotInstanceAction = Schema.Literals(["terminate", "stop", "hiberna
 export const SpotInterruptionNotice = Schema.Struct({
   kind: Schema.Literal("SpotInterruptionNotice"),
   ...common,
-  action: SpotInstanceAction
+  action: SpotAction
 })
 
 /**
@@ -135,7 +169,7 @@ export const RebalanceRecommendation = Schema.Struct({
 export interface RebalanceRecommendation extends Schema.Schema.Type<typeof RebalanceRecommendation> {}
 
 /**
- * The codes of EC2 scheduled events.
+ * The codes EC2 documents for scheduled events.
  *
  * @category schemas
  * @since 0.1.0
@@ -153,6 +187,22 @@ export const ScheduledEventCode = Schema.Literals([
  * @since 0.1.0
  */
 export type ScheduledEventCode = typeof ScheduledEventCode.Type
+
+/**
+ * The code of a scheduled event as read. Any non-empty code is accepted: the Go handler drains for every code,
+ * so a code EC2 adds later must still drain the node (only the known restart codes mark it for an uncordon
+ * after reboot, see `NodeAction.restartCodes`).
+ *
+ * @category schemas
+ * @since 0.1.0
+ */
+export const ScheduledCode = knownOr<ScheduledEventCode>("a scheduled event code such as system-reboot")
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type ScheduledCode = typeof ScheduledCode.Type
 
 /**
  * The state of an EC2 scheduled event. `canceled` and `completed` events stay listed in IMDS for a while.
@@ -174,7 +224,7 @@ export const ScheduledMaintenance = Schema.Struct({
   kind: Schema.Literal("ScheduledMaintenance"),
   ...common,
   scheduledEventId: Schema.NonEmptyString,
-  code: ScheduledEventCode,
+  code: ScheduledCode,
   state: ScheduledEventState,
   notBefore: Timestamp,
   notAfter: Schema.optionalKey(Timestamp),

@@ -15,7 +15,13 @@
  */
 
 import { toLabelValue } from "./EventId.ts"
-import type { InterruptionEvent, Kind, OfKind, ScheduledEventCode } from "./InterruptionEvent.ts"
+import type {
+  InterruptionEvent,
+  Kind,
+  OfKind,
+  ScheduledCode,
+  ScheduledEventCode
+} from "./InterruptionEvent.ts"
 
 /**
  * Where the handler runs: on the node itself, reading IMDS, or centrally, reading the SQS queue.
@@ -147,7 +153,8 @@ export const taintKeys: { readonly [K in Kind]: string | undefined } = {
 }
 
 /**
- * Scheduled event codes after which the instance comes back (rebooted, or stopped and started again).
+ * Scheduled event codes after which the instance comes back (rebooted, or stopped and started again). Any other
+ * code, known or not, is drained without that mark.
  *
  * @category constants
  * @since 0.1.0
@@ -158,6 +165,14 @@ export const restartCodes: ReadonlySet<ScheduledEventCode> = new Set([
   "instance-stop",
   "instance-retirement"
 ])
+
+/**
+ * Whether a scheduled event's code is one of {@link restartCodes}.
+ *
+ * @category predicates
+ * @since 0.1.0
+ */
+export const isRestartCode = (code: ScheduledCode): boolean => (restartCodes as ReadonlySet<string>).has(code)
 
 const ignore = (reason: string): NodeAction => ({ _tag: "Ignore", reason })
 
@@ -209,7 +224,7 @@ const decisions: { readonly [K in Kind]: (event: OfKind<K>, settings: Settings) 
     )
     if (disabled !== undefined) return disabled
     if (event.state !== "active") return { _tag: "Uncordon", reason: `scheduled event ${event.state}` }
-    return act(event, settings, { drain: true, markUncordonAfterReboot: restartCodes.has(event.code) })
+    return act(event, settings, { drain: true, markUncordonAfterReboot: isRestartCode(event.code) })
   },
 
   HealthScheduledChange: (event, settings) => act(event, settings, { drain: true }),

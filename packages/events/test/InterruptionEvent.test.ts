@@ -136,10 +136,24 @@ describe("InterruptionEvent", () => {
         instanceId: "i-nope",
         startTime: "soon",
         description: "x",
-        action: "explode"
+        action: ""
       })
       for (const field of ["id", "instanceId", "startTime", "action"])
         expect(message).toContain(`["${field}"]`)
+    })
+
+    it("a Spot action or a scheduled event code that is empty or not text", () => {
+      const fieldOf = { SpotInterruptionNotice: "action", ScheduledMaintenance: "code" } as const
+      fc.assert(
+        fc.property(
+          fc.oneof(encodedByKind.SpotInterruptionNotice, encodedByKind.ScheduledMaintenance),
+          fc.oneof(fc.constant(""), fc.integer(), fc.constant(null), fc.constant([])),
+          (encoded, bad) => {
+            const field = fieldOf[encoded.kind]
+            expect(failureMessage({ ...encoded, [field]: bad })).toContain(`["${field}"]`)
+          }
+        )
+      )
     })
 
     it("values that are not objects", () => {
@@ -153,6 +167,20 @@ describe("InterruptionEvent", () => {
       const result = InterruptionEvent.decodeJson("{not json")
       expect(result._tag).toBe("Failure")
     })
+  })
+
+  it("accepts a Spot action or a scheduled event code AWS may add later, as the Go handler does", () => {
+    fc.assert(
+      fc.property(
+        encodedByKind.SpotInterruptionNotice,
+        encodedByKind.ScheduledMaintenance,
+        fc.string({ minLength: 1 }),
+        (spot, scheduled, text) => {
+          expect(decodeOrThrow({ ...spot, action: text })).toMatchObject({ action: text })
+          expect(decodeOrThrow({ ...scheduled, code: text })).toMatchObject({ code: text })
+        }
+      )
+    )
   })
 
   it("accepts a kind-specific field only on its kind", () => {

@@ -106,6 +106,18 @@ describe("NodeAction.decide", () => {
     ).toMatchObject({ markUncordonAfterReboot: false })
   })
 
+  it("drains for a scheduled event code it does not know, without the uncordon-after-reboot mark", () => {
+    expect(
+      NodeAction.decide(
+        sampleOf("ScheduledMaintenance", { code: "instance-relocate", state: "active" }),
+        settings("imds")
+      )
+    ).toMatchObject({ _tag: "CordonAndDrain", markUncordonAfterReboot: false })
+    expect(
+      NodeAction.decide(sampleOf("SpotInterruptionNotice", { action: "pause" }), settings("imds"))._tag
+    ).toBe("CordonAndDrain")
+  })
+
   it("taints with the Go handler's key for the kind, the event id as value, only when taintNode is on", () => {
     const event = sampleOf("SpotInterruptionNotice", { id: `spot-itn-${"ab".repeat(40)}` })
     expect(NodeAction.decide(event, settings("imds"))).toMatchObject({ taint: undefined })
@@ -149,6 +161,19 @@ describe("NodeAction.decide", () => {
       fc.assert(
         fc.property(decoded, anySettings, (event, s) => {
           expect(NodeAction.decide(event, { ...s, mode: "queue" })._tag).not.toBe("Ignore")
+        })
+      )
+    })
+
+    it("only the restart codes mark a scheduled event for uncordon after reboot, whatever the code", () => {
+      fc.assert(
+        fc.property(encodedByKind.ScheduledMaintenance, anySettings, (encoded, s) => {
+          const event = InterruptionEvent.decode({ ...encoded, state: "active" })
+          if (event._tag === "Failure") throw new Error(event.failure.message)
+          const action = NodeAction.decide(event.success, { ...s, enableScheduledEventDraining: true })
+          if (action._tag !== "Cordon" && action._tag !== "CordonAndDrain") throw new Error(action._tag)
+          const restart = ["instance-reboot", "system-reboot", "instance-stop", "instance-retirement"]
+          expect(action.markUncordonAfterReboot).toBe(restart.includes(encoded.code))
         })
       )
     })

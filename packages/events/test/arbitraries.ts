@@ -42,6 +42,19 @@ const common = (monitor: fc.Arbitrary<InterruptionEvent.Monitor>) =>
       ...(withProviderId ? { providerId: `aws:///${zone}/${fields.instanceId}` } : {})
     }))
 
+// AWS may add actions and codes; the model takes any non-empty text, so the generators mix in unknown ones.
+const unknownText = fc.string({ minLength: 1, maxLength: 24 })
+export const knownSpotActions = ["terminate", "stop", "hibernate"] as const
+export const knownScheduledCodes = [
+  "instance-reboot",
+  "system-reboot",
+  "system-maintenance",
+  "instance-retirement",
+  "instance-stop"
+] as const
+export const spotAction = fc.oneof(fc.constantFrom(...knownSpotActions), unknownText)
+export const scheduledCode = fc.oneof(fc.constantFrom(...knownScheduledCodes), unknownText)
+
 const imds = (...monitors: Array<InterruptionEvent.Monitor>) => common(fc.constantFrom(...monitors))
 const queue = common(fc.constant("SQS_MONITOR" as const))
 
@@ -65,7 +78,7 @@ export const encodedByKind = {
   SpotInterruptionNotice: withKind(
     "SpotInterruptionNotice",
     fc.oneof(imds("SPOT_ITN_MONITOR"), queue),
-    fc.record({ action: fc.constantFrom("terminate", "stop", "hibernate") })
+    fc.record({ action: spotAction })
   ),
   RebalanceRecommendation: withKind(
     "RebalanceRecommendation",
@@ -78,13 +91,7 @@ export const encodedByKind = {
     fc.record(
       {
         scheduledEventId: hex(17).map((h) => `instance-event-${h}`),
-        code: fc.constantFrom(
-          "instance-reboot",
-          "system-reboot",
-          "system-maintenance",
-          "instance-retirement",
-          "instance-stop"
-        ),
+        code: scheduledCode,
         state: fc.constantFrom("active", "canceled", "completed"),
         notBefore: isoTime,
         notAfter: isoTime,

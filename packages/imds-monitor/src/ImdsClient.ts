@@ -36,24 +36,26 @@ import { ImdsError, isTransient, reasonOfStatus } from "./ImdsError.ts"
 /**
  * The instance nth runs on, as IMDS describes it at start-up.
  *
- * `accountId` is absent when the identity document could not be read and the individual paths were used
- * instead (no metadata path gives the account). `publicHostname` and `publicIpv4` are absent for instances
- * without a public address.
+ * Only `instanceId` is essential (every event names it); every other field is best effort, absent when IMDS did
+ * not give it, and taken as IMDS wrote it (an instance life cycle other than spot, on-demand or scheduled, a
+ * hostname nth has never seen): describing the instance must never stop nth from acting on a notice.
+ * `accountId` comes only from the identity document; `region`, when the document is unreadable, is the zone
+ * without its letter, as the Go handler derives it.
  *
  * @category schemas
  * @since 0.1.0
  */
 export const NodeIdentity = Schema.Struct({
   instanceId: InterruptionEvent.InstanceId,
-  instanceType: Schema.NonEmptyString,
-  availabilityZone: Schema.NonEmptyString,
-  region: Schema.NonEmptyString,
-  localHostname: Schema.NonEmptyString,
-  localIpv4: Schema.NonEmptyString,
-  accountId: Schema.optionalKey(Schema.NonEmptyString),
-  instanceLifeCycle: Schema.Literals(["spot", "on-demand", "scheduled"]),
-  publicHostname: Schema.optionalKey(Schema.NonEmptyString),
-  publicIpv4: Schema.optionalKey(Schema.NonEmptyString)
+  instanceType: Schema.optionalKey(Schema.String),
+  availabilityZone: Schema.optionalKey(Schema.String),
+  region: Schema.optionalKey(Schema.String),
+  localHostname: Schema.optionalKey(Schema.String),
+  localIpv4: Schema.optionalKey(Schema.String),
+  accountId: Schema.optionalKey(Schema.String),
+  instanceLifeCycle: Schema.optionalKey(Schema.String),
+  publicHostname: Schema.optionalKey(Schema.String),
+  publicIpv4: Schema.optionalKey(Schema.String)
 })
 
 /**
@@ -76,7 +78,10 @@ export interface Service {
    * answers 404 (for the notice paths: no notice right now).
    */
   readonly get: (path: string) => Effect.Effect<string | undefined, ImdsError>
-  /** The instance's identity, read once and then remembered (a failed read is tried again next time). */
+  /**
+   * The instance's identity, remembered once read in full. It fails only when the instance id cannot be had;
+   * a field that could not be read (an error, not a 404) is left out and the identity is read again next time.
+   */
   readonly identity: Effect.Effect<NodeIdentity, ImdsError>
   /** The base URL requests go to, without a trailing slash. */
   readonly endpoint: string
@@ -161,18 +166,25 @@ const decodeBody = (path: string, body: Buffer): Result.Result<string, ImdsError
 const describeFailure = (error: ImdsError): string =>
   error.status === undefined ? error.message : `HTTP ${error.status}`
 
+// Every field optional: a document missing one still gives the others (the missing ones are read one by one).
 const IdentityDocument = Schema.fromJsonString(
   Schema.Struct({
-    accountId: Schema.String,
-    instanceId: Schema.String,
-    instanceType: Schema.String,
-    privateIp: Schema.String,
-    availabilityZone: Schema.String,
-    region: Schema.String
+    accountId: Schema.optionalKey(Schema.String),
+    instanceId: Schema.optionalKey(Schema.String),
+    instanceType: Schema.optionalKey(Schema.String),
+    privateIp: Schema.optionalKey(Schema.String),
+    availabilityZone: Schema.optionalKey(Schema.String),
+    region: Schema.optionalKey(Schema.String)
   })
 )
+type IdentityDocument = typeof IdentityDocument.Type
 const decodeIdentityDocument = Schema.decodeUnknownResult(IdentityDocument)
-const decodeNodeIdentity = Schema.decodeUnknownResult(NodeIdentity, { errors: "all" })
+const isInstanceId = Schema.is(InterruptionEvent.InstanceId)
+
+const nonEmpty = (text: string | undefined): string | undefined => {
+  const trimmed = text?.trim()
+  return trimmed === undefined || trimmed === "" ? undefined : trimmed
+}
 
 const parseEndpoint = (endpoint: string): URL => {
   let url: URL
@@ -445,82 +457,95 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
     // Identity
     // -----------------------------------------------------------------------------------------------------------
 
-    const required = (path: string) =>
-      Effect.flatMap(get(path), (body) =>
-        body === undefined
-          ? Effect.fail(
-              new ImdsError({
-                reason: "UnexpectedStatus",
-                path,
-                status: 404,
-                message: "IMDS has no such path (404)"
-              })
-            )
-          : Effect.succeed(body.trim())
-      )
+    const instanceIdPath = `${metaData}/instance-id`
 
-    const optional = (path: string) =>
-      Effect.map(get(path), (body) => (body === undefined || body.trim() === "" ? undefined : body.trim()))
-
-    // The Go handler's order: the signed identity document, or the individual paths when it cannot be decoded.
-    const placement = Effect.gen(function* () {
-      const document = yield* get(identityDocumentPath).pipe(
-        Effect.map((body) =>
-          body === undefined ? undefined : Result.getSuccess(decodeIdentityDocument(body))
-        ),
-        Effect.catchIf(
-          (error) => error.reason === "MalformedResponse" || error.reason === "UnexpectedStatus",
-          () => Effect.succeed(undefined)
-        )
-      )
-      if (document !== undefined && document._tag === "Some") {
-        const { accountId, instanceId, instanceType, privateIp, availabilityZone, region } = document.value
-        return { accountId, instanceId, instanceType, localIpv4: privateIp, availabilityZone, region }
+    /** The one field the identity cannot do without. */
+    const readInstanceId = Effect.gen(function* () {
+      const body = nonEmpty(yield* get(instanceIdPath))
+      if (body === undefined) {
+        return yield* new ImdsError({
+          reason: "UnexpectedStatus",
+          path: instanceIdPath,
+          status: 404,
+          message: "IMDS has no instance id"
+        })
       }
-      const instanceId = yield* required(`${metaData}/instance-id`)
-      const instanceType = yield* required(`${metaData}/instance-type`)
-      const localIpv4 = yield* required(`${metaData}/local-ipv4`)
-      const availabilityZone = yield* required(`${metaData}/placement/availability-zone`)
-      // As the Go handler: the region is the zone without its letter (`us-east-1a` → `us-east-1`).
-      return {
-        accountId: undefined,
-        instanceId,
-        instanceType,
-        localIpv4,
-        availabilityZone,
-        region: availabilityZone.slice(0, -1)
+      if (!isInstanceId(body)) {
+        return yield* new ImdsError({
+          reason: "MalformedResponse",
+          path: instanceIdPath,
+          message: `${JSON.stringify(body)} is not an EC2 instance id`
+        })
       }
+      return body
     })
 
+    // The Go handler's order: the identity document, then the individual paths for what it did not give. Only the
+    // instance id is essential; anything else that cannot be read is left out, and the identity is not
+    // remembered when a read failed (rather than found nothing), so that the next call completes it.
     const readIdentity = Effect.gen(function* () {
-      const place = yield* placement
-      const instanceLifeCycle = yield* required(`${metaData}/instance-life-cycle`)
-      const localHostname = yield* required(`${metaData}/local-hostname`)
-      const publicHostname = yield* optional(`${metaData}/public-hostname`)
-      const publicIpv4 = yield* optional(`${metaData}/public-ipv4`)
-      const decoded = decodeNodeIdentity({
-        instanceId: place.instanceId,
-        instanceType: place.instanceType,
-        availabilityZone: place.availabilityZone,
-        region: place.region,
-        localHostname,
-        localIpv4: place.localIpv4,
-        ...(place.accountId === undefined || place.accountId === "" ? {} : { accountId: place.accountId }),
-        instanceLifeCycle,
-        ...(publicHostname === undefined ? {} : { publicHostname }),
-        ...(publicIpv4 === undefined ? {} : { publicIpv4 })
-      })
-      return yield* Effect.fromResult(
-        Result.mapError(
-          decoded,
-          (error) =>
-            new ImdsError({
-              reason: "MalformedResponse",
-              path: identityDocumentPath,
-              message: `the instance identity is not valid: ${error.message}`
-            })
+      let complete = true
+      const bestEffort = (path: string) =>
+        get(path).pipe(
+          Effect.map(nonEmpty),
+          Effect.catch((error) =>
+            Effect.logDebug(`instance identity: ${path} unavailable: ${error.message}`).pipe(
+              Effect.andThen(
+                Effect.sync(() => {
+                  complete = false
+                  return undefined
+                })
+              )
+            )
+          )
+        )
+      const document: IdentityDocument = yield* get(identityDocumentPath).pipe(
+        Effect.map((body) =>
+          body === undefined ? {} : Result.getOrElse(decodeIdentityDocument(body), () => ({}))
+        ),
+        Effect.catch(() =>
+          Effect.sync(() => {
+            complete = false
+            return {}
+          })
         )
       )
+      const fromDocument = (value: string | undefined, path: string) => {
+        const given = nonEmpty(value)
+        return given === undefined ? bestEffort(path) : Effect.succeed(given)
+      }
+      const documented = nonEmpty(document.instanceId)
+      const instanceId =
+        documented !== undefined && isInstanceId(documented) ? documented : yield* readInstanceId
+      const instanceType = yield* fromDocument(document.instanceType, `${metaData}/instance-type`)
+      const localIpv4 = yield* fromDocument(document.privateIp, `${metaData}/local-ipv4`)
+      const availabilityZone = yield* fromDocument(
+        document.availabilityZone,
+        `${metaData}/placement/availability-zone`
+      )
+      // As the Go handler: without the document, the region is the zone without its letter (us-east-1a → us-east-1).
+      const region = nonEmpty(document.region) ?? nonEmpty(availabilityZone?.slice(0, -1))
+      const accountId = nonEmpty(document.accountId)
+      const instanceLifeCycle = yield* bestEffort(`${metaData}/instance-life-cycle`)
+      const localHostname = yield* bestEffort(`${metaData}/local-hostname`)
+      const publicHostname = yield* bestEffort(`${metaData}/public-hostname`)
+      const publicIpv4 = yield* bestEffort(`${metaData}/public-ipv4`)
+      const fields = {
+        instanceType,
+        availabilityZone,
+        region,
+        localHostname,
+        localIpv4,
+        accountId,
+        instanceLifeCycle,
+        publicHostname,
+        publicIpv4
+      }
+      const read: NodeIdentity = {
+        instanceId,
+        ...Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined))
+      }
+      return { read, complete }
     })
 
     let identity: NodeIdentity | undefined
@@ -532,17 +557,41 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
             Effect.suspend(() =>
               identity !== undefined
                 ? Effect.succeed(identity)
-                : Effect.tap(readIdentity, (read) =>
-                    Effect.sync(() => {
-                      identity = read
-                    })
-                  )
+                : Effect.map(readIdentity, ({ read, complete }) => {
+                    if (complete) identity = read
+                    return read
+                  })
             )
           )
     )
 
     return ImdsClient.of({ get, identity: cachedIdentity, endpoint, requestCount: () => requests })
   })
+
+/**
+ * The instance id, from the client's identity or, when that cannot be had, from `meta-data/instance-id` alone:
+ * what a monitor needs to turn a notice into an event, so that no notice is lost to metadata nth does not need.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const instanceIdOf = (client: Service): Effect.Effect<string, ImdsError> =>
+  client.identity.pipe(
+    Effect.map((identity) => identity.instanceId),
+    Effect.catch((identityError) =>
+      Effect.flatMap(client.get(`${metaData}/instance-id`), (body) => {
+        const instanceId = nonEmpty(body)
+        return instanceId === undefined
+          ? Effect.fail(identityError)
+          : Effect.as(
+              Effect.logDebug(
+                `instance identity unavailable (${identityError.message}); instance id read on its own`
+              ),
+              instanceId
+            )
+      })
+    )
+  )
 
 /**
  * The client as a layer; its connections are closed when the layer is released.

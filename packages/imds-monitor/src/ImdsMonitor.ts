@@ -83,7 +83,8 @@ export interface Options {
   readonly nodeName: string
   /**
    * The instance's id, if already known (e.g. from {@link ImdsClient.Service.identity} at start-up). Without it
-   * the client's identity is read when the first notice arrives.
+   * the client's identity is read when the first notice arrives, or only `meta-data/instance-id` when the
+   * identity cannot be had.
    */
   readonly instanceId?: string | undefined
   /** Time between the starts of two polls. Default 2 seconds, the Go handler's. */
@@ -188,10 +189,18 @@ const monitorStream = (
   path: string,
   parse: Parser
 ): Stream.Stream<MonitorSignal> => {
-  const instanceId =
-    options.instanceId === undefined
-      ? Effect.map(client.identity, (identity) => identity.instanceId)
-      : Effect.succeed(options.instanceId)
+  // The instance never changes: once its id is known it is kept, and only the id is needed to build an event
+  // (read on its own when the rest of the identity cannot be had), so no notice waits on optional metadata.
+  let knownInstanceId = options.instanceId
+  const instanceId = Effect.suspend(() =>
+    knownInstanceId !== undefined
+      ? Effect.succeed(knownInstanceId)
+      : Effect.tap(ImdsClient.instanceIdOf(client), (id) =>
+          Effect.sync(() => {
+            if (Schema.is(InterruptionEvent.InstanceId)(id)) knownInstanceId = id
+          })
+        )
+  )
   const poll = Effect.gen(function* () {
     const body = yield* client.get(path)
     if (body === undefined) return []
@@ -249,8 +258,8 @@ const decodeSpotNotice = jsonParser(
 
 /**
  * Polls `spot/instance-action`: a `SpotInterruptionNotice` starting at the notice's `time`, while EC2 announces
- * the instance's interruption. The action must be `terminate`, `stop` or `hibernate` (all three drain) and the
- * time RFC 3339.
+ * the instance's interruption. Any non-empty action drains (`terminate`, `stop`, `hibernate`, or one EC2 adds
+ * later, as the Go handler); the time must be RFC 3339.
  *
  * @category monitors
  * @since 0.1.0
@@ -356,8 +365,9 @@ const scheduledEvent = (
 /**
  * Polls `events/maintenance/scheduled`: one `ScheduledMaintenance` per listed event, starting now (the handler
  * drains at once) and ending at `NotAfter` (or `NotBefore` when it has none). Canceled and completed events are
- * emitted too, with their state, so the handler can undo what it did. An entry that cannot be read (a bad date,
- * an unknown code) is a `PollFailed` of its own; the other entries are still emitted.
+ * emitted too, with their state, so the handler can undo what it did. Every code is emitted, known or not (the
+ * Go handler drains for any code). An entry that cannot be read (a bad date, an empty code) is a `PollFailed` of
+ * its own; the other entries are still emitted.
  *
  * @category monitors
  * @since 0.1.0

@@ -285,14 +285,54 @@ describe("identity", () => {
     })
   )
 
-  it.effect("a failed read is not remembered", () =>
+  it.effect("fails only without an instance id, and a failed read is not remembered", () =>
+    Effect.gen(function* () {
+      const { mock, client } = yield* setup({}, { tries: 1 })
+      mock.injectFault({
+        mode: "forbidden",
+        pathPrefix: "/latest/dynamic/instance-identity/document",
+        count: 1
+      })
+      mock.injectFault({ mode: "forbidden", pathPrefix: instanceIdPath, count: 1 })
+      const error = yield* Effect.flip(client.identity)
+      expect(error.reason).toBe("Forbidden")
+      expect(error.path).toBe(instanceIdPath)
+      expect((yield* client.identity).instanceId).toBe(instanceId)
+    })
+  )
+
+  it.effect("leaves out a field it cannot read, and reads it again next time", () =>
     Effect.gen(function* () {
       const { mock, client } = yield* setup({}, { tries: 1 })
       mock.injectFault({ mode: "forbidden", pathPrefix: "/latest/meta-data/local-hostname", count: 1 })
-      const error = yield* Effect.flip(client.identity)
-      expect(error.reason).toBe("Forbidden")
-      expect(error.path).toBe("/latest/meta-data/local-hostname")
-      expect((yield* client.identity).instanceId).toBe(instanceId)
+      mock.injectFault({ mode: "error", pathPrefix: "/latest/meta-data/instance-life-cycle", count: 1 })
+      const partial = yield* client.identity
+      expect(partial.instanceId).toBe(instanceId)
+      expect(partial.instanceType).toBe("m5.large")
+      expect(partial.localHostname).toBeUndefined()
+      expect(partial.instanceLifeCycle).toBeUndefined()
+      const full = yield* client.identity
+      expect(full.localHostname).toBe(mock.identity.localHostname)
+      expect(full.instanceLifeCycle).toBe(mock.identity.instanceLifeCycle)
+    })
+  )
+
+  it.effect("without the identity document, needs nothing but the instance id", () =>
+    Effect.gen(function* () {
+      const { mock, client } = yield* setup({}, { tries: 1 })
+      // Every path but the instance id refused: the document, the placement, the hostnames, the life cycle.
+      mock.injectFault({ mode: "forbidden", pathPrefix: "/latest/dynamic/" })
+      for (const name of [
+        "instance-type",
+        "local-ipv4",
+        "placement",
+        "instance-life-cycle",
+        "local-hostname"
+      ])
+        mock.injectFault({ mode: "forbidden", pathPrefix: `/latest/meta-data/${name}` })
+      mock.injectFault({ mode: "unavailable", pathPrefix: "/latest/meta-data/public-" })
+      expect(yield* client.identity).toEqual({ instanceId })
+      expect(yield* ImdsClient.instanceIdOf(client)).toBe(instanceId)
     })
   )
 })

@@ -5,7 +5,7 @@
 import * as Http from "node:http"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { ImdsClient, ImdsMonitor } from "../src/index.ts"
+import { ImdsClient, ImdsError, ImdsMonitor } from "../src/index.ts"
 import { instanceId, nodeName, rebalancePath, scheduledPath, spotPath, take } from "./support.ts"
 
 const serve = (bodies: Readonly<Record<string, string>>) =>
@@ -53,14 +53,30 @@ const event = (fields: Record<string, string>) => ({
 })
 
 describe("malformed notices", () => {
-  it.effect("a Spot action other than terminate, stop or hibernate", () =>
+  it.effect(
+    "a Spot action other than terminate, stop or hibernate is still a notice (the Go handler drains)",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* serve({
+          [spotPath]: JSON.stringify({ action: "reboot", time: "2026-11-25T10:02:00Z" })
+        })
+        const [signal] = yield* take(ImdsMonitor.spotInterruption(options), client, 1)
+        expect(signal?._tag === "Notice" && signal.event).toMatchObject({
+          kind: "SpotInterruptionNotice",
+          action: "reboot",
+          instanceId
+        })
+      })
+  )
+
+  it.effect("an empty Spot action", () =>
     Effect.gen(function* () {
       const client = yield* serve({
-        [spotPath]: JSON.stringify({ action: "reboot", time: "2026-11-25T10:02:00Z" })
+        [spotPath]: JSON.stringify({ action: "", time: "2026-11-25T10:02:00Z" })
       })
       const [signal] = yield* take(ImdsMonitor.spotInterruption(options), client, 1)
       expect(signal?._tag === "PollFailed" && signal.error.reason).toBe("MalformedResponse")
-      expect(signal?._tag === "PollFailed" && signal.error.message).toContain("action")
+      expect(signal?._tag === "PollFailed" && signal.error.message).toContain('["action"]')
     })
   )
 
@@ -96,7 +112,7 @@ describe("malformed notices", () => {
         [scheduledPath]: JSON.stringify([
           event({ NotBefore: "2027-01-21T09:00:00Z", EventId: "instance-event-0aaaaaaaaaaaaaaaa" }),
           event({ EventId: "instance-event-0bbbbbbbbbbbbbbbb" }),
-          event({ Code: "instance-explode", EventId: "instance-event-0cccccccccccccccc" })
+          event({ Code: "", EventId: "instance-event-0cccccccccccccccc" })
         ])
       })
       const signals = yield* take(ImdsMonitor.scheduledEvents(options), client, 3)
@@ -108,6 +124,22 @@ describe("malformed notices", () => {
         /0cccccccccccccccc.*\n.*\["code"\]/
       )
     })
+  )
+
+  it.effect(
+    "a scheduled event code EC2 may add later is still a notice (the Go handler drains every code)",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* serve({
+          [scheduledPath]: JSON.stringify([event({ Code: "instance-relocate" })])
+        })
+        const [signal] = yield* take(ImdsMonitor.scheduledEvents(options), client, 1)
+        expect(signal?._tag === "Notice" && signal.event).toMatchObject({
+          kind: "ScheduledMaintenance",
+          code: "instance-relocate",
+          state: "active"
+        })
+      })
   )
 
   it.effect("an unreadable NotAfter falls back to NotBefore; a missing State is active", () =>
@@ -130,6 +162,49 @@ describe("malformed notices", () => {
       })
       const [signal] = yield* take(ImdsMonitor.scheduledEvents(options), client, 1)
       expect(signal?._tag).toBe("PollFailed")
+    })
+  )
+
+  it.effect(
+    "an identity with values nth does not know still reads, and notices still name the instance",
+    () =>
+      Effect.gen(function* () {
+        // A bare IMDS: no identity document, no placement, a life cycle outside spot/on-demand/scheduled.
+        const client = yield* serve({
+          "/latest/meta-data/instance-id": instanceId,
+          "/latest/meta-data/instance-life-cycle": "capacity-block",
+          "/latest/meta-data/local-hostname": "",
+          [spotPath]: JSON.stringify({ action: "terminate", time: "2026-11-25T10:02:00Z" })
+        })
+        expect(yield* client.identity).toEqual({ instanceId, instanceLifeCycle: "capacity-block" })
+        const { instanceId: _, ...withoutInstanceId } = options
+        const [signal] = yield* take(ImdsMonitor.spotInterruption(withoutInstanceId), client, 1)
+        expect(signal?._tag === "Notice" && signal.event.instanceId).toBe(instanceId)
+      })
+  )
+
+  it.effect("a notice is built from meta-data/instance-id alone when the identity cannot be had", () =>
+    Effect.gen(function* () {
+      const client = yield* serve({
+        "/latest/meta-data/instance-id": instanceId,
+        [scheduledPath]: JSON.stringify([event({})])
+      })
+      const withoutIdentity: ImdsClient.Service = {
+        ...client,
+        identity: Effect.fail(
+          new ImdsError.ImdsError({
+            reason: "MalformedResponse",
+            path: "/latest/dynamic/instance-identity/document",
+            message: "unreadable"
+          })
+        )
+      }
+      const { instanceId: _, ...withoutInstanceId } = options
+      const [signal] = yield* take(ImdsMonitor.scheduledEvents(withoutInstanceId), withoutIdentity, 1)
+      expect(signal?._tag === "Notice" && signal.event).toMatchObject({
+        kind: "ScheduledMaintenance",
+        instanceId
+      })
     })
   )
 
