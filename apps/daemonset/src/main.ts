@@ -4,7 +4,6 @@
  *
  * This file only wires packages together: settings → layers → start-up recovery → monitors → handler.
  */
-import { readFileSync } from "node:fs"
 import { Drainer } from "@nth/drainer"
 import { Handler, HttpServer, Metrics, Settings } from "@nth/handler"
 import { ImdsClient, ImdsMonitor } from "@nth/imds-monitor"
@@ -22,21 +21,13 @@ import {
   References,
   Stream
 } from "effect"
+import * as Uptime from "./Uptime.ts"
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.stdout.write(
     `nth-daemonset: the node termination handler in IMDS mode.\n\nSettings (environment variables, as the Go handler's):\n${Settings.help()}\n`
   )
   process.exit(0)
-}
-
-// Uptime decides whether the node rebooted since nth marked it for uncordon after a scheduled reboot.
-const readUptime = (file: string): number | undefined => {
-  try {
-    return Number.parseFloat(readFileSync(file || "/proc/uptime", "utf8").split(/\s+/)[0] ?? "")
-  } catch {
-    return undefined
-  }
 }
 
 const program = (parsed: Settings.Parsed) =>
@@ -65,7 +56,7 @@ const program = (parsed: Settings.Parsed) =>
         dryRun: settings.dryRun
       })
     )
-    yield* handler.recover({ uptimeSeconds: readUptime(settings.uptimeFromFile) })
+    yield* handler.recover({ uptimeSeconds: Uptime.read(settings.uptimeFromFile) })
 
     // Each event is handled in its own fiber (the handler bounds them with WORKERS), so polling never waits on a
     // drain; on shutdown the in-flight ones get time to finish.
@@ -102,7 +93,8 @@ const program = (parsed: Settings.Parsed) =>
   })
 
 const main = Effect.gen(function* () {
-  const parsed = yield* Settings.load
+  // This program is IMDS mode only: ENABLE_SQS_TERMINATION_DRAINING=true is refused, not half-honoured.
+  const parsed = yield* Settings.loadFor({ program: "imds" })
   const { settings } = parsed
   const metrics = Metrics.make()
   // In a pod: the service account; outside: KUBECONFIG, as kubectl reads it.

@@ -60,6 +60,12 @@ export interface Settings {
   readonly kubeApiQps: number
   readonly kubeApiBurst: number
   readonly webhookUrl: string
+  readonly webhookHeaders: string
+  readonly webhookTemplate: string
+  readonly webhookTemplateFile: string
+  readonly webhookProxy: string
+  readonly logFormatVersion: number
+  readonly useApiserverCache: boolean
 }
 
 type Kind = "bool" | "int" | "string"
@@ -72,7 +78,10 @@ interface Variable {
   readonly help: string
   /** Another variable that stands for the same setting (the Go handler's deprecated names). */
   readonly deprecatedAlias?: string
-  /** Settings the Go handler has that nth reads but does not act on yet. */
+  /**
+   * Settings the Go handler has that nth accepts but does not act on yet: setting one logs a warning at start
+   * instead of refusing to start, so that a Go handler's values work unchanged.
+   */
   readonly notYetSupported?: boolean
 }
 
@@ -385,7 +394,55 @@ export const variables: ReadonlyArray<Variable> = [
     key: "webhookUrl",
     kind: "string",
     default: "",
-    help: "Notification webhook (not supported yet: set it and nth refuses to start)",
+    help: "Notification webhook (not supported yet: accepted, with a warning, and nothing is posted)",
+    notYetSupported: true
+  },
+  {
+    env: "WEBHOOK_HEADERS",
+    key: "webhookHeaders",
+    kind: "string",
+    default: "",
+    help: "Webhook request headers as a JSON object (not supported yet)",
+    notYetSupported: true
+  },
+  {
+    env: "WEBHOOK_TEMPLATE",
+    key: "webhookTemplate",
+    kind: "string",
+    default: "",
+    help: "Webhook body template (not supported yet)",
+    notYetSupported: true
+  },
+  {
+    env: "WEBHOOK_TEMPLATE_FILE",
+    key: "webhookTemplateFile",
+    kind: "string",
+    default: "",
+    help: "File holding the webhook body template (not supported yet)",
+    notYetSupported: true
+  },
+  {
+    env: "WEBHOOK_PROXY",
+    key: "webhookProxy",
+    kind: "string",
+    default: "",
+    help: "HTTP(S) proxy for webhook requests (not supported yet)",
+    notYetSupported: true
+  },
+  {
+    env: "LOG_FORMAT_VERSION",
+    key: "logFormatVersion",
+    kind: "int",
+    default: "1",
+    help: "The Go handler's log message format, 1 or 2 (no effect: nth has one format)",
+    notYetSupported: true
+  },
+  {
+    env: "USE_APISERVER_CACHE",
+    key: "useApiserverCache",
+    kind: "bool",
+    default: "false",
+    help: "List pods from the API server's watch cache (no effect: nth's drain always lists from it)",
     notYetSupported: true
   }
 ]
@@ -430,20 +487,37 @@ const parseAnnotations = (text: string, problems: Array<string>): Record<string,
 }
 
 /**
- * Parses the settings from environment variables (a record such as `process.env`).
+ * Which program reads the settings: the DaemonSet runs IMDS mode only (`imds`), the Deployment queue mode only
+ * (`queue`). Without it, `ENABLE_SQS_TERMINATION_DRAINING` picks the mode, as in the Go handler's one binary.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ParseOptions {
+  readonly program?: "imds" | "queue" | undefined
+}
+
+/**
+ * Parses the settings from environment variables (a record such as `process.env`). A variable set to the empty
+ * string counts as unset (the Go handler's rule), so a chart that renders `VAR: ""` gets the default.
  *
  * @category parsing
  * @since 0.1.0
  */
-export const parse = (env: Readonly<Record<string, string | undefined>>): Parsed | InvalidSettings => {
+export const parse = (
+  env: Readonly<Record<string, string | undefined>>,
+  options: ParseOptions = {}
+): Parsed | InvalidSettings => {
   const problems: Array<string> = []
   const warnings: Array<string> = []
   const values: Record<string, unknown> = {}
+  const given = (name: string): string | undefined => (env[name] === "" ? undefined : env[name])
+  const notYetSupported: Array<string> = []
   for (const variable of variables) {
-    let raw = env[variable.env]
-    if (variable.deprecatedAlias !== undefined && env[variable.deprecatedAlias] !== undefined) {
+    let raw = given(variable.env)
+    if (variable.deprecatedAlias !== undefined && given(variable.deprecatedAlias) !== undefined) {
       if (raw === undefined) {
-        raw = env[variable.deprecatedAlias]
+        raw = given(variable.deprecatedAlias)
         warnings.push(`${variable.deprecatedAlias} is deprecated; use ${variable.env}`)
       } else {
         warnings.push(
@@ -451,6 +525,7 @@ export const parse = (env: Readonly<Record<string, string | undefined>>): Parsed
         )
       }
     }
+    if (raw !== undefined && variable.notYetSupported) notYetSupported.push(variable.env)
     const text = raw ?? variable.default
     switch (variable.kind) {
       case "bool":
@@ -481,7 +556,19 @@ export const parse = (env: Readonly<Record<string, string | undefined>>): Parsed
     problems.push(`TAINT_EFFECT: "${s.taintEffect}" is not one of NoSchedule, PreferNoSchedule, NoExecute`)
   }
   if (!s.nodeName) problems.push("NODE_NAME is required: the name of the node this process runs on")
-  const queueMode = s.enableSqsTerminationDraining === true
+  if (options.program === "imds" && s.enableSqsTerminationDraining === true) {
+    problems.push(
+      "ENABLE_SQS_TERMINATION_DRAINING=true selects queue mode, but this is the IMDS-mode (DaemonSet) program; " +
+        "queue mode is nth's Deployment program, which is not built yet. Unset it (or set it to false) here"
+    )
+  }
+  if (options.program === "queue" && s.enableSqsTerminationDraining === false) {
+    problems.push(
+      "ENABLE_SQS_TERMINATION_DRAINING must be true for the queue-mode (Deployment) program; " +
+        "IMDS mode is nth's DaemonSet program"
+    )
+  }
+  const queueMode = s.enableSqsTerminationDraining === true && options.program !== "imds"
   if (!queueMode && (s.heartbeatInterval !== -1 || s.heartbeatUntil !== -1)) {
     problems.push("HEARTBEAT_INTERVAL/HEARTBEAT_UNTIL: heartbeats are only supported in queue mode")
   }
@@ -518,7 +605,17 @@ export const parse = (env: Readonly<Record<string, string | undefined>>): Parsed
   } catch {
     problems.push(`INSTANCE_METADATA_URL: "${s.metadataUrl}" is not a URL`)
   }
-  if (s.webhookUrl) problems.push("WEBHOOK_URL: webhooks are not supported by nth yet; unset it")
+  // Accepted rather than refused, so that the Go handler's values work unchanged; said once, at start.
+  const webhookSettings = notYetSupported.filter((name) => name.startsWith("WEBHOOK_"))
+  if (webhookSettings.length > 0) {
+    warnings.push(
+      `${webhookSettings.join(", ")} ${webhookSettings.length === 1 ? "is" : "are"} set, but nth does not send ` +
+        "webhooks yet: no notification will be posted"
+    )
+  }
+  for (const name of notYetSupported.filter((name) => !name.startsWith("WEBHOOK_"))) {
+    warnings.push(`${name} is accepted for compatibility with the Go handler but has no effect in nth`)
+  }
   if (!String(s.probesServerEndpoint).startsWith("/")) {
     problems.push(`PROBES_SERVER_ENDPOINT: "${s.probesServerEndpoint}" must start with /`)
   }
@@ -543,25 +640,34 @@ export const parse = (env: Readonly<Record<string, string | undefined>>): Parsed
 
 /**
  * Reads every variable through Effect's `Config` (so a `ConfigProvider` can stand in for the environment) and
- * parses them.
+ * parses them for the given program.
  *
  * @category parsing
  * @since 0.1.0
  */
-export const load: Effect.Effect<Parsed, InvalidSettings | Config.ConfigError> = Effect.gen(function* () {
-  const names = variables.flatMap((v) => (v.deprecatedAlias ? [v.env, v.deprecatedAlias] : [v.env]))
-  const raw = yield* Config.all(
-    Object.fromEntries(names.map((name) => [name, Config.option(Config.String(name))]))
-  )
-  const env = Object.fromEntries(
-    Object.entries(raw as Record<string, Option.Option<string>>).map(([k, v]) => [
-      k,
-      Option.getOrUndefined(v)
-    ])
-  )
-  const parsed = parse(env)
-  return parsed instanceof InvalidSettings ? yield* parsed : parsed
-})
+export const loadFor = (options: ParseOptions): Effect.Effect<Parsed, InvalidSettings | Config.ConfigError> =>
+  Effect.gen(function* () {
+    const names = variables.flatMap((v) => (v.deprecatedAlias ? [v.env, v.deprecatedAlias] : [v.env]))
+    const raw = yield* Config.all(
+      Object.fromEntries(names.map((name) => [name, Config.option(Config.String(name))]))
+    )
+    const env = Object.fromEntries(
+      Object.entries(raw as Record<string, Option.Option<string>>).map(([k, v]) => [
+        k,
+        Option.getOrUndefined(v)
+      ])
+    )
+    const parsed = parse(env, options)
+    return parsed instanceof InvalidSettings ? yield* parsed : parsed
+  })
+
+/**
+ * {@link loadFor} without a program: `ENABLE_SQS_TERMINATION_DRAINING` picks the mode.
+ *
+ * @category parsing
+ * @since 0.1.0
+ */
+export const load: Effect.Effect<Parsed, InvalidSettings | Config.ConfigError> = loadFor({})
 
 /**
  * The settings that {@link NodeAction.decide} takes.

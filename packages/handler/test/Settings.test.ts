@@ -97,6 +97,82 @@ describe("Settings", () => {
     ).toBeInstanceOf(Settings.InvalidSettings)
   })
 
+  it("refuses queue mode in the IMDS program, saying which program runs it", () => {
+    const parsed = Settings.parse(
+      { NODE_NAME: "node-1", ENABLE_SQS_TERMINATION_DRAINING: "true", QUEUE_URL: "http://localhost/q" },
+      { program: "imds" }
+    )
+    expect(parsed).toBeInstanceOf(Settings.InvalidSettings)
+    if (parsed instanceof Settings.InvalidSettings) {
+      // One problem, about the mode: queue-mode checks do not pile up on top of it.
+      expect(parsed.problems).toHaveLength(1)
+      expect(parsed.message).toContain("ENABLE_SQS_TERMINATION_DRAINING")
+      expect(parsed.message).toContain("Deployment")
+    }
+    const imds = Settings.parse(
+      { NODE_NAME: "node-1", ENABLE_SQS_TERMINATION_DRAINING: "false" },
+      { program: "imds" }
+    )
+    expect(imds).not.toBeInstanceOf(Settings.InvalidSettings)
+  })
+
+  it("counts a variable set to the empty string as unset, as the Go handler", () => {
+    const { settings, warnings } = ok({
+      LOG_LEVEL: "",
+      WORKERS: "",
+      DRY_RUN: "",
+      INSTANCE_METADATA_URL: "",
+      TAINT_EFFECT: "",
+      WEBHOOK_URL: "",
+      POD_TERMINATION_GRACE_PERIOD: "",
+      GRACE_PERIOD: "30"
+    })
+    expect(settings).toMatchObject({
+      logLevel: "info",
+      workers: 10,
+      dryRun: false,
+      metadataUrl: "http://169.254.169.254",
+      taintEffect: "NoSchedule",
+      webhookUrl: "",
+      // The deprecated name fills in for a new name that is empty.
+      podTerminationGracePeriod: 30
+    })
+    expect(warnings.join()).not.toContain("WEBHOOK_URL")
+    expect(ok({ GRACE_PERIOD: "" }).settings.podTerminationGracePeriod).toBe(-1)
+    expect(ok({ GRACE_PERIOD: "" }).warnings).toEqual([])
+  })
+
+  it("accepts the Go handler's webhook and other settings it does not act on yet, with a warning", () => {
+    const parsed = ok({
+      WEBHOOK_URL: "https://hooks.example.com/T000",
+      WEBHOOK_HEADERS: '{"Content-type":"application/json"}',
+      WEBHOOK_TEMPLATE: "{{ .NodeName }}",
+      WEBHOOK_TEMPLATE_FILE: "/config/template",
+      WEBHOOK_PROXY: "http://proxy:3128",
+      LOG_FORMAT_VERSION: "2",
+      USE_APISERVER_CACHE: "true"
+    })
+    expect(parsed.settings).toMatchObject({
+      webhookUrl: "https://hooks.example.com/T000",
+      webhookProxy: "http://proxy:3128",
+      logFormatVersion: 2,
+      useApiserverCache: true
+    })
+    const warnings = parsed.warnings.join("\n")
+    expect(warnings).toContain("WEBHOOK_URL")
+    expect(warnings).toContain("does not send webhooks yet")
+    expect(warnings).toContain("LOG_FORMAT_VERSION")
+    expect(warnings).toContain("USE_APISERVER_CACHE")
+    expect(ok({}).warnings).toEqual([])
+    for (const name of [
+      "WEBHOOK_HEADERS",
+      "WEBHOOK_TEMPLATE_FILE",
+      "LOG_FORMAT_VERSION",
+      "USE_APISERVER_CACHE"
+    ])
+      expect(Settings.help()).toContain(name)
+  })
+
   it("parses extra event annotations", () => {
     expect(
       ok({ KUBERNETES_EVENTS_EXTRA_ANNOTATIONS: "team=infra,tier=1" }).settings
@@ -107,6 +183,18 @@ describe("Settings", () => {
     })
     expect(parse({ KUBERNETES_EVENTS_EXTRA_ANNOTATIONS: "a=b=c" })).toBeInstanceOf(Settings.InvalidSettings)
   })
+
+  it.effect("reads through Effect's Config, for a program", () =>
+    Effect.gen(function* () {
+      const refused = yield* Effect.flip(Settings.loadFor({ program: "imds" }))
+      expect(refused.message).toContain("ENABLE_SQS_TERMINATION_DRAINING")
+    }).pipe(
+      Effect.provideService(
+        ConfigProvider.ConfigProvider,
+        ConfigProvider.fromEnvRecord({ NODE_NAME: "from-config", ENABLE_SQS_TERMINATION_DRAINING: "true" })
+      )
+    )
+  )
 
   it.effect("reads through Effect's Config", () =>
     Effect.gen(function* () {
