@@ -5,17 +5,23 @@
  * An event is `new` the first time its key is offered and `seen` after that, except when its last handling
  * failed and the retry delay has passed (then it is handled again). Scheduled events that are cancelled or
  * completed have a key of their own (`<id>:canceled`), so their undoing is handled once too. Ids put on the
- * ignore list (events nth already dealt with before a restart) are never handled.
+ * ignore list (events nth already dealt with before a restart) are never handled. An event whose handling was
+ * interrupted (the process is stopping) is not handed out again by this process: the next one resumes it.
  *
  * @since 0.1.0
  */
 import type { InterruptionEvent } from "@nth/events"
 
 /**
+ * - `InProgress`: being handled.
+ * - `Done`, `Ignored`: handled; never handed out again.
+ * - `Failed`: handed out again once the retry delay has passed.
+ * - `Interrupted`: its handling was cut short (shutdown); never handed out again by this process.
+ *
  * @category models
  * @since 0.1.0
  */
-export type State = "InProgress" | "Done" | "Failed" | "Ignored"
+export type State = "InProgress" | "Done" | "Failed" | "Ignored" | "Interrupted"
 
 interface Entry {
   readonly event: InterruptionEvent.InterruptionEvent
@@ -51,8 +57,8 @@ export interface EventStore {
   readonly firstSeenAt: (event: InterruptionEvent.InterruptionEvent) => number | undefined
   readonly stateOf: (event: InterruptionEvent.InterruptionEvent) => State | undefined
   /**
-   * Whether an event other than `exceptId` (in any state of it) holds the node: being handled or handled, not
-   * failed, not ignored, not itself a cancellation.
+   * Whether an event other than `exceptId` (in any state of it) holds the node: being handled, handled, or cut
+   * short (its work may be half done); not failed, not ignored, not itself a cancellation.
    */
   readonly activeFor: (nodeName: string, exceptId?: string) => boolean
   readonly size: () => number
@@ -98,7 +104,7 @@ export const make = (options: { readonly retryFailedAfterMs: number }): EventSto
         (entry) =>
           entry.event.id !== exceptId &&
           entry.event.nodeName === nodeName &&
-          (entry.state === "InProgress" || entry.state === "Done") &&
+          (entry.state === "InProgress" || entry.state === "Done" || entry.state === "Interrupted") &&
           !(entry.event.kind === "ScheduledMaintenance" && entry.event.state !== "active")
       ),
     size: () => entries.size

@@ -4,12 +4,17 @@
  * Each new event goes through an ordered list of steps, each one idempotent, so that a restarted nth (or a
  * retried event) does again only what is not done yet:
  *
- *   received → (taint) → (mark for uncordon after reboot) → (exclude from load balancers) → cordon
+ *   received → pre-drain [(taint) → (mark for uncordon after reboot)] → (exclude from load balancers) → cordon
  *            → (record drain started → drain → record drained → out-of-service taint)
  *
  * What each kind calls for comes from `NodeAction.decide`. Every step is logged, counted in the Go handler's
- * metrics, and (with EMIT_KUBERNETES_EVENTS) reported as a Kubernetes Event on the Node with the Go handler's
- * reasons. A failed step fails the event; the event store lets it be tried again on a later poll.
+ * metrics (`pre-drain`, `cordon`, `cordon-and-drain`, `uncordon`), and (with EMIT_KUBERNETES_EVENTS) reported as
+ * a Kubernetes Event with the Go handler's reasons and messages, one `PodEviction` per evicted pod included. A
+ * failed step fails the event (a failed pre-drain task too, as the Go handler since v1.25.6); the event store
+ * lets it be tried again on a later poll.
+ *
+ * A cancelled or completed scheduled event undoes nth's work only when the node's own record says nth acted on
+ * that event and on no other: the in-memory store forgets across restarts, the record does not.
  *
  * @since 0.1.0
  */
@@ -17,7 +22,7 @@ import { Drainer, type PodFilter } from "@nth/drainer"
 import { type InterruptionEvent, NodeAction, Reason } from "@nth/events"
 import { KubeClient } from "@nth/kube"
 import { NodeRecord, TaintManager } from "@nth/taint-manager"
-import { Clock, Context, Effect, Layer, Semaphore } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Schedule, Semaphore } from "effect"
 import * as EventStore from "./EventStore.ts"
 import * as KubeEvents from "./KubeEvents.ts"
 import type * as Metrics from "./Metrics.ts"
@@ -48,7 +53,9 @@ export interface Service {
   readonly monitorFailed: (monitor: string, error: { readonly message: string }) => Effect.Effect<void>
   /**
    * At start-up in IMDS mode: undoes nth's work on this node if it came back from the reboot it was drained for,
-   * and remembers the events already dealt with so they are not handled again.
+   * and remembers the events already dealt with so they are not handled again. Tried up to 4 times, 2 s apart
+   * (the Go handler retries for 8 s), then given up with a warning and `nth_startup_recovery_failures_total`.
+   * `uptimeSeconds` undefined (unknown) never uncordons.
    */
   readonly recover: (options: { readonly uptimeSeconds: number | undefined }) => Effect.Effect<void>
   readonly store: EventStore.EventStore
@@ -78,6 +85,33 @@ const deadlineOf = (event: InterruptionEvent.InterruptionEvent): Date | undefine
 const errorText = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
 
+/** A step that failed: which one, and why. */
+interface StepFailure {
+  readonly step: string
+  readonly error: string
+}
+
+// Kinds whose Go pre-drain task is their taint: it runs (and is reported) even when TAINT_NODE is off.
+const alwaysPreDrained: ReadonlySet<InterruptionEvent.Kind> = new Set([
+  "SpotInterruptionNotice",
+  "RebalanceRecommendation",
+  "HealthScheduledChange",
+  "AsgLifecycleTermination",
+  "AsgTargetLifecycleState"
+])
+
+/**
+ * Whether the event has a pre-drain task, as the Go handler: the kind's taint (scheduled events: only with a
+ * restart code), and the uncordon-after-reboot mark.
+ */
+const hasPreDrainTask = (
+  event: InterruptionEvent.InterruptionEvent,
+  action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>
+): boolean => action.taint !== undefined || action.markUncordonAfterReboot || alwaysPreDrained.has(event.kind)
+
+/** How long start-up recovery keeps trying: 4 tries, 2 s apart (the Go handler: every 2 s for up to 8 s). */
+const recoveryRetry = { schedule: Schedule.spaced("2 seconds"), times: 3 } as const
+
 /**
  * @category constructors
  * @since 0.1.0
@@ -89,11 +123,11 @@ export const make = (
   Effect.gen(function* () {
     const kube = yield* KubeClient.KubeClient
     const taints = yield* TaintManager.TaintManager
-    const drainer = yield* Drainer.Drainer
+    const events = KubeEvents.make(kube, settings)
+    const drainer = withPodEvictionEvents(yield* Drainer.Drainer, events)
     const store = EventStore.make({ retryFailedAfterMs: 5000 })
     const actionSettings = toActionSettings(settings)
     const workers = yield* Semaphore.make(Math.max(1, settings.workers))
-    const events = KubeEvents.make(kube, settings)
 
     const ownPod: PodFilter.PodFilter = (pod) =>
       settings.podName !== "" &&
@@ -104,12 +138,49 @@ export const make = (
 
     const step = <A, E>(name: string, effect: Effect.Effect<A, E>) =>
       effect.pipe(
-        Effect.mapError((error) => ({ step: name, error: errorText(error) })),
+        Effect.mapError((error): StepFailure => ({ step: name, error: errorText(error) })),
         Effect.tap(() => Effect.logDebug(`${name}: done`))
       )
 
     const count = (action: string, ok: boolean) =>
       metrics.increment("actions_total", { node_action: action, node_status: ok ? "success" : "error" })
+
+    /** The Go handler's pre-drain task: the steps that mark the node before it is cordoned. */
+    const preDrain = (
+      event: InterruptionEvent.InterruptionEvent,
+      nodeName: string,
+      action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>
+    ) =>
+      Effect.gen(function* () {
+        const target = { nodeName, event: { id: event.id, kind: event.kind } }
+        if (action.taint) yield* step("taint", taints.addTaint({ ...target, taint: action.taint }))
+        if (action.markUncordonAfterReboot)
+          yield* step("mark uncordon after reboot", taints.markUncordonAfterReboot(target))
+      }).pipe(
+        Effect.tap(() =>
+          Effect.gen(function* () {
+            count("pre-drain", true)
+            yield* events.emit(
+              nodeName,
+              "Normal",
+              Reason.nodeAction.PreDrain,
+              "Pre-drain task successfully executed"
+            )
+          })
+        ),
+        Effect.tapError(({ step: failed, error }) =>
+          Effect.gen(function* () {
+            count("pre-drain", false)
+            yield* events.emit(
+              nodeName,
+              "Warning",
+              Reason.nodeAction.PreDrainError,
+              `There was a problem executing the pre-drain task: ${error}`
+            )
+            yield* Effect.logError(`${failed} failed: ${error}`)
+          })
+        )
+      )
 
     const act = (
       event: InterruptionEvent.InterruptionEvent,
@@ -121,9 +192,6 @@ export const make = (
         const services = yield* Effect.context<never>()
         const ref = { id: event.id, kind: event.kind }
         const target = { nodeName, event: ref }
-        if (action.taint) yield* step("taint", taints.addTaint({ ...target, taint: action.taint }))
-        if (action.markUncordonAfterReboot)
-          yield* step("mark uncordon after reboot", taints.markUncordonAfterReboot(target))
         if (settings.excludeFromLoadBalancers)
           yield* step("exclude from load balancers", taints.excludeFromLoadBalancers(target))
         yield* step("cordon", taints.cordon(target))
@@ -186,6 +254,53 @@ export const make = (
         return { _tag: "Drained", cordonedAfterMs, drainedAfterMs } as const
       })
 
+    /**
+     * A cancelled or completed scheduled event: undo what nth did for it, only when nothing else holds the node.
+     * The store knows this process's events; the node's record also knows those of earlier processes (a Spot
+     * drain finished before a restart is only on the ignore list here, and must not be undone by an old
+     * cancellation still listed in IMDS). No record of this event: nth did nothing for it, so nothing is undone
+     * or reported.
+     */
+    const undo = (event: InterruptionEvent.InterruptionEvent, nodeName: string) =>
+      Effect.gen(function* () {
+        if (store.activeFor(nodeName, event.id)) {
+          return { _tag: "Ignored", reason: "another interruption event is active" } as const
+        }
+        const { record } = yield* step("read the node's record", taints.readRecord({ nodeName }))
+        const recorded = record?.events.map((recordedEvent) => recordedEvent.id) ?? []
+        if (!recorded.includes(event.id)) {
+          yield* Effect.logInfo("nth did nothing on the node for this event: nothing to undo")
+          return { _tag: "Ignored", reason: "nth did not act on this event" } as const
+        }
+        const others = recorded.filter((id) => id !== event.id)
+        if (others.length > 0) {
+          yield* Effect.logInfo("the node's record holds another interruption event: not undoing").pipe(
+            Effect.annotateLogs({ otherEvents: others.join(",") })
+          )
+          return { _tag: "Ignored", reason: "another interruption event is recorded on the node" } as const
+        }
+        const cleared = yield* step("uncordon", taints.clear({ nodeName, uncordon: true }))
+        count("uncordon", true)
+        yield* events.emit(nodeName, "Normal", Reason.nodeAction.Uncordon, "Node successfully uncordoned")
+        yield* Effect.logInfo("nth's work on the node undone").pipe(
+          Effect.annotateLogs({ cleared: JSON.stringify(cleared) })
+        )
+        return { _tag: "Uncordoned" } as const
+      }).pipe(
+        Effect.tapError(({ step: failed, error }) =>
+          Effect.gen(function* () {
+            count("uncordon", false)
+            yield* events.emit(
+              nodeName,
+              "Warning",
+              Reason.nodeAction.UncordonError,
+              `There was a problem while trying to uncordon the node: ${error}`
+            )
+            yield* Effect.logError(`${failed} failed: ${error}`)
+          })
+        )
+      )
+
     const handleNew = (event: InterruptionEvent.InterruptionEvent, seenAt: number) =>
       Effect.gen(function* () {
         const nodeName = event.nodeName ?? settings.nodeName
@@ -200,22 +315,9 @@ export const make = (
           return { _tag: "Ignored", reason: "launch lifecycle hooks are handled in queue mode" } as const
         }
         yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
-        if (action._tag === "Uncordon") {
-          // Undo only what nth did, and only when no other event still holds the node.
-          if (store.activeFor(nodeName, event.id)) {
-            return { _tag: "Ignored", reason: "another interruption event is active" } as const
-          }
-          const cleared = yield* step("uncordon", taints.clear({ nodeName, uncordon: true })).pipe(
-            Effect.tapError(() => Effect.sync(() => count("uncordon", false)))
-          )
-          count("uncordon", true)
-          yield* events.emit(nodeName, "Normal", Reason.nodeAction.Uncordon, "Node successfully uncordoned")
-          yield* Effect.logInfo("nth's work on the node undone").pipe(
-            Effect.annotateLogs({ cleared: JSON.stringify(cleared) })
-          )
-          return { _tag: "Uncordoned" } as const
-        }
+        if (action._tag === "Uncordon") return yield* undo(event, nodeName)
         yield* events.emit(nodeName, "Normal", Reason.received[event.kind], event.description)
+        if (hasPreDrainTask(event, action)) yield* preDrain(event, nodeName, action)
         return yield* act(event, nodeName, action, seenAt).pipe(
           Effect.tapError(({ step: failed, error }) =>
             Effect.gen(function* () {
@@ -235,7 +337,7 @@ export const make = (
           )
         )
       }).pipe(
-        Effect.catch((failure: { step: string; error: string }) =>
+        Effect.catch((failure: StepFailure) =>
           Effect.succeed({ _tag: "Failed", step: failure.step, error: failure.error } as const)
         ),
         Effect.annotateLogs({
@@ -245,20 +347,38 @@ export const make = (
         })
       )
 
+    // However the handling ends, the event leaves InProgress: a defect is a failure like any other (tried again
+    // later), an interruption (shutdown) is left to the next process, which resumes from the node's record.
+    const settledState = (exit: Exit.Exit<Outcome>): Exclude<EventStore.State, "InProgress"> =>
+      Exit.isSuccess(exit)
+        ? exit.value._tag === "Failed"
+          ? "Failed"
+          : exit.value._tag === "Ignored"
+            ? "Ignored"
+            : "Done"
+        : Cause.hasInterruptsOnly(exit.cause)
+          ? "Interrupted"
+          : "Failed"
+
     const handle: Service["handle"] = (event) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         if (store.offer(event, now) === "seen") return { _tag: "Duplicate" } as const
-        const outcome = yield* Semaphore.withPermit(workers)(
-          handleNew(event, store.firstSeenAt(event) ?? now)
+        return yield* Semaphore.withPermit(workers)(handleNew(event, store.firstSeenAt(event) ?? now)).pipe(
+          Effect.onExit((exit) =>
+            Effect.flatMap(Clock.currentTimeMillis, (settledAt) =>
+              Effect.sync(() => store.settle(event, settledState(exit), settledAt))
+            )
+          ),
+          Effect.catchDefect((defect) =>
+            Effect.as(
+              Effect.logError(`handling the event failed unexpectedly: ${errorText(defect)}`).pipe(
+                Effect.annotateLogs({ eventId: event.id, kind: event.kind })
+              ),
+              { _tag: "Failed", step: "unexpected", error: errorText(defect) } as const
+            )
+          )
         )
-        const settledAt = yield* Clock.currentTimeMillis
-        store.settle(
-          event,
-          outcome._tag === "Failed" ? "Failed" : outcome._tag === "Ignored" ? "Ignored" : "Done",
-          settledAt
-        )
-        return outcome
       })
 
     const monitorFailed: Service["monitorFailed"] = (monitor, error) =>
@@ -273,29 +393,35 @@ export const make = (
         )
       })
 
-    const recover: Service["recover"] = ({ uptimeSeconds }) =>
+    const recoverOnce = (uptimeSeconds: number | undefined) =>
       Effect.gen(function* () {
         const nodeName = settings.nodeName
-        if (uptimeSeconds !== undefined && settings.enableScheduledEventDraining && !settings.dryRun) {
-          const checked = yield* taints.uncordonAfterReboot({ nodeName, uptimeSeconds })
-          const result = checked.result
-          if (result._tag !== "NotMarked") {
-            // Whether or not the node rebooted, the scheduled event it was marked for is dealt with: if IMDS
-            // still lists it, it must not drain the node again (the Go handler's ignore list).
-            store.ignore(result.eventId)
-            yield* Effect.logInfo(
-              result._tag === "Rebooted"
-                ? "back from the scheduled reboot: nth's cordon, taints and labels removed"
-                : "marked for uncordon after reboot, but no reboot happened yet"
-            ).pipe(Effect.annotateLogs({ eventId: result.eventId }))
-            if (result._tag === "Rebooted") {
-              count("uncordon", true)
-              yield* events.emit(
-                nodeName,
-                "Normal",
-                Reason.nodeAction.Uncordon,
-                "Node successfully uncordoned"
-              )
+        if (settings.enableScheduledEventDraining && !settings.dryRun) {
+          if (uptimeSeconds === undefined) {
+            yield* Effect.logWarning(
+              "the node's uptime is unknown (UPTIME_FROM_FILE or /proc/uptime unreadable): not checking for a reboot, so no uncordon after reboot"
+            )
+          } else {
+            const checked = yield* taints.uncordonAfterReboot({ nodeName, uptimeSeconds })
+            const result = checked.result
+            if (result._tag !== "NotMarked") {
+              // Whether or not the node rebooted, the scheduled event it was marked for is dealt with: if IMDS
+              // still lists it, it must not drain the node again (the Go handler's ignore list).
+              store.ignore(result.eventId)
+              yield* Effect.logInfo(
+                result._tag === "Rebooted"
+                  ? "back from the scheduled reboot: nth's cordon, taints and labels removed"
+                  : "marked for uncordon after reboot, but no reboot happened yet"
+              ).pipe(Effect.annotateLogs({ eventId: result.eventId }))
+              if (result._tag === "Rebooted") {
+                count("uncordon", true)
+                yield* events.emit(
+                  nodeName,
+                  "Normal",
+                  Reason.nodeAction.Uncordon,
+                  "Node successfully uncordoned"
+                )
+              }
             }
           }
         }
@@ -304,13 +430,64 @@ export const make = (
         const { record } = yield* taints.readRecord({ nodeName })
         if (record?.drain?.finishedAt !== undefined)
           for (const recorded of record.events) store.ignore(recorded.id)
-      }).pipe(
-        Effect.catch((error) => Effect.logWarning(`start-up recovery skipped: ${errorText(error)}`)),
+      })
+
+    const recover: Service["recover"] = ({ uptimeSeconds }) =>
+      recoverOnce(uptimeSeconds).pipe(
+        Effect.tapError((error) =>
+          Effect.logInfo(`start-up recovery failed, trying again: ${errorText(error)}`)
+        ),
+        Effect.retry(recoveryRetry),
+        Effect.catch((error) =>
+          Effect.gen(function* () {
+            metrics.increment("nth_startup_recovery_failures_total")
+            yield* Effect.logWarning(
+              `start-up recovery given up after ${recoveryRetry.times + 1} tries: ${errorText(error)}`
+            )
+          })
+        ),
         Effect.annotateLogs({ node: settings.nodeName })
       )
 
     return Handler.of({ handle, monitorFailed, recover, store, metrics })
   })
+
+/**
+ * The drainer, with a `PodEviction` Event on each pod it evicts (or deletes), as the Go handler reports them.
+ * The caller's own `onProgress` still sees every step; the drain returns once its Events are sent.
+ */
+const withPodEvictionEvents = (
+  drainer: Drainer.Drainer["Service"],
+  events: KubeEvents.KubeEvents
+): Drainer.Drainer["Service"] => ({
+  ...drainer,
+  drain: (nodeName, options) =>
+    Effect.gen(function* () {
+      const services = yield* Effect.context<never>()
+      const sending: Array<Fiber.Fiber<void>> = []
+      return yield* drainer
+        .drain(nodeName, {
+          ...options,
+          onProgress: (progress) => {
+            options?.onProgress?.(progress)
+            if (progress._tag !== "PodEvicted" && progress._tag !== "PodDeleted") return
+            const { pod } = progress
+            sending.push(
+              Effect.runForkWith(services)(
+                events.emitFor(
+                  { kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
+                  "Normal",
+                  Reason.nodeAction.PodEviction,
+                  `Pod evicted due to node drain (node ${nodeName})`,
+                  { node: nodeName }
+                )
+              )
+            )
+          }
+        })
+        .pipe(Effect.ensuring(Effect.suspend(() => Fiber.awaitAll(sending))))
+    })
+})
 
 /**
  * @category layers

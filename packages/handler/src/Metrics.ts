@@ -66,6 +66,14 @@ export const make = (): Registry => {
       { kind: "counter", help: "Events ignored by the settings, by kind", values: new Map() }
     ],
     [
+      "nth_startup_recovery_failures_total",
+      {
+        kind: "counter",
+        help: "Start-up recoveries (uncordon after reboot, reading the node's record) that failed on every try",
+        values: new Map()
+      }
+    ],
+    [
       "nth_event_to_cordon_seconds",
       {
         kind: "histogram",

@@ -38,6 +38,14 @@ describe("EventStore", () => {
     expect(store.offer(event(), 1010)).toBe("new")
   })
 
+  it("never hands out again an event whose handling was interrupted, and counts it as holding the node", () => {
+    const store = EventStore.make({ retryFailedAfterMs: 1000 })
+    store.offer(event(), 0)
+    store.settle(event(), "Interrupted", 10)
+    expect(store.offer(event(), 60_000)).toBe("seen")
+    expect(store.activeFor("node-1", "instance-event-2")).toBe(true)
+  })
+
   it("treats a cancellation as its own event, once", () => {
     const store = EventStore.make({ retryFailedAfterMs: 1000 })
     store.offer(event(), 0)

@@ -99,6 +99,19 @@ describe("Handler", () => {
     expect(events.items.map((e) => e.reason)).toEqual(
       expect.arrayContaining(["SpotInterruption", "CordonAndDrain"])
     )
+    // The Go handler's pre-drain task (the taint) is reported and counted; each evicted pod gets its Event.
+    expect(events.items.find((e) => e.reason === "PreDrain")?.message).toBe(
+      "Pre-drain task successfully executed"
+    )
+    expect(metricsText).toContain('actions_total{node_action="pre-drain",node_status="success"} 1')
+    const evictions = (
+      await bed.clients.core.listNamespacedEvent({ namespace: bed.namespace() })
+    ).items.filter(
+      (e) => e.reason === "PodEviction" && e.message === `Pod evicted due to node drain (node ${node.name})`
+    )
+    expect(evictions).toHaveLength(2)
+    expect(evictions.map((e) => e.involvedObject.kind)).toEqual(["Pod", "Pod"])
+    expect(evictions[0]?.metadata?.annotations?.node).toBe(node.name)
   })
 
   it("only cordons with CORDON_ONLY", async () => {
@@ -147,6 +160,88 @@ describe("Handler", () => {
       })
     )
     expect((await bed.clients.core.readNode({ name: operators.name })).spec?.unschedulable).toBe(true)
+  })
+
+  it("after a restart, leaves a node drained for another event alone when an old cancellation shows up", async () => {
+    const { node } = await nodeWithPods(1)
+    const settings = settingsFor(node.name, { TAINT_NODE: "true", EMIT_KUBERNETES_EVENTS: "true" })
+    expect((await withHandler(settings, (handler) => handler.handle(spotNotice(node))))._tag).toBe("Drained")
+    // A new process: the Spot drain is known only from the node's record (the store puts it on its ignore list).
+    const { outcome, metricsText } = await withHandler(settings, (handler) =>
+      Effect.gen(function* () {
+        yield* handler.recover({ uptimeSeconds: 100_000 })
+        const outcome = yield* handler.handle(scheduled(node, "canceled"))
+        return { outcome, metricsText: handler.metrics.render() }
+      })
+    )
+    expect(outcome._tag).toBe("Ignored")
+    const after = await bed.clients.core.readNode({ name: node.name })
+    expect(after.spec?.unschedulable).toBe(true)
+    expect(after.spec?.taints?.map((t) => t.key)).toContain("aws-node-termination-handler/spot-itn")
+    expect(metricsText).not.toContain('node_action="uncordon"')
+    const reasons = (
+      await bed.clients.core.listNamespacedEvent({
+        namespace: "default",
+        fieldSelector: `involvedObject.name=${node.name}`
+      })
+    ).items.map((e) => e.reason)
+    expect(reasons).not.toContain("Uncordon")
+  })
+
+  it("does not report an uncordon for a cancelled event it never acted on", async () => {
+    const node = await bed.registerNode()
+    const settings = settingsFor(node.name, { EMIT_KUBERNETES_EVENTS: "true" })
+    const { outcome, metricsText } = await withHandler(settings, (handler) =>
+      Effect.gen(function* () {
+        const outcome = yield* handler.handle(scheduled(node, "canceled"))
+        return { outcome, metricsText: handler.metrics.render() }
+      })
+    )
+    expect(outcome._tag).toBe("Ignored")
+    expect(metricsText).not.toContain('node_action="uncordon"')
+    const reasons = (
+      await bed.clients.core.listNamespacedEvent({
+        namespace: "default",
+        fieldSelector: `involvedObject.name=${node.name}`
+      })
+    ).items.map((e) => e.reason)
+    expect(reasons).not.toContain("Uncordon")
+  })
+
+  it("reports a failed pre-drain task and a failed uncordon with the Go handler's reasons", async () => {
+    const ghostName = Fixtures.uniqueName("no-such-node")
+    const ghost: Fixtures.FakeNode = {
+      name: ghostName,
+      instanceId: "i-0123456789abcdef0",
+      providerId: "",
+      zone: "us-east-1a",
+      instanceType: "m5.large",
+      privateDnsName: ghostName,
+      autoScalingGroupName: undefined
+    }
+    const settings = settingsFor(ghostName, { TAINT_NODE: "true", EMIT_KUBERNETES_EVENTS: "true" })
+    const { preDrain, uncordon, metricsText } = await withHandler(settings, (handler) =>
+      Effect.gen(function* () {
+        const preDrain = yield* handler.handle(spotNotice(ghost))
+        const uncordon = yield* handler.handle(scheduled(ghost, "canceled"))
+        return { preDrain, uncordon, metricsText: handler.metrics.render() }
+      })
+    )
+    expect(preDrain).toMatchObject({ _tag: "Failed", step: "taint" })
+    expect(uncordon._tag).toBe("Failed")
+    expect(metricsText).toContain('actions_total{node_action="pre-drain",node_status="error"} 1')
+    expect(metricsText).toContain('actions_total{node_action="uncordon",node_status="error"} 1')
+    // The pre-drain task failed, so no cordon was tried: no cordon-and-drain error either.
+    expect(metricsText).not.toContain('node_action="cordon-and-drain"')
+    const events = (
+      await bed.clients.core.listNamespacedEvent({
+        namespace: "default",
+        fieldSelector: `involvedObject.name=${ghostName}`
+      })
+    ).items
+    const message = (reason: string) => events.find((e) => e.reason === reason)?.message ?? ""
+    expect(message("PreDrainError")).toMatch(/^There was a problem executing the pre-drain task: ./)
+    expect(message("UncordonError")).toMatch(/^There was a problem while trying to uncordon the node: ./)
   })
 
   it("ignores a rebalance recommendation by default, cordons with monitoring, drains with draining", async () => {

@@ -1,0 +1,285 @@
+/**
+ * The handler's own rules, with stand-ins for the cluster: how an event is settled whatever ends its handling,
+ * when a cancellation undoes nth's work, and how start-up recovery retries. (Handler.test.ts runs the same
+ * handler against the test bed.)
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Drainer } from "@nth/drainer"
+import { InterruptionEvent } from "@nth/events"
+import { KubeClient } from "@nth/kube"
+import { type NodeRecord, TaintManager } from "@nth/taint-manager"
+import { Effect, Fiber, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import { Handler, Metrics, Settings } from "../src/index.ts"
+
+const nodeName = "node-1"
+
+const settingsFor = (env: Record<string, string> = {}) => {
+  const parsed = Settings.parse({ NODE_NAME: nodeName, ...env })
+  if (parsed instanceof Settings.InvalidSettings) throw new Error(parsed.message)
+  return parsed.settings
+}
+
+const decode = (encoded: Record<string, unknown>) => {
+  const result = InterruptionEvent.decode(encoded)
+  if (result._tag === "Failure") throw new Error(result.failure.message)
+  return result.success
+}
+
+const spotNotice = decode({
+  kind: "SpotInterruptionNotice",
+  id: "spot-itn-1",
+  monitor: "SPOT_ITN_MONITOR",
+  instanceId: "i-0123456789abcdef0",
+  nodeName,
+  startTime: "2026-11-25T10:02:00Z",
+  description: "Spot ITN received",
+  action: "terminate"
+})
+
+const scheduled = (id: string, state: "active" | "canceled") =>
+  decode({
+    kind: "ScheduledMaintenance",
+    id,
+    monitor: "SCHEDULED_EVENT_MONITOR",
+    instanceId: "i-0123456789abcdef0",
+    nodeName,
+    startTime: "2026-11-25T10:00:00Z",
+    description: "system-reboot scheduled",
+    scheduledEventId: id,
+    code: "system-reboot",
+    state,
+    notBefore: "2026-11-26T10:00:00Z"
+  })
+
+const recordOf = (...eventIds: Array<string>): NodeRecord.NodeRecord => ({
+  version: 1,
+  events: eventIds.map((id) => ({ id })),
+  unschedulableBefore: false,
+  cordoned: { byNth: true },
+  taints: [],
+  drain: { startedAt: new Date(0), finishedAt: new Date(1) }
+})
+
+/** What the stand-ins were asked to do. */
+interface Calls {
+  readonly taints: Array<string>
+  drains: number
+}
+
+const notFound = () => new TaintManager.NodeNotFound({ nodeName, message: "no such node (stand-in)" })
+
+/**
+ * A handler over stand-ins: `taints` overrides the taint manager's methods (the others succeed and do nothing),
+ * `drain` the drainer's drain (default: an empty report).
+ */
+const makeHandler = (options: {
+  readonly settings?: Settings.Settings
+  readonly taints?: Partial<
+    Record<keyof TaintManager.Service, (input: never) => Effect.Effect<unknown, unknown>>
+  >
+  readonly drain?: Effect.Effect<unknown, unknown>
+}) =>
+  Effect.gen(function* () {
+    const calls: Calls = { taints: [], drains: 0 }
+    const taints = new Proxy({} as TaintManager.Service, {
+      get: (_target, name: string) => (input: never) => {
+        calls.taints.push(name)
+        const override = options.taints?.[name as keyof TaintManager.Service]
+        if (override) return override(input)
+        return Effect.succeed({
+          result: { record: undefined, source: undefined },
+          dryRun: false,
+          attempts: 1
+        })
+      }
+    })
+    const drainer = {
+      drain: () =>
+        Effect.suspend(() => {
+          calls.drains += 1
+          return (options.drain ?? Effect.succeed({ pods: [], apiRequests: 0 })) as Effect.Effect<never>
+        }),
+      cordon: () => Effect.die("unused"),
+      uncordon: () => Effect.die("unused")
+    }
+    const metrics = Metrics.make()
+    const handler = yield* Handler.make(options.settings ?? settingsFor(), metrics).pipe(
+      Effect.provide(
+        Layer.mergeAll(
+          Layer.succeed(TaintManager.TaintManager, taints),
+          Layer.succeed(Drainer.Drainer, drainer as unknown as Drainer.Drainer["Service"]),
+          Layer.succeed(KubeClient.KubeClient, {} as KubeClient.Service)
+        )
+      )
+    )
+    return { handler, calls, metrics }
+  })
+
+describe("Handler, settling every event", () => {
+  it.effect("a defect fails the event, which is tried again after the retry delay", () =>
+    Effect.gen(function* () {
+      let drains = 0
+      const { handler } = yield* makeHandler({
+        drain: Effect.suspend(() => {
+          drains += 1
+          return drains === 1 ? Effect.die(new Error("boom")) : Effect.succeed({ pods: [], apiRequests: 0 })
+        })
+      })
+      const first = yield* handler.handle(spotNotice)
+      expect(first).toMatchObject({ _tag: "Failed", error: "boom" })
+      expect(handler.store.stateOf(spotNotice)).toBe("Failed")
+      expect((yield* handler.handle(spotNotice))._tag).toBe("Duplicate")
+      yield* TestClock.adjust("5 seconds")
+      expect((yield* handler.handle(spotNotice))._tag).toBe("Drained")
+      expect(handler.store.stateOf(spotNotice)).toBe("Done")
+    })
+  )
+
+  it.effect("an interrupted event is not handed out again by this process", () =>
+    Effect.gen(function* () {
+      const { handler, calls } = yield* makeHandler({ drain: Effect.never })
+      const fiber = yield* Effect.forkChild(handler.handle(spotNotice))
+      yield* Effect.yieldNow
+      while (calls.drains === 0) yield* Effect.yieldNow
+      expect(handler.store.stateOf(spotNotice)).toBe("InProgress")
+      yield* Fiber.interrupt(fiber)
+      expect(handler.store.stateOf(spotNotice)).toBe("Interrupted")
+      yield* TestClock.adjust("1 minute")
+      expect((yield* handler.handle(spotNotice))._tag).toBe("Duplicate")
+      expect(calls.drains).toBe(1)
+    })
+  )
+})
+
+describe("Handler, undoing a cancelled scheduled event", () => {
+  const cases = [
+    {
+      name: "undoes when the node's record holds only the cancelled event",
+      record: recordOf("instance-event-1"),
+      outcome: "Uncordoned",
+      cleared: true
+    },
+    {
+      name: "leaves the node alone when its record holds another event (a Spot drain before a restart)",
+      record: recordOf("spot-itn-1"),
+      outcome: "Ignored",
+      cleared: false
+    },
+    {
+      name: "leaves the node alone when its record holds another event besides the cancelled one",
+      record: recordOf("instance-event-1", "spot-itn-1"),
+      outcome: "Ignored",
+      cleared: false
+    },
+    {
+      name: "does nothing, and reports nothing, for an event nth never acted on",
+      record: undefined,
+      outcome: "Ignored",
+      cleared: false
+    }
+  ] as const
+
+  for (const { name, record, outcome, cleared } of cases) {
+    it.effect(name, () =>
+      Effect.gen(function* () {
+        const { handler, calls, metrics } = yield* makeHandler({
+          taints: {
+            readRecord: () =>
+              Effect.succeed({ record, source: record === undefined ? undefined : "annotation" }),
+            clear: () =>
+              Effect.succeed({
+                result: { eventIds: [], removedTaints: [], removedLabels: [], cordon: "Uncordoned" },
+                dryRun: false,
+                attempts: 1
+              })
+          }
+        })
+        expect((yield* handler.handle(scheduled("instance-event-1", "canceled")))._tag).toBe(outcome)
+        expect(calls.taints.includes("clear")).toBe(cleared)
+        expect(metrics.render().includes('node_action="uncordon"')).toBe(cleared)
+      })
+    )
+  }
+
+  it.effect("a failed uncordon is counted as an error", () =>
+    Effect.gen(function* () {
+      const { handler, metrics } = yield* makeHandler({
+        taints: { readRecord: () => Effect.fail(notFound()) }
+      })
+      const outcome = yield* handler.handle(scheduled("instance-event-1", "canceled"))
+      expect(outcome).toMatchObject({ _tag: "Failed", step: "read the node's record" })
+      expect(metrics.render()).toContain('actions_total{node_action="uncordon",node_status="error"} 1')
+    })
+  )
+})
+
+describe("Handler, pre-drain task", () => {
+  it.effect("is counted, and a failed one stops the event before the cordon", () =>
+    Effect.gen(function* () {
+      const ok = yield* makeHandler({ settings: settingsFor({ TAINT_NODE: "true" }) })
+      expect((yield* ok.handler.handle(spotNotice))._tag).toBe("Drained")
+      expect(ok.metrics.render()).toContain('actions_total{node_action="pre-drain",node_status="success"} 1')
+
+      const failing = yield* makeHandler({
+        settings: settingsFor({ TAINT_NODE: "true" }),
+        taints: { addTaint: () => Effect.fail(notFound()) }
+      })
+      expect(yield* failing.handler.handle(spotNotice)).toMatchObject({ _tag: "Failed", step: "taint" })
+      expect(failing.calls.taints).not.toContain("cordon")
+      const text = failing.metrics.render()
+      expect(text).toContain('actions_total{node_action="pre-drain",node_status="error"} 1')
+      expect(text).not.toContain('node_action="cordon-and-drain"')
+    })
+  )
+})
+
+describe("Handler, start-up recovery", () => {
+  const run = (handler: Handler.Service, uptimeSeconds: number | undefined) =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.forkChild(handler.recover({ uptimeSeconds }))
+      for (let second = 0; second < 10; second++) yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+    })
+
+  it.effect("tries again every 2 s, and takes the result of the try that works", () =>
+    Effect.gen(function* () {
+      let tries = 0
+      const { handler, metrics } = yield* makeHandler({
+        taints: {
+          uncordonAfterReboot: () =>
+            Effect.suspend(() => {
+              tries += 1
+              return tries < 3
+                ? Effect.fail(notFound())
+                : Effect.succeed({ result: { _tag: "NotRebooted", eventId: "instance-event-1" } })
+            })
+        }
+      })
+      yield* run(handler, 100)
+      expect(tries).toBe(3)
+      expect(handler.store.offer(scheduled("instance-event-1", "active"), 0)).toBe("seen")
+      expect(metrics.render()).not.toMatch(/nth_startup_recovery_failures_total \d/)
+    })
+  )
+
+  it.effect("gives up after 4 tries with a warning and a metric", () =>
+    Effect.gen(function* () {
+      const { handler, calls, metrics } = yield* makeHandler({
+        taints: { readRecord: () => Effect.fail(notFound()) }
+      })
+      yield* run(handler, 100)
+      expect(calls.taints.filter((name) => name === "readRecord")).toHaveLength(4)
+      expect(metrics.render()).toContain("nth_startup_recovery_failures_total 1")
+    })
+  )
+
+  it.effect("never checks for a reboot with an unknown uptime", () =>
+    Effect.gen(function* () {
+      const { handler, calls } = yield* makeHandler({})
+      yield* run(handler, undefined)
+      expect(calls.taints).not.toContain("uncordonAfterReboot")
+      expect(calls.taints).toContain("readRecord")
+    })
+  )
+})
