@@ -20,7 +20,9 @@ export interface PodRef {
  * How a pod's drain ended.
  *
  * - `Gone`: evicted (or deleted) and gone from the node.
- * - `Skipped`: left alone by a rule (DaemonSet pod with `ignoreDaemonSets`, mirror pod, stuck terminating).
+ * - `Skipped`: left alone by a rule (DaemonSet pod with `ignoreDaemonSets`, mirror pod, stuck terminating); or
+ *   no longer waited for, still terminating `skipWaitForDeleteTimeoutSeconds` after its deletion time
+ *   (`DeletedLongAgo`); or, in a server dry run, gone (`NotFound`) or replaced (`Replaced`) before its turn.
  * - `Refused`: a rule refused it; nothing was evicted.
  * - `WouldRemove`: client dry run: it would have been evicted or deleted.
  * - `Accepted`: server dry run: the API server accepted the eviction (nothing was removed).
@@ -53,7 +55,7 @@ export interface PodReport extends PodRef {
   readonly outcome: Outcome
   /** `evict` (through the Eviction API), `delete` (finished pods, or `disableEviction`), or `none`. */
   readonly method: "evict" | "delete" | "none"
-  /** Why a rule skipped or refused it. */
+  /** Why a rule skipped or refused it, or why the drain let it go (see `Skipped`). */
   readonly reason?: string
   readonly message?: string
   /** Warnings of the rules that let it go (e.g. "deleting pods with local storage"). */
@@ -69,7 +71,7 @@ export interface PodReport extends PodRef {
   /** Milliseconds from the start of the drain to the accepted eviction, and to the pod being gone. */
   readonly evictedAfterMs?: number
   readonly goneAfterMs?: number
-  /** The last error, for `Failed` pods. */
+  /** The last error, for `Failed` pods (and pods whose last eviction failed when time ran out). */
   readonly error?: string
 }
 
@@ -87,7 +89,8 @@ export interface DrainReport {
 }
 
 /**
- * What happens during a drain, as it happens.
+ * What happens during a drain, as it happens. `PodSkipped` is for pods the drain lets go after deciding to
+ * remove them (see the `Skipped` {@link Outcome}); pods a rule skips are only in the report.
  *
  * @category models
  * @since 0.1.0
@@ -103,6 +106,12 @@ export type Progress =
       readonly message: string
     }
   | { readonly _tag: "PodGone"; readonly pod: PodRef }
+  | {
+      readonly _tag: "PodSkipped"
+      readonly pod: PodRef
+      readonly reason: string
+      readonly message: string
+    }
   | { readonly _tag: "PodFailed"; readonly pod: PodRef; readonly error: string }
   | { readonly _tag: "WaveStarted"; readonly wave: "regular" | "critical"; readonly pods: number }
 

@@ -2,7 +2,8 @@
  * Cordon and drain Kubernetes nodes, as `kubectl drain` does, from a program.
  *
  * - `cordon` / `uncordon` set `spec.unschedulable` with a patch that touches nothing else.
- * - `drain` lists the node's pods, decides about each with kubectl's rules ({@link PodFilter}), refuses up front
+ * - `drain` cordons the node (unless told not to), lists its pods, decides about each with kubectl's rules
+ *   ({@link PodFilter}), refuses up front
  *   (naming every pod and reason) when a rule forbids the drain, then evicts through the Eviction API and waits
  *   until each pod is really gone, returning a {@link DrainReport.DrainReport}.
  *
@@ -18,8 +19,9 @@
  */
 import type { KubeConfig } from "@kubernetes/client-node"
 import { KubeClient, type KubeError } from "@nth/kube"
-import { Cause, Context, type Duration, Effect, Exit, Layer, Schedule, Schema, Scope } from "effect"
+import { Cause, Context, type Duration, Effect, Exit, Layer, Schema, Scope } from "effect"
 import type { DrainReport, PodReport, Progress } from "./DrainReport.ts"
+import { setUnschedulable } from "./internal/cordon.ts"
 import { type ResolvedOptions, run } from "./internal/drain.ts"
 import type * as PodFilter from "./PodFilter.ts"
 
@@ -35,6 +37,13 @@ import type * as PodFilter from "./PodFilter.ts"
  * @since 0.1.0
  */
 export interface Options {
+  /**
+   * Cordon the node before listing its pods, as `kubectl drain` does, so that nothing new lands on it meanwhile.
+   * Default `true`. A failed cordon fails the drain (kubectl only prints it). In a client dry run nothing is
+   * sent; in a server dry run the cordon is sent with `dryRun=All`. `false` for callers that cordon the node
+   * themselves.
+   */
+  readonly cordon?: boolean
   /** Also remove pods no controller manages, and pods whose DaemonSet is gone (`--force`). Default `false`. */
   readonly force?: boolean
   /** Leave DaemonSet pods in place instead of refusing the drain (`--ignore-daemonsets`). Default `false`. */
@@ -53,8 +62,10 @@ export interface Options {
   /** Delete pods instead of evicting them, bypassing PodDisruptionBudgets (`--disable-eviction`). */
   readonly disableEviction?: boolean
   /**
-   * Skip pods whose deletion started more than this many seconds ago (`--skip-wait-for-delete-timeout`).
-   * `0` (default): wait for them.
+   * Leave pods still terminating more than this many seconds after their deletion time
+   * (`--skip-wait-for-delete-timeout`): pods already so when the drain starts are skipped, and pods that
+   * become so while the drain waits for them stop being waited for (outcome `Skipped`, reason
+   * `DeletedLongAgo`). `0` (default): wait for them.
    */
   readonly skipWaitForDeleteTimeoutSeconds?: number
   /** Page size when listing the node's pods (`--chunk-size`). Default 500; `0`: one list. */
@@ -73,7 +84,10 @@ export interface Options {
   readonly criticalPriorityClasses?: ReadonlyArray<string>
   /**
    * When the node goes away (e.g. a Spot interruption's termination time). Each pod's grace period is capped
-   * to end `deadlineMarginSeconds` before it (at least 1 s), and the drain gives up at the deadline.
+   * to end `deadlineMarginSeconds` before it (at least 1 s). From `deadlineMarginSeconds` before the deadline
+   * on (also when the deadline is that close, or past, when the drain starts), every pod not yet evicted gets
+   * one eviction at once, with the minimum grace, whatever waves and budgets say; the drain then waits for the
+   * pods to go until the deadline and gives up there.
    */
   readonly deadline?: Date
   /** Default 5. */
@@ -84,7 +98,10 @@ export interface Options {
   readonly budgetRetryFallback?: Duration.Input
   /** Extra rules, run after kubectl's (see {@link PodFilter}). */
   readonly additionalFilters?: ReadonlyArray<PodFilter.PodFilter>
-  /** Called for every step of the drain (pod evicted, blocked by a budget, gone, …). */
+  /**
+   * Called for every step of the drain (pod evicted, blocked by a budget, gone, …). What it throws is ignored:
+   * a failing callback does not stop the drain.
+   */
   readonly onProgress?: (event: Progress) => void
 }
 
@@ -95,6 +112,7 @@ export interface Options {
  * @since 0.1.0
  */
 export const resolveOptions = (options: Options = {}): ResolvedOptions => ({
+  cordon: options.cordon ?? true,
   force: options.force ?? false,
   ignoreDaemonSets: options.ignoreDaemonSets ?? false,
   deleteEmptyDirData: options.deleteEmptyDirData ?? false,
@@ -204,8 +222,8 @@ export interface CordonResult {
 }
 
 /**
- * Drains a node. Interrupting it stops new evictions (the node stays cordoned; pods already evicted go on
- * terminating).
+ * Cordons (see {@link Options.cordon}) and drains a node. Interrupting it stops new evictions (the node stays
+ * cordoned; pods already evicted go on terminating).
  *
  * @category draining
  * @since 0.1.0
@@ -262,39 +280,6 @@ export const drain = (
     }
   })
 
-const setUnschedulable = (nodeName: string, unschedulable: boolean, dryRun: boolean) =>
-  Effect.gen(function* () {
-    const kube = yield* KubeClient.KubeClient
-    const node = yield* kube.call(`read node ${nodeName}`, (o) => kube.core.readNode({ name: nodeName }, o))
-    if ((node.spec?.unschedulable ?? false) === unschedulable) return { changed: false }
-    // A strategic merge patch of this one field: it cannot clobber what other writers change meanwhile.
-    yield* kube
-      .call(
-        `${unschedulable ? "cordon" : "uncordon"} node ${nodeName}`,
-        (o) =>
-          kube.core.patchNode(
-            {
-              name: nodeName,
-              body: { spec: { unschedulable: unschedulable ? true : null } },
-              ...(dryRun ? { dryRun: "All" } : {})
-            },
-            o
-          ),
-        { patch: KubeClient.PatchStrategy.StrategicMergePatch }
-      )
-      .pipe(
-        Effect.retry({
-          while: (error) =>
-            error.reason === "Conflict" ||
-            error.reason === "TooManyRequests" ||
-            error.reason === "Unavailable",
-          schedule: Schedule.exponential("50 millis").pipe(Schedule.jittered),
-          times: 8
-        })
-      )
-    return { changed: true }
-  })
-
 /**
  * Marks the node unschedulable. Idempotent: a cordoned node is left as it is (`changed: false`).
  *
@@ -305,7 +290,9 @@ export const cordon = (
   nodeName: string,
   options: { readonly dryRun?: boolean } = {}
 ): Effect.Effect<CordonResult, KubeError.KubeError, KubeClient.KubeClient> =>
-  setUnschedulable(nodeName, true, options.dryRun ?? false)
+  Effect.gen(function* () {
+    return yield* setUnschedulable(yield* KubeClient.KubeClient, nodeName, true, options.dryRun ?? false)
+  })
 
 /**
  * Marks the node schedulable again. Idempotent.
@@ -317,7 +304,9 @@ export const uncordon = (
   nodeName: string,
   options: { readonly dryRun?: boolean } = {}
 ): Effect.Effect<CordonResult, KubeError.KubeError, KubeClient.KubeClient> =>
-  setUnschedulable(nodeName, false, options.dryRun ?? false)
+  Effect.gen(function* () {
+    return yield* setUnschedulable(yield* KubeClient.KubeClient, nodeName, false, options.dryRun ?? false)
+  })
 
 /**
  * The drainer as a service, for programs that wire their dependencies as layers.
@@ -364,7 +353,7 @@ export const layer: Layer.Layer<Drainer, never, KubeClient.KubeClient> = Layer.e
 /**
  * The drainer for code that does not use Effect. Errors are the same classes as the Effect API's (`DrainRefused`,
  * `EvictionBlocked`, `DrainTimeout`, `EvictionFailed`, `KubeError`), thrown; an aborted `signal` rejects with
- * the signal's reason and stops new evictions.
+ * the signal's reason and stops new evictions. After `close()` every call rejects with a {@link DrainerClosed}.
  *
  * @category models
  * @since 0.1.0
@@ -382,9 +371,19 @@ export interface PromiseDrainer {
     nodeName: string,
     options?: { readonly dryRun?: boolean; readonly signal?: AbortSignal }
   ) => Promise<CordonResult>
-  /** Closes the drainer's connection. */
+  /** Closes the drainer's connection; the drainer cannot be used afterwards. */
   readonly close: () => Promise<void>
 }
+
+/**
+ * Thrown by a {@link PromiseDrainer}'s calls after its `close()`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class DrainerClosed extends Schema.TaggedError<DrainerClosed>()("DrainerClosed", {
+  message: Schema.String
+}) {}
 
 /**
  * @category constructors
@@ -395,23 +394,42 @@ export const createDrainer = (options: {
   readonly requestTimeout?: Duration.Input
 }): PromiseDrainer => {
   const scope = Scope.makeUnsafe()
-  const client = Effect.runSync(Effect.cached(Scope.provide(scope)(KubeClient.make(options))))
-  const runWith = <A, E>(
+  let closed = false
+  // Built on first use and shared; a build that failed is forgotten, so that the next call tries again.
+  let client: Promise<KubeClient.Service> | undefined
+  const connected = () => {
+    if (client === undefined) {
+      const building = Effect.runPromiseExit(Scope.provide(scope)(KubeClient.make(options))).then((exit) => {
+        if (Exit.isSuccess(exit)) return exit.value
+        if (client === building) client = undefined
+        throw Cause.squash(exit.cause)
+      })
+      client = building
+    }
+    return client
+  }
+  const runWith = async <A, E>(
     effect: Effect.Effect<A, E, KubeClient.KubeClient>,
     signal: AbortSignal | undefined
-  ) =>
-    Effect.runPromiseExit(
-      client.pipe(Effect.flatMap((kube) => Effect.provideService(effect, KubeClient.KubeClient, kube))),
+  ): Promise<A> => {
+    if (closed)
+      throw new DrainerClosed({ message: "the drainer is closed; create another with createDrainer" })
+    const kube = await connected()
+    const exit = await Effect.runPromiseExit(
+      Effect.provideService(effect, KubeClient.KubeClient, kube),
       signal ? { signal } : undefined
-    ).then((exit) => {
-      if (Exit.isSuccess(exit)) return exit.value
-      if (signal?.aborted) throw signal.reason
-      throw Cause.squash(exit.cause)
-    })
+    )
+    if (Exit.isSuccess(exit)) return exit.value
+    if (signal?.aborted) throw signal.reason
+    throw Cause.squash(exit.cause)
+  }
   return {
     drain: (nodeName, { signal, ...drainOptions } = {}) => runWith(drain(nodeName, drainOptions), signal),
     cordon: (nodeName, { signal, ...rest } = {}) => runWith(cordon(nodeName, rest), signal),
     uncordon: (nodeName, { signal, ...rest } = {}) => runWith(uncordon(nodeName, rest), signal),
-    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    close: () => {
+      closed = true
+      return Effect.runPromise(Scope.close(scope, Exit.void))
+    }
   }
 }

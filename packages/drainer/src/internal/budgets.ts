@@ -4,11 +4,13 @@
  *
  * A refused eviction waits in {@link BudgetTracker.awaitChance}. When a watch event shows a budget selecting the
  * pod with `disruptionsAllowed > 0`, that many waiters (oldest first) are woken; a deleted budget wakes all of
- * its waiters. A fallback timer bounds every wait, so a missed event costs at most that long.
+ * its waiters. A fallback timer bounds every wait, so a missed event costs at most that long. The watch comes
+ * back after an error with a growing backoff, relisting first.
  */
 import type { V1LabelSelector, V1Pod } from "@kubernetes/client-node"
 import type { KubeClient } from "@nth/kube"
-import { Deferred, Duration, Effect, Exit, Schedule, type Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, type Schedule, type Scope, Stream } from "effect"
+import { keepRunning } from "./backoff.ts"
 import { matches } from "./labelSelector.ts"
 
 interface Budget {
@@ -16,6 +18,8 @@ interface Budget {
   readonly name: string
   readonly selector: V1LabelSelector | undefined
   disruptionsAllowed: number
+  /** The sequence number (see {@link BudgetTracker.sequence}) of the event this state comes from. */
+  readonly seenAt: number
 }
 
 interface Waiter {
@@ -35,23 +39,32 @@ interface BudgetObject {
 }
 
 export interface BudgetTracker {
+  /** How many budget states (listed or watched) the tracker has seen: read it when sending an eviction. */
+  readonly sequence: () => number
   /**
    * Waits until a budget selecting the pod may allow a disruption (or none selects it any more), or `fallback`
-   * has passed. `refusedBy` is the budget the API server named in its refusal: it is known to allow nothing
-   * right now, whatever the last event said.
+   * has passed. `refusedBy` is the budget the API server named in its refusal, and `sentAt` the
+   * {@link BudgetTracker.sequence} when that eviction was sent (`undefined`: before the tracker started). The
+   * refusing budget counts as allowing nothing unless a state newer than the eviction says otherwise: the
+   * refusal is news only about the states the tracker had seen by then.
    */
-  readonly awaitChance: (pod: V1Pod, refusedBy: string | undefined) => Effect.Effect<void>
+  readonly awaitChance: (
+    pod: V1Pod,
+    refusedBy: string | undefined,
+    sentAt: number | undefined
+  ) => Effect.Effect<void>
 }
 
 const keyOf = (namespace: string, name: string) => `${namespace}/${name}`
 
 export const makeBudgetTracker = (
   kube: KubeClient.Service,
-  options: { readonly fallback: Duration.Input }
+  options: { readonly fallback: Duration.Input; readonly backoff?: Schedule.Schedule<unknown> }
 ): Effect.Effect<BudgetTracker, never, Scope.Scope> =>
   Effect.gen(function* () {
     const budgets = new Map<string, Budget>()
     let waiters: Array<Waiter> = []
+    let sequence = 0
 
     const selecting = (namespace: string, labels: Readonly<Record<string, string>>) =>
       [...budgets.values()].filter((b) => b.namespace === namespace && matches(b.selector, labels))
@@ -75,6 +88,7 @@ export const makeBudgetTracker = (
     }
 
     const apply = (type: string, object: BudgetObject) => {
+      sequence += 1
       const namespace = object.metadata?.namespace ?? ""
       const name = object.metadata?.name ?? ""
       const key = keyOf(namespace, name)
@@ -88,52 +102,59 @@ export const makeBudgetTracker = (
         namespace,
         name,
         selector: object.spec?.selector,
-        disruptionsAllowed: object.status?.disruptionsAllowed ?? 0
+        disruptionsAllowed: object.status?.disruptionsAllowed ?? 0,
+        seenAt: sequence
       }
       budgets.set(key, budget)
       if (budget.disruptionsAllowed > 0) wakeFor(budget, namespace, budget.selector)
     }
 
-    // List, then watch from the list's resourceVersion; on any end or error, list again (which also catches
+    // List, then watch from the list's resourceVersion; after any end or error, list again (which also catches
     // what happened while the watch was down).
     const ready = yield* Deferred.make<void>()
-    const listAndWatch = Effect.gen(function* () {
-      const list = yield* kube.call("list poddisruptionbudgets", (o) =>
-        kube.policy.listPodDisruptionBudgetForAllNamespaces({}, o)
-      )
-      budgets.clear()
-      for (const item of list.items) apply("ADDED", item as BudgetObject)
-      yield* Deferred.done(ready, Exit.void)
-      yield* kube
-        .watch<BudgetObject>("/apis/policy/v1/poddisruptionbudgets", {
-          resourceVersion: list.metadata?.resourceVersion,
-          allowWatchBookmarks: true,
-          timeoutSeconds: 300
-        })
-        .pipe(
-          Stream.runForEach((event) =>
-            Effect.sync(() => event.type !== "BOOKMARK" && apply(event.type, event.object))
-          )
+    const session = (progressed: () => void) =>
+      Effect.gen(function* () {
+        const list = yield* kube.call("list poddisruptionbudgets", (o) =>
+          kube.policy.listPodDisruptionBudgetForAllNamespaces({}, o)
         )
-    })
-    yield* listAndWatch.pipe(
-      // A failed first list must not hold the waits back either (the fallback timer covers it).
-      Effect.ensuring(Deferred.done(ready, Exit.void)),
-      Effect.ignore,
-      Effect.repeat(Schedule.spaced("200 millis")),
-      Effect.forkScoped
-    )
+        const before = [...budgets.values()]
+        budgets.clear()
+        for (const item of list.items) apply("ADDED", item as BudgetObject)
+        // Budgets deleted while the watch was down free their waiters as a DELETED event would have.
+        for (const old of before)
+          if (!budgets.has(keyOf(old.namespace, old.name))) wakeFor(undefined, old.namespace, old.selector)
+        yield* Deferred.done(ready, Exit.void)
+        yield* kube
+          .watch<BudgetObject>("/apis/policy/v1/poddisruptionbudgets", {
+            resourceVersion: list.metadata?.resourceVersion,
+            allowWatchBookmarks: true,
+            timeoutSeconds: 300
+          })
+          .pipe(
+            Stream.runForEach((event) =>
+              Effect.sync(() => {
+                progressed()
+                if (event.type !== "BOOKMARK") apply(event.type, event.object)
+              })
+            )
+          )
+      }).pipe(
+        // A failed first list must not hold the waits back either (the fallback timer covers it).
+        Effect.ensuring(Deferred.done(ready, Exit.void))
+      )
+    yield* keepRunning(session, options.backoff ? { backoff: options.backoff } : {}).pipe(Effect.forkScoped)
     yield* Deferred.await(ready).pipe(Effect.timeoutOption("5 seconds"))
 
     const fallback = Duration.fromInputUnsafe(options.fallback)
     return {
-      awaitChance: (pod, refusedBy) =>
+      sequence: () => sequence,
+      awaitChance: (pod, refusedBy, sentAt) =>
         Effect.gen(function* () {
           const namespace = pod.metadata?.namespace ?? ""
           const labels = pod.metadata?.labels ?? {}
-          if (refusedBy !== undefined) {
+          if (refusedBy !== undefined && sentAt !== undefined) {
             const refusing = budgets.get(keyOf(namespace, refusedBy))
-            if (refusing) refusing.disruptionsAllowed = 0
+            if (refusing !== undefined && refusing.seenAt <= sentAt) refusing.disruptionsAllowed = 0
           }
           const candidates = selecting(namespace, labels)
           if (candidates.length > 0 && candidates.every((b) => b.disruptionsAllowed > 0)) return

@@ -6,12 +6,14 @@ import { type KubeClient, KubeError } from "@nth/kube"
 import { Clock, Duration, Effect, Option, Semaphore } from "effect"
 import type { DrainReport, PodRef, PodReport, Progress } from "../DrainReport.ts"
 import * as PodFilter from "../PodFilter.ts"
-import { makeBudgetTracker } from "./budgets.ts"
+import { type BudgetTracker, makeBudgetTracker } from "./budgets.ts"
+import { setUnschedulable } from "./cordon.ts"
 import { planGrace } from "./grace.ts"
 import { makePodTracker } from "./pods.ts"
 
 /** The drain's options with every default filled in (see `Drainer.Options` for their meaning). */
 export interface ResolvedOptions {
+  readonly cordon: boolean
   readonly force: boolean
   readonly ignoreDaemonSets: boolean
   readonly deleteEmptyDirData: boolean
@@ -31,6 +33,22 @@ export interface ResolvedOptions {
   readonly onProgress: (event: Progress) => void
 }
 
+/** The drain's pace: kubectl's in production; tests make it quicker. */
+export interface Pacing {
+  /** The first delay after a server error (doubling with each, up to 5 s). */
+  readonly serverErrorDelay: Duration.Input
+  /** Between evictions refused because the namespace is terminating. */
+  readonly namespaceTerminatingDelay: Duration.Input
+  /** How often the pod tracker polls while its watch is down. */
+  readonly podPollInterval: Duration.Input
+}
+
+export const defaultPacing: Pacing = {
+  serverErrorDelay: "200 millis",
+  namespaceTerminatingDelay: "1 second",
+  podPollInterval: "1 second"
+}
+
 export type Ending =
   | { readonly _tag: "Done"; readonly report: DrainReport }
   | { readonly _tag: "Refused"; readonly report: DrainReport; readonly refusals: ReadonlyArray<PodReport> }
@@ -43,6 +61,9 @@ interface PodState {
   readonly decision: PodFilter.Decision
   method: PodReport["method"]
   outcome: PodReport["outcome"]
+  /** Why the drain let the pod go after all (stuck terminating, gone before a dry run's turn). */
+  reason: PodFilter.Reason | undefined
+  message: string | undefined
   attempts: number
   blockedBy: Set<string>
   gracePeriodSeconds: number | undefined
@@ -74,6 +95,9 @@ const isNamespaceTerminating = (error: KubeError.KubeError) =>
   error.reason === "Forbidden" && error.causes?.some((c) => c.reason === "NamespaceTerminating") === true
 
 const isTransient = (error: KubeError.KubeError) => KubeError.isTransient(error) && !isMultipleBudgets(error)
+
+// Tries after a server error or a lost connection before the pod counts as failed (kubectl fails it at once).
+const SERVER_ERROR_RETRIES = 5
 
 const listPods = (kube: KubeClient.Service, nodeName: string, options: ResolvedOptions) =>
   Effect.gen(function* () {
@@ -143,9 +167,11 @@ const reportOf = (
       ...s.ref,
       outcome: s.outcome,
       method: s.method,
-      ...(verdict._tag === "Skip" || verdict._tag === "Refuse"
-        ? { reason: verdict.reason, message: verdict.message }
-        : {}),
+      ...(s.reason !== undefined
+        ? { reason: s.reason, ...(s.message === undefined ? {} : { message: s.message }) }
+        : verdict._tag === "Skip" || verdict._tag === "Refuse"
+          ? { reason: verdict.reason, message: verdict.message }
+          : {}),
       warnings: s.decision.warnings,
       attempts: s.attempts,
       blockedBy: [...s.blockedBy],
@@ -161,12 +187,24 @@ const reportOf = (
 export const run = (
   kube: KubeClient.Service,
   nodeName: string,
-  options: ResolvedOptions
+  options: ResolvedOptions,
+  pacing: Pacing = defaultPacing
 ): Effect.Effect<Ending, KubeError.KubeError> =>
   Effect.scoped(
     Effect.gen(function* () {
       const startedAt = yield* Clock.currentTimeMillis
       const requestsAtStart = kube.requestCount()
+      // The caller's callback, which must not break the drain: what it throws is dropped.
+      const emit = (event: Progress) => {
+        try {
+          options.onProgress(event)
+        } catch {
+          // Nothing to do with it: the drain goes on.
+        }
+      }
+      // kubectl cordons first, so that nothing new lands on the node while it is emptied.
+      if (options.cordon && options.dryRun !== "client")
+        yield* setUnschedulable(kube, nodeName, true, options.dryRun === "server")
       const { pods, resourceVersion } = yield* listPods(kube, nodeName, options)
       const daemonSetExists = yield* lookUpDaemonSets(kube, pods)
       const context: PodFilter.Context = {
@@ -196,6 +234,8 @@ export const run = (
               : decision.verdict._tag === "Refuse"
                 ? "Refused"
                 : "Pending",
+          reason: undefined,
+          message: undefined,
           attempts: 0,
           blockedBy: new Set(),
           gracePeriodSeconds: undefined,
@@ -226,11 +266,29 @@ export const run = (
       }
 
       const dryRun = options.dryRun === "server"
-      const tracker = dryRun ? undefined : yield* makePodTracker(kube, nodeName, { pods, resourceVersion })
+      const tracker = dryRun
+        ? undefined
+        : yield* makePodTracker(
+            kube,
+            nodeName,
+            { pods, resourceVersion },
+            { pollInterval: pacing.podPollInterval }
+          )
       // Started on the first refusal by a budget: a drain no budget slows down never pays for the watch.
-      const budgets = yield* Effect.cached(makeBudgetTracker(kube, { fallback: options.budgetRetryFallback }))
+      let budgetTracker: BudgetTracker | undefined
+      const budgets = yield* Effect.cached(
+        makeBudgetTracker(kube, { fallback: options.budgetRetryFallback }).pipe(
+          Effect.tap((started) =>
+            Effect.sync(() => {
+              budgetTracker = started
+            })
+          )
+        )
+      )
       const requests = yield* Semaphore.make(Math.max(1, options.concurrency))
       const deadline = options.deadline?.getTime()
+      const marginMs = options.deadlineMarginSeconds * 1000
+      const serverErrorDelay = Duration.toMillis(Duration.fromInputUnsafe(pacing.serverErrorDelay))
 
       const send = (state: PodState, now: number) => {
         const { namespace, name, uid } = state.ref
@@ -239,7 +297,7 @@ export const run = (
           {
             gracePeriodSeconds: options.gracePeriodSeconds,
             ...(deadline === undefined ? {} : { deadline }),
-            deadlineMarginMs: options.deadlineMarginSeconds * 1000
+            deadlineMarginMs: marginMs
           },
           now
         )
@@ -247,7 +305,7 @@ export const run = (
         state.gracePeriodShortened = grace.shortened
         state.attempts += 1
         if (state.attempts === 1) {
-          options.onProgress({
+          emit({
             _tag: "PodEvicting",
             pod: state.ref,
             ...(grace.seconds === undefined ? {} : { gracePeriodSeconds: grace.seconds })
@@ -295,80 +353,133 @@ export const run = (
         Effect.gen(function* () {
           state.outcome = "Gone"
           state.goneAt = yield* Clock.currentTimeMillis
-          options.onProgress({ _tag: "PodGone", pod: state.ref })
+          emit({ _tag: "PodGone", pod: state.ref })
         })
+
+      const skipped = (state: PodState, reason: PodFilter.Reason, message: string) =>
+        Effect.sync(() => {
+          state.outcome = "Skipped"
+          state.reason = reason
+          state.message = message
+          emit({ _tag: "PodSkipped", pod: state.ref, reason, message })
+        })
+
+      // Until the pod is gone, or (with skipWaitForDeleteTimeoutSeconds) stuck past its deletion time, as
+      // kubectl's wait lets such pods go.
+      const awaitRemoval = (state: PodState) =>
+        tracker!
+          .awaitGone(state.ref, { skipWaitForDeleteTimeoutSeconds: options.skipWaitForDeleteTimeoutSeconds })
+          .pipe(
+            Effect.flatMap((waited) =>
+              waited === "Gone"
+                ? gone(state)
+                : skipped(
+                    state,
+                    "DeletedLongAgo",
+                    `pod ${state.ref.namespace}/${state.ref.name} is still terminating more than ${options.skipWaitForDeleteTimeoutSeconds} s after its deletion time; no longer waiting for it`
+                  )
+            )
+          )
 
       // A pod already shutting down (evicted by an earlier run, say) is only waited for, unless it would outlive
       // the deadline: then it is evicted again, with the shorter grace.
       const alreadyTerminating = (state: PodState) => {
         const deletion = state.pod.metadata?.deletionTimestamp
         if (deletion === undefined || dryRun || tracker === undefined) return false
-        return (
-          deadline === undefined ||
-          new Date(deletion).getTime() <= deadline - options.deadlineMarginSeconds * 1000
-        )
+        return deadline === undefined || new Date(deletion).getTime() <= deadline - marginMs
       }
 
-      const remove = (state: PodState) =>
+      const failed = (state: PodState, error: KubeError.KubeError) => {
+        state.outcome = "Failed"
+        state.error = error.message
+        emit({ _tag: "PodFailed", pod: state.ref, error: error.message })
+      }
+
+      // Sends the pod's eviction (or deletion) until the API server accepts it or the pod fails for good. True
+      // when the pod is now terminating, to be waited for. With `once`, one request: a refusal is not waited out.
+      const evict = (state: PodState, once: boolean) =>
         Effect.gen(function* () {
-          if (alreadyTerminating(state)) {
-            state.outcome = "Terminating"
-            yield* tracker!.awaitGone(state.ref.uid)
-            return yield* gone(state)
-          }
-          let transientFailures = 0
+          let serverErrors = 0
+          let throttled = 0
           for (;;) {
             const now = yield* Clock.currentTimeMillis
+            const budgetsSeen = budgetTracker?.sequence()
             const result = yield* Effect.result(send(state, now))
             if (result._tag === "Success") {
               state.evictedAt = now
               if (dryRun) {
                 state.outcome = "Accepted"
-                return
+                return false
               }
-              options.onProgress({
-                _tag: state.method === "evict" ? "PodEvicted" : "PodDeleted",
-                pod: state.ref
-              })
+              emit({ _tag: state.method === "evict" ? "PodEvicted" : "PodDeleted", pod: state.ref })
               state.outcome = "Terminating"
-              yield* tracker!.awaitGone(state.ref.uid)
-              return yield* gone(state)
+              return true
             }
             const error = result.failure
-            if (error.reason === "NotFound" || error.reason === "Conflict") return yield* gone(state)
+            if (error.reason === "NotFound" || error.reason === "Conflict") {
+              // A dry run removes nothing: the pod went (or was replaced) on its own, before its turn.
+              if (dryRun) {
+                const { namespace, name } = state.ref
+                yield* error.reason === "NotFound"
+                  ? skipped(state, "NotFound", `pod ${namespace}/${name} no longer exists`)
+                  : skipped(state, "Replaced", `pod ${namespace}/${name} was replaced by another of its name`)
+                return false
+              }
+              yield* gone(state)
+              return false
+            }
             if (isBudgetRefusal(error)) {
               const budget = budgetNameFrom(error)
               const fresh = budget === undefined || !state.blockedBy.has(budget)
               if (budget) state.blockedBy.add(budget)
               state.outcome = "Blocked"
-              if (fresh)
-                options.onProgress({ _tag: "PodBlocked", pod: state.ref, budget, message: error.message })
-              yield* (yield* budgets).awaitChance(state.pod, budget)
+              if (fresh) emit({ _tag: "PodBlocked", pod: state.ref, budget, message: error.message })
+              if (once) return false
+              yield* (yield* budgets).awaitChance(state.pod, budget, budgetsSeen)
               continue
             }
             if (isNamespaceTerminating(error)) {
-              if (state.pod.metadata?.deletionTimestamp !== undefined && tracker) {
+              if (state.pod.metadata?.deletionTimestamp !== undefined && !dryRun) {
                 state.outcome = "Terminating"
-                yield* tracker.awaitGone(state.ref.uid)
-                return yield* gone(state)
+                return true
               }
-              yield* Effect.sleep("1 second")
+              if (once) {
+                state.error = error.message
+                return false
+              }
+              yield* Effect.sleep(pacing.namespaceTerminatingDelay)
               continue
             }
-            if (isTransient(error)) {
-              transientFailures += 1
+            if (once) {
+              failed(state, error)
+              return false
+            }
+            // Throttling (API priority and fairness) is waited out as long as the drain may last, as kubectl does;
+            // other server errors and lost connections get a few tries, then the pod fails.
+            const isThrottled = error.reason === "TooManyRequests"
+            if (isThrottled || (isTransient(error) && serverErrors < SERVER_ERROR_RETRIES)) {
+              const tries = isThrottled ? ++throttled : ++serverErrors
               const delay =
                 error.retryAfterSeconds !== undefined && error.retryAfterSeconds > 0
                   ? Duration.seconds(Math.min(error.retryAfterSeconds, 10))
-                  : Duration.millis(Math.min(200 * 2 ** Math.min(transientFailures, 5), 5000))
+                  : Duration.millis(
+                      Math.min(serverErrorDelay * 2 ** (tries - 1), 5000) * (0.8 + Math.random() * 0.4)
+                    )
               yield* Effect.sleep(delay)
               continue
             }
-            state.outcome = "Failed"
-            state.error = error.message
-            options.onProgress({ _tag: "PodFailed", pod: state.ref, error: error.message })
-            return
+            failed(state, error)
+            return false
           }
+        })
+
+      const remove = (state: PodState) =>
+        Effect.gen(function* () {
+          if (alreadyTerminating(state)) {
+            state.outcome = "Terminating"
+            return yield* awaitRemoval(state)
+          }
+          if (yield* evict(state, false)) yield* awaitRemoval(state)
         })
 
       const isCritical = (s: PodState) =>
@@ -381,28 +492,63 @@ export const run = (
       const evictAll = Effect.forEach(
         waves,
         ({ wave, pods: wavePods }) =>
-          Effect.sync(() => options.onProgress({ _tag: "WaveStarted", wave, pods: wavePods.length })).pipe(
+          Effect.sync(() => emit({ _tag: "WaveStarted", wave, pods: wavePods.length })).pipe(
             Effect.andThen(Effect.forEach(wavePods, remove, { concurrency: "unbounded", discard: true }))
           ),
         { discard: true }
       )
 
-      const limits = [
-        ...(options.timeoutSeconds > 0 ? [startedAt + options.timeoutSeconds * 1000] : []),
-        ...(deadline === undefined ? [] : [deadline])
-      ]
-      const limit = limits.length === 0 ? undefined : Math.min(...limits)
-      const evictionsStarted = yield* Clock.currentTimeMillis
-      const completed =
-        limit === undefined
-          ? yield* evictAll.pipe(Effect.as(true))
-          : yield* evictAll.pipe(
-              Effect.as(true),
-              Effect.timeoutOption(Duration.millis(Math.max(0, limit - evictionsStarted))),
-              Effect.map(Option.getOrElse(() => false))
-            )
+      // Runs `effect` until `until` (forever when undefined); false when time ran out first.
+      const within = <E, R>(effect: Effect.Effect<unknown, E, R>, until: number | undefined) =>
+        Effect.gen(function* () {
+          if (until === undefined) return yield* effect.pipe(Effect.as(true))
+          const now = yield* Clock.currentTimeMillis
+          if (until <= now) return false
+          return yield* effect.pipe(
+            Effect.as(true),
+            Effect.timeoutOption(Duration.millis(until - now)),
+            Effect.map(Option.getOrElse(() => false))
+          )
+        })
+
+      const timeoutAt = options.timeoutSeconds > 0 ? startedAt + options.timeoutSeconds * 1000 : undefined
+      // From `deadlineMarginSeconds` before the deadline on, no pod's grace can be shortened any further and there
+      // is no time left for waves or budgets.
+      const lastCallAt = deadline === undefined ? undefined : deadline - marginMs
+      const earliest = (...times: ReadonlyArray<number | undefined>) => {
+        const known = times.filter((time) => time !== undefined)
+        return known.length === 0 ? undefined : Math.min(...known)
+      }
+
+      let completed = yield* within(evictAll, earliest(timeoutAt, lastCallAt))
+      if (!completed && lastCallAt !== undefined && (timeoutAt === undefined || lastCallAt < timeoutAt)) {
+        // The last call: every pod not evicted yet gets its eviction now, all at once, whatever the budgets say
+        // later (its node goes away at the deadline: the eviction gives it the minimum grace to stop cleanly,
+        // and its controller a head start). Only then does the drain wait, until the deadline at most.
+        yield* Effect.forEach(
+          removing.filter((s) => s.outcome === "Pending" || s.outcome === "Blocked"),
+          (state) =>
+            alreadyTerminating(state)
+              ? Effect.sync(() => {
+                  state.outcome = "Terminating"
+                })
+              : evict(state, true),
+          { concurrency: "unbounded", discard: true }
+        )
+        completed = yield* within(
+          Effect.forEach(
+            removing.filter((s) => s.outcome === "Terminating"),
+            awaitRemoval,
+            { concurrency: "unbounded", discard: true }
+          ),
+          earliest(timeoutAt, deadline)
+        )
+      }
       const final = yield* report()
-      if (!completed) return { _tag: "TimedOut", report: final }
+      const unfinished = final.pods.some(
+        (p) => p.outcome === "Pending" || p.outcome === "Blocked" || p.outcome === "Terminating"
+      )
+      if (!completed && unfinished) return { _tag: "TimedOut", report: final }
       return final.pods.some((p) => p.outcome === "Failed")
         ? { _tag: "Failed", report: final }
         : { _tag: "Done", report: final }
