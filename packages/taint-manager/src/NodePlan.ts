@@ -538,7 +538,23 @@ export const recordDrained = (
 // Undoing
 // ---------------------------------------------------------------------------------------------------------------
 
-const clearStep = (current: Current, uncordon: boolean): Step<Cleared> => {
+/** The field manager nth writes with, unless the caller names another. */
+export const defaultFieldManager = "nth"
+
+/**
+ * Who last set `spec.unschedulable`, as the API server's managedFields tell it (empty when it does not say). An
+ * operator who uncordons nth's cordon and cordons again owns the cordon from then on, though nth's record still
+ * says it was nth's.
+ */
+const cordonOwners = (node: V1Node): ReadonlyArray<string> =>
+  (node.metadata?.managedFields ?? []).flatMap((entry) => {
+    const spec = (entry.fieldsV1 as { "f:spec"?: Record<string, unknown> } | undefined)?.["f:spec"]
+    return spec !== undefined && Object.hasOwn(spec, "f:unschedulable") && entry.manager
+      ? [entry.manager]
+      : []
+  })
+
+const clearStep = (current: Current, uncordon: boolean, fieldManager: string): Step<Cleared> => {
   const { node, read: found } = current
   const record = found.record
   const taints = node.spec?.taints ?? []
@@ -554,10 +570,11 @@ const clearStep = (current: Current, uncordon: boolean): Step<Cleared> => {
   const labelsToRemove = [labels.eventId, labels.action, labels.actionTime, ...loadBalancerLabel].filter(
     (key) => Object.hasOwn(nodeLabels, key)
   )
+  const owners = cordonOwners(node)
   const cordoned: CordonAfterClear =
     node.spec?.unschedulable !== true
       ? "NotCordoned"
-      : record?.cordoned?.byNth !== true
+      : record?.cordoned?.byNth !== true || (owners.length > 0 && !owners.includes(fieldManager))
         ? "OtherCordonKept"
         : uncordon
           ? "Uncordoned"
@@ -583,13 +600,20 @@ const clearStep = (current: Current, uncordon: boolean): Step<Cleared> => {
  * Undoes everything nth did to the node (what a cancelled or completed scheduled event needs): removes nth's
  * taints, the Go handler's labels, the load-balancer label if nth set it, and the record; uncordons the node if
  * nth cordoned it (`uncordon: false` leaves that to the caller and reports `NthCordonKept`). A cordon that was
- * not nth's is never removed.
+ * not nth's is never removed, nor one someone else set again after nth's (the node's managedFields name another
+ * manager than `fieldManager`, default `nth`, as the last to set `spec.unschedulable`).
  *
  * @category undoing
  * @since 0.1.0
  */
-export const clear = (node: V1Node, input: { readonly uncordon?: boolean }, now: Date): Plan<Cleared> =>
-  plan<Cleared>(node, now, (current) => clearStep(current, input.uncordon ?? true))
+export const clear = (
+  node: V1Node,
+  input: { readonly uncordon?: boolean; readonly fieldManager?: string },
+  now: Date
+): Plan<Cleared> =>
+  plan<Cleared>(node, now, (current) =>
+    clearStep(current, input.uncordon ?? true, input.fieldManager ?? defaultFieldManager)
+  )
 
 /**
  * At start-up: if the record asks for an uncordon after reboot and the node has booted since it was marked
@@ -601,7 +625,7 @@ export const clear = (node: V1Node, input: { readonly uncordon?: boolean }, now:
  */
 export const uncordonAfterReboot = (
   node: V1Node,
-  input: { readonly uptimeSeconds: number },
+  input: { readonly uptimeSeconds: number; readonly fieldManager?: string },
   now: Date
 ): Plan<RebootChecked> =>
   plan<RebootChecked>(node, now, (current): Step<RebootChecked> => {
@@ -611,6 +635,6 @@ export const uncordonAfterReboot = (
     if (secondsSinceMarked < input.uptimeSeconds) {
       return { result: { _tag: "NotRebooted", eventId: mark.eventId } }
     }
-    const cleared = clearStep(current, true)
+    const cleared = clearStep(current, true, input.fieldManager ?? defaultFieldManager)
     return { ...cleared, result: { _tag: "Rebooted", eventId: mark.eventId, cleared: cleared.result } }
   })

@@ -177,7 +177,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
   Effect.gen(function* () {
     const client = yield* KubeClient.KubeClient
     const dryRun = options.dryRun ?? false
-    const fieldManager = options.fieldManager ?? "nth"
+    const fieldManager = options.fieldManager ?? NodePlan.defaultFieldManager
     const retries = options.retry?.times ?? 10
     const schedule = Schedule.max([
       Schedule.min([
@@ -300,12 +300,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
       recordDrained: ({ nodeName, ...input }) =>
         write("record drain end", nodeName, (node, now) => NodePlan.recordDrained(node, input, now)),
       clear: ({ nodeName, ...input }) =>
-        write("clear", nodeName, (node, now) => NodePlan.clear(node, input, now)),
+        write("clear", nodeName, (node, now) => NodePlan.clear(node, { ...input, fieldManager }, now)),
       uncordonAfterReboot: ({ nodeName, now, ...input }) =>
         write(
           "uncordon after reboot",
           nodeName,
-          (node, at) => NodePlan.uncordonAfterReboot(node, input, at),
+          (node, at) => NodePlan.uncordonAfterReboot(node, { ...input, fieldManager }, at),
           now
         ),
       readRecord: ({ nodeName }) => Effect.map(readNode(nodeName), NodeRecord.read)

@@ -309,6 +309,27 @@ describe("clear", () => {
     expect(after.metadata?.labels).toEqual({ team: "a" })
   })
 
+  it("keeps a cordon an operator set again after nth's, as managedFields tell", () => {
+    const withOwner = (manager: string): V1Node => {
+      const start = handled()
+      return {
+        ...start,
+        metadata: {
+          ...start.metadata,
+          managedFields: [
+            { manager, operation: "Update", fieldsV1: { "f:spec": { "f:unschedulable": {} } } },
+            { manager: "nth", operation: "Update", fieldsV1: { "f:metadata": { "f:labels": {} } } }
+          ]
+        }
+      }
+    }
+    expect(NodePlan.clear(withOwner("kubectl-cordon"), {}, later).result.cordon).toBe("OtherCordonKept")
+    expect(NodePlan.clear(withOwner("nth"), {}, later).result.cordon).toBe("Uncordoned")
+    expect(NodePlan.clear(withOwner("my-nth"), { fieldManager: "my-nth" }, later).result.cordon).toBe(
+      "Uncordoned"
+    )
+  })
+
   it("leaves nth's cordon to the caller when asked", () => {
     const plan = NodePlan.clear(handled(), { uncordon: false }, later)
     expect(plan.result.cordon).toBe("NthCordonKept")

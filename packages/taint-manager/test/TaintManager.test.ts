@@ -381,6 +381,35 @@ describe("TaintManager", () => {
     )
   )
 
+  it.live("an operator's cordon set again over nth's outlives the reboot", () =>
+    withManager(
+      Effect.gen(function* () {
+        const manager = yield* TaintManager.TaintManager
+        const name = yield* register()
+        yield* manager.markUncordonAfterReboot({ nodeName: name, event: reboot })
+        expect((yield* manager.cordon({ nodeName: name, event: reboot })).result).toEqual({
+          _tag: "Cordoned"
+        })
+        // The operator takes the node over: uncordon, then cordon again, as `kubectl cordon` does.
+        for (const unschedulable of [null, true]) {
+          yield* Effect.promise(() =>
+            bed.clients.core.patchNode(
+              { name, body: { spec: { unschedulable } }, fieldManager: "kubectl-cordon" },
+              strategic
+            )
+          )
+        }
+        const rebooted = yield* manager.uncordonAfterReboot({
+          nodeName: name,
+          uptimeSeconds: 1,
+          now: new Date(Date.now() + 10_000)
+        })
+        expect(rebooted.result).toMatchObject({ _tag: "Rebooted", cleared: { cordon: "OtherCordonKept" } })
+        expect((yield* readNode(name)).spec?.unschedulable).toBe(true)
+      })
+    )
+  )
+
   it.live("a node cordoned by an operator stays cordoned, on cancellation and after a reboot", () =>
     withManager(
       Effect.gen(function* () {
