@@ -4,8 +4,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
+import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Settings } from "@nth/handler"
 import { ImdsMock } from "@nth/imds-mock"
 import { Fixtures, useTestBed } from "@nth/testbed"
 import { describe, expect, it } from "vitest"
@@ -20,8 +22,8 @@ interface App {
   readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
-const startApp = (env: Record<string, string>): App => {
-  const child = spawn(process.execPath, [appPath], {
+const startApp = (env: Record<string, string>, args: ReadonlyArray<string> = []): App => {
+  const child = spawn(process.execPath, [appPath, ...args], {
     env: {
       PATH: process.env.PATH ?? "",
       KUBECONFIG: bed.clients.env.KUBECONFIG,
@@ -84,6 +86,25 @@ const polled = (imds: { requests: () => ReadonlyArray<{ path: string }> }, suffi
   Fixtures.waitFor(`a poll of ${suffix}`, async () =>
     imds.requests().some((r) => r.path.endsWith(suffix)) ? true : undefined
   )
+/** Waits for `n` more polls of `suffix` than have been made so far. */
+const morePolls = (imds: { requests: () => ReadonlyArray<{ path: string }> }, suffix: string, n: number) => {
+  const pollsOf = () => imds.requests().filter((r) => r.path.endsWith(suffix)).length
+  const before = pollsOf()
+  return Fixtures.waitFor(`${n} more polls of ${suffix}`, async () =>
+    pollsOf() >= before + n ? true : undefined
+  )
+}
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+const recordOf = async (node: string) => (await readNode(node)).metadata?.annotations?.["nth.dev/record"]
 
 describe("nth-daemonset", () => {
   it("cordons, taints and drains on a Spot interruption notice", async () => {
@@ -118,6 +139,10 @@ describe("nth-daemonset", () => {
     expect(
       (await readNode(node.name)).metadata?.labels?.["aws-node-termination-handler/action"]
     ).toBeUndefined()
+    // IMDS still lists the event: the restarted nth must not drain the node for it again.
+    await morePolls(imds, "/events/maintenance/scheduled", 3)
+    expect((await readNode(node.name)).spec?.unschedulable).toBeFalsy()
+    expect(again.logs.some((line) => line.includes("ScheduledMaintenance received"))).toBe(false)
     await again.stop()
 
     const operators = await spotNode(1)
@@ -236,6 +261,94 @@ describe("nth-daemonset", () => {
     const output = app.logs.join("\n")
     for (const name of ["NODE_NAME", "TAINT_EFFECT", "WORKERS"]) expect(output).toContain(name)
   })
+
+  it("prints every setting with --help, and exits 0", async () => {
+    const app = startApp({}, ["--help"])
+    expect(await app.exited).toBe(0)
+    const output = app.logs.join("\n")
+    for (const variable of Settings.variables) expect(output).toContain(variable.env)
+  })
+
+  it("refuses queue mode, which is the Deployment program's", async () => {
+    const app = startApp({ NODE_NAME: "node-1", ENABLE_SQS_TERMINATION_DRAINING: "true", QUEUE_URL: "q" })
+    expect(await app.exited).toBe(2)
+    const output = app.logs.join("\n")
+    expect(output).toContain("ENABLE_SQS_TERMINATION_DRAINING")
+    expect(output).toContain("Deployment")
+  })
+
+  it("serves the Go handler's metrics and /healthz, starts with webhook settings, drains without the identity", async () => {
+    const { node, imds, env } = await spotNode(1)
+    const [metricsPort, probesPort] = [await freePort(), await freePort()]
+    // Only the instance id is essential: an unreadable identity document and life cycle lose no notice.
+    imds.injectFault({ mode: "forbidden", pathPrefix: "/latest/dynamic/instance-identity" })
+    imds.injectFault({ mode: "forbidden", pathPrefix: "/latest/meta-data/instance-life-cycle" })
+    const app = startApp({
+      ...env,
+      TAINT_NODE: "true",
+      ENABLE_PROMETHEUS_SERVER: "true",
+      PROMETHEUS_SERVER_PORT: String(metricsPort),
+      ENABLE_PROBES_SERVER: "true",
+      PROBES_SERVER_PORT: String(probesPort),
+      WEBHOOK_URL: "https://hooks.example.invalid/T000",
+      WEBHOOK_TEMPLATE: "{{ .NodeName }}",
+      // Empty means unset: the default level, not a refusal.
+      LOG_LEVEL: ""
+    })
+    await Fixtures.waitFor("the start", async () =>
+      app.logs.some((line) => line.includes("nth started")) ? true : undefined
+    )
+    expect(app.logs.some((line) => line.includes("WEBHOOK_URL") && line.includes("webhooks"))).toBe(true)
+    const health = await fetch(`http://127.0.0.1:${probesPort}/healthz`)
+    expect(health.status).toBe(200)
+    expect(await health.json()).toEqual({ health: "OK" })
+
+    await polled(imds, "/spot/instance-action")
+    imds.setSpotInterruption({ action: "terminate" })
+    await waitForDrain(node.name)
+    const metrics = await Fixtures.waitFor("the drain's metrics", async () => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+      return text.includes('node_action="cordon-and-drain",node_status="success"') ? text : undefined
+    })
+    for (const name of ["actions_total", "events_error_total"])
+      expect(metrics).toContain(`# TYPE ${name} counter`)
+    expect(metrics).toContain('actions_total{node_action="pre-drain",node_status="success"} 1')
+    expect(metrics).toContain('actions_total{node_action="cordon-and-drain",node_status="success"} 1')
+    expect(await app.stop()).toBe(0)
+  })
+
+  it("stops cleanly on SIGTERM mid-drain, leaving the drain recorded", async () => {
+    const node = await bed.registerNode()
+    await bed.registerNode()
+    const namespace = bed.namespace()
+    const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+      name: Fixtures.uniqueName("slow"),
+      replicas: 3,
+      preferNode: node.name,
+      budget: { maxUnavailable: 1 },
+      terminationGracePeriodSeconds: 2
+    })
+    await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 3)
+    const imds = await ImdsMock.start({ instanceId: node.instanceId, availabilityZone: node.zone })
+    bed.defer(() => imds.close())
+    const app = startApp({
+      NODE_NAME: node.name,
+      INSTANCE_METADATA_URL: imds.url,
+      UPTIME_FROM_FILE: uptimeFile(100_000)
+    })
+    await polled(imds, "/spot/instance-action")
+    imds.setSpotInterruption({ action: "terminate" })
+    await Fixtures.waitFor("the drain started", async () =>
+      (await recordOf(node.name))?.includes("startedAt") ? true : undefined
+    )
+    const finishedBeforeStop = (await recordOf(node.name))?.includes("finishedAt") ?? false
+    expect(await app.stop("SIGTERM")).toBe(0)
+    // Finished, or started and to be resumed by the next start: never no record of it.
+    const record = JSON.parse((await recordOf(node.name)) ?? "{}") as { drain?: { startedAt?: string } }
+    expect(record.drain?.startedAt).toBeDefined()
+    expect((await readNode(node.name)).spec?.unschedulable).toBe(true)
+    if (!finishedBeforeStop) expect(app.logs.some((line) => line.includes("stopping"))).toBe(true)
+  }, 90_000)
 
   it("finishes the job after being killed mid-drain, without doing it twice", async () => {
     const node = await bed.registerNode()
