@@ -3,7 +3,14 @@
  * kubectl rule, and one per thing it does better.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { PatchStrategy, SchedulingV1Api, setHeaderOptions } from "@kubernetes/client-node"
+import {
+  KubeConfig,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  SchedulingV1Api,
+  setHeaderOptions,
+  type V1PolicyRule
+} from "@kubernetes/client-node"
 import { KubeClient } from "@nth/kube"
 import { Fixtures, useTestBed } from "@nth/testbed"
 import { Effect, Exit, Fiber } from "effect"
@@ -40,13 +47,61 @@ const podsOn = async (node: string) =>
     (pod) => pod.metadata?.deletionTimestamp === undefined
   )
 
-/** A node with workloads on it, cordoned, plus a spare node for the replacements. */
-const nodeWith = async (setup: (node: string, namespace: string) => Promise<unknown>) => {
+/**
+ * A node with workloads on it, cordoned (unless `cordoned: false`, for the drain to do it), plus a spare node for
+ * the replacements.
+ */
+const nodeWith = async (
+  setup: (node: string, namespace: string) => Promise<unknown>,
+  { cordoned = true }: { readonly cordoned?: boolean } = {}
+) => {
   const node = await bed.registerNode()
   await bed.registerNode()
   await setup(node.name, bed.namespace())
-  await Fixtures.setUnschedulable(bed.clients, node.name, true)
+  if (cordoned) await Fixtures.setUnschedulable(bed.clients, node.name, true)
   return node.name
+}
+
+const isUnschedulable = async (node: string) =>
+  (await bed.clients.core.readNode({ name: node })).spec?.unschedulable === true
+
+/**
+ * A kubeconfig for a service account of the test's namespace that may do only what `rules` allow, and once the
+ * authorizer knows it.
+ */
+const restrictedKubeConfig = async (rules: ReadonlyArray<V1PolicyRule>) => {
+  const namespace = bed.namespace()
+  const name = Fixtures.uniqueName("drainer")
+  const rbac = bed.clients.kubeConfig.makeApiClient(RbacAuthorizationV1Api)
+  await bed.clients.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } })
+  await rbac.createClusterRole({ body: { metadata: { name }, rules: [...rules] } })
+  bed.defer(() => rbac.deleteClusterRole({ name }))
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+      subjects: [{ kind: "ServiceAccount", name, namespace }]
+    }
+  })
+  bed.defer(() => rbac.deleteClusterRoleBinding({ name }))
+  const request = await bed.clients.core.createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } }
+  })
+  const cluster = bed.clients.kubeConfig.getCurrentCluster()!
+  const kubeConfig = new KubeConfig()
+  kubeConfig.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name, token: request.status?.token }],
+    contexts: [{ name, cluster: cluster.name, user: name }],
+    currentContext: name
+  })
+  const core = kubeConfig.makeApiClient((await import("@kubernetes/client-node")).CoreV1Api)
+  await Fixtures.waitFor("the service account's permissions", async () =>
+    (await core.listPodForAllNamespaces({ limit: 1 })) ? true : undefined
+  )
+  return kubeConfig
 }
 
 describe("cordon", () => {
@@ -290,7 +345,7 @@ describe("drain", () => {
     }
   })
 
-  it("counts a pod as gone when a replacement with the same name takes its place", async () => {
+  it("counts a pod as gone when a replacement with the same name takes its place, by UID", async () => {
     const namespace = bed.namespace()
     const node = await nodeWith(async (node) => {
       await Fixtures.createBarePod(bed.clients, namespace, {
@@ -301,41 +356,69 @@ describe("drain", () => {
       })
       await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "stateful" }, 1)
     })
+    // A drainer that may not watch pods never sees the old pod's DELETED event: it relists and polls the pod by
+    // name instead, and only the UID tells the replacement from the pod it evicted (a name alone would wait for the
+    // replacement, which stays).
+    const kubeConfig = await restrictedKubeConfig([
+      { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
+      { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
+      { apiGroups: [""], resources: ["pods/eviction"], verbs: ["create"] },
+      { apiGroups: ["apps"], resources: ["daemonsets"], verbs: ["get"] },
+      { apiGroups: ["policy"], resources: ["poddisruptionbudgets"], verbs: ["list", "watch"] }
+    ])
+    const old = (await podsOn(node)).find((p) => p.metadata?.name === "stateful-0")
+    let replaced: Promise<unknown> | undefined
     const started = Date.now()
-    const drainPromise = drained(node, {
-      force: true,
-      onProgress: (event) => {
-        if (event._tag !== "PodEvicted") return
-        // What a StatefulSet controller does: the old pod is removed and a new one with its name appears.
-        void bed.clients.core
-          .deleteNamespacedPod({ name: "stateful-0", namespace, gracePeriodSeconds: 0 })
-          .then(() =>
-            Fixtures.createBarePod(bed.clients, namespace, {
-              name: "stateful-0",
-              nodeName: node,
-              labels: { app: "stateful" }
-            })
-          )
-      }
-    })
-    const report = await drainPromise
-    expect(outcome(report, "stateful-0")?.outcome).toBe("Gone")
+    const exit = await Effect.runPromise(
+      Effect.exit(
+        Drainer.drain(node, {
+          force: true,
+          timeoutSeconds: 25,
+          onProgress: (event) => {
+            if (event._tag !== "PodEvicted") return
+            // What a StatefulSet controller does: the old pod is removed and a new one with its name appears.
+            replaced = bed.clients.core
+              .deleteNamespacedPod({ name: "stateful-0", namespace, gracePeriodSeconds: 0 })
+              .then(() =>
+                Fixtures.createBarePod(bed.clients, namespace, {
+                  name: "stateful-0",
+                  nodeName: node,
+                  labels: { app: "stateful" }
+                })
+              )
+          }
+        }).pipe(Effect.provide(KubeClient.layer({ kubeConfig })))
+      )
+    )
+    if (Exit.isFailure(exit)) throw new Error(`drain failed: ${String(exit.cause)}`)
+    await replaced
+    expect(outcome(exit.value, "stateful-0")).toMatchObject({ outcome: "Gone", uid: old?.metadata?.uid })
     expect(Date.now() - started).toBeLessThan(10_000)
+    const now = (await podsOn(node)).find((p) => p.metadata?.name === "stateful-0")
+    expect(now?.metadata?.uid).toBeDefined()
+    expect(now?.metadata?.uid).not.toBe(old?.metadata?.uid)
   })
 
-  it("stops evicting when interrupted and leaves the node cordoned", async () => {
+  it("cordons the node first, stops evicting when interrupted and leaves the node cordoned", async () => {
     const namespace = bed.namespace()
-    const node = await nodeWith(async (node) => {
-      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
-        name: "slow",
-        replicas: 4,
-        preferNode: node,
-        budget: { maxUnavailable: 1 },
-        terminationGracePeriodSeconds: 5
-      })
-      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 4)
-      await Fixtures.waitForBudget(bed.clients, namespace, "slow", (s) => s.disruptionsAllowed === 1)
+    const node = (await bed.registerNode()).name
+    // The spare node takes the replacements, but none of the first pods: the scheduler only prefers our node.
+    const spare = (await bed.registerNode()).name
+    await Fixtures.setUnschedulable(bed.clients, spare, true)
+    const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+      name: "slow",
+      replicas: 4,
+      preferNode: node,
+      budget: { maxUnavailable: 1 },
+      terminationGracePeriodSeconds: 5
     })
+    await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 4)
+    await Fixtures.waitForBudget(bed.clients, namespace, "slow", (s) => s.disruptionsAllowed === 1)
+    await Fixtures.setUnschedulable(bed.clients, spare, false)
+    expect(await isUnschedulable(node)).toBe(false)
+    const slowOnNode = async () =>
+      (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "slow").length
+    const before = await slowOnNode()
     let evictions = 0
     const fiber = Effect.runFork(
       Drainer.drain(node, {
@@ -349,11 +432,18 @@ describe("drain", () => {
     const afterInterrupt = evictions
     await new Promise((resolve) => setTimeout(resolve, 7000))
     expect(evictions).toBe(afterInterrupt)
-    expect(
-      (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "slow").length
-    ).toBeGreaterThanOrEqual(2)
-    expect((await bed.clients.core.readNode({ name: node })).spec?.unschedulable).toBe(true)
+    // The evicted pods are gone; the others stay, though the budget has allowed more evictions since.
+    expect(await slowOnNode()).toBe(before - afterInterrupt)
+    expect(await slowOnNode()).toBeGreaterThanOrEqual(2)
+    expect(await isUnschedulable(node)).toBe(true)
   }, 30_000)
+
+  it("leaves the node schedulable with cordon: false", async () => {
+    const node = await nodeWith(async () => {}, { cordoned: false })
+    const report = await drained(node, { cordon: false })
+    expect(report.pods).toEqual([])
+    expect(await isUnschedulable(node)).toBe(false)
+  })
 
   it("caps grace periods to end before the deadline and says which it shortened", async () => {
     const namespace = bed.namespace()
@@ -383,16 +473,19 @@ describe("drain", () => {
     expect(Date.now() - started).toBeLessThan(10_000)
   })
 
-  it("changes nothing in either dry-run mode", async () => {
+  it("changes nothing in either dry-run mode, and cordons nothing", async () => {
     const namespace = bed.namespace()
-    const node = await nodeWith(async (node) => {
-      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
-        name: "dry",
-        replicas: 2,
-        preferNode: node
-      })
-      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 2)
-    })
+    const node = await nodeWith(
+      async (node) => {
+        const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+          name: "dry",
+          replicas: 2,
+          preferNode: node
+        })
+        await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 2)
+      },
+      { cordoned: false }
+    )
     const before = (await podsOn(node)).map((p) => p.metadata?.uid).sort()
     const client = await drained(node, { dryRun: "client" })
     expect(client.pods.every((p) => p.outcome === "WouldRemove")).toBe(true)
@@ -401,6 +494,7 @@ describe("drain", () => {
     expect(server.pods.every((p) => p.attempts === 1)).toBe(true)
     await new Promise((resolve) => setTimeout(resolve, 1000))
     expect((await podsOn(node)).map((p) => p.metadata?.uid).sort()).toEqual(before)
+    expect(await isUnschedulable(node)).toBe(false)
   })
 
   it("evicts critical pods in a last wave", async () => {
@@ -458,6 +552,208 @@ describe("drain", () => {
       ).resolves.toMatchObject({
         pods: []
       })
+    } finally {
+      await drainer.close()
+    }
+  })
+  it("gives up with DrainTimeout after timeoutSeconds while a pod is still terminating", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "lingering",
+        replicas: 1,
+        preferNode: node,
+        terminationGracePeriodSeconds: 60,
+        terminateAfter: "60s"
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 1)
+    })
+    const started = Date.now()
+    const error = await drainError(node, { timeoutSeconds: 2 })
+    expect(Date.now() - started).toBeLessThan(6000)
+    expect(error._tag).toBe("DrainTimeout")
+    if (error._tag === "DrainTimeout") {
+      const report = error.report as DrainReport.DrainReport
+      expect(report.pods.find((p) => p.name.startsWith("lingering-"))).toMatchObject({
+        outcome: "Terminating",
+        attempts: 1
+      })
+    }
+  })
+
+  it("gives up with EvictionBlocked, naming the budget, after timeoutSeconds of refusals", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "held",
+        replicas: 1,
+        preferNode: node,
+        budget: { minAvailable: 1 }
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 1)
+      await Fixtures.waitForBudget(bed.clients, namespace, "held", (s) => s.currentHealthy === 1)
+    })
+    const error = await drainError(node, { timeoutSeconds: 2 })
+    expect(error._tag).toBe("EvictionBlocked")
+    if (error._tag === "EvictionBlocked") {
+      expect(error.budgets).toEqual(["held"])
+      const report = error.report as DrainReport.DrainReport
+      expect(report.pods.find((p) => p.name.startsWith("held-"))).toMatchObject({
+        outcome: "Blocked",
+        blockedBy: ["held"]
+      })
+    }
+    expect((await podsOn(node)).some((p) => p.metadata?.labels?.app === "held")).toBe(true)
+  })
+
+  it("deletes instead of evicting with disableEviction, past a budget that allows nothing", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "unguarded",
+        replicas: 1,
+        preferNode: node,
+        budget: { minAvailable: 1 }
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 1)
+      await Fixtures.waitForBudget(bed.clients, namespace, "unguarded", (s) => s.disruptionsAllowed === 0)
+    })
+    const events: Array<string> = []
+    const report = await drained(node, {
+      disableEviction: true,
+      timeoutSeconds: 20,
+      onProgress: (event) => events.push(event._tag)
+    })
+    expect(report.pods.find((p) => p.name.startsWith("unguarded-"))).toMatchObject({
+      outcome: "Gone",
+      method: "delete",
+      attempts: 1,
+      blockedBy: []
+    })
+    expect(events).toContain("PodDeleted")
+    expect(events).not.toContain("PodEvicted")
+  })
+
+  it("drains only the pods podSelector selects", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "picked",
+        replicas: 2,
+        preferNode: node
+      })
+      await Fixtures.createDeployment(bed.clients, namespace, { name: "kept", replicas: 1, preferNode: node })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "picked" }, 2)
+      await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "kept" }, 1)
+    })
+    const kept = (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "kept")
+    const picked = (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "picked")
+    expect(kept.length).toBeGreaterThan(0)
+    const report = await drained(node, { podSelector: "app=picked" })
+    expect(report.pods.map((p) => p.name).sort()).toEqual(picked.map((p) => p.metadata?.name).sort())
+    expect(report.pods.every((p) => p.outcome === "Gone")).toBe(true)
+    expect(
+      (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "kept").map((p) => p.metadata?.uid)
+    ).toEqual(kept.map((p) => p.metadata?.uid))
+  })
+
+  it("stops waiting for a pod still terminating skipWaitForDeleteTimeoutSeconds past its deletion time", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith((node) =>
+      Fixtures.createBarePod(bed.clients, namespace, {
+        name: "stuck",
+        nodeName: node,
+        labels: { app: "stuck" },
+        terminationGracePeriodSeconds: 1,
+        terminateAfter: "600s"
+      }).then(() => Fixtures.waitForReadyPods(bed.clients, namespace, { app: "stuck" }, 1))
+    )
+    const events: Array<string> = []
+    const started = Date.now()
+    const report = await drained(node, {
+      force: true,
+      skipWaitForDeleteTimeoutSeconds: 2,
+      onProgress: (event) => events.push(event._tag)
+    })
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(outcome(report, "stuck")).toMatchObject({ outcome: "Skipped", reason: "DeletedLongAgo" })
+    expect(events).toContain("PodSkipped")
+    expect(events).not.toContain("PodGone")
+    // It is still there, terminating: the drain only stopped waiting.
+    const stuck = await bed.clients.core.readNamespacedPod({ name: "stuck", namespace })
+    expect(stuck.metadata?.deletionTimestamp).toBeDefined()
+  })
+
+  it("evicts every pod with the shortest grace when the deadline has passed already, then gives up", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "late",
+        replicas: 2,
+        preferNode: node,
+        terminationGracePeriodSeconds: 30,
+        terminateAfter: "30s"
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 2)
+    })
+    const late = (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "late")
+    expect(late.length).toBeGreaterThan(0)
+    const error = await drainError(node, { deadline: new Date(Date.now() - 1000) })
+    expect(error._tag).toBe("DrainTimeout")
+    if (error._tag === "DrainTimeout") {
+      const report = error.report as DrainReport.DrainReport
+      expect(report.pods.filter((p) => p.name.startsWith("late-"))).toHaveLength(late.length)
+      for (const pod of report.pods.filter((p) => p.name.startsWith("late-")))
+        expect(pod).toMatchObject({
+          outcome: "Terminating",
+          attempts: 1,
+          gracePeriodSeconds: 1,
+          gracePeriodShortened: true
+        })
+    }
+    // Evicted for real: none is left running there.
+    expect((await podsOn(node)).filter((p) => p.metadata?.labels?.app === "late")).toEqual([])
+  })
+
+  it("stops a drain midway when the Promise API's signal aborts", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(
+      async (node) => {
+        const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+          name: "aborted",
+          replicas: 2,
+          preferNode: node,
+          budget: { minAvailable: 2 }
+        })
+        await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 2)
+        await Fixtures.waitForBudget(bed.clients, namespace, "aborted", (s) => s.currentHealthy === 2)
+      },
+      { cordoned: false }
+    )
+    const onNode = (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "aborted")
+    const drainer = Drainer.createDrainer({ kubeConfig: bed.clients.kubeConfig })
+    try {
+      const controller = new AbortController()
+      const events: Array<string> = []
+      const draining = drainer.drain(node, {
+        signal: controller.signal,
+        budgetRetryFallback: "200 millis",
+        onProgress: (event) => {
+          events.push(event._tag)
+          if (event._tag === "PodBlocked") controller.abort(new Error("stop"))
+        }
+      })
+      await expect(draining).rejects.toThrow("stop")
+      const atAbort = events.length
+      // With the budget gone nothing holds an eviction back: the aborted drain sends none.
+      await bed.clients.policy.deleteNamespacedPodDisruptionBudget({ name: "aborted", namespace })
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      expect(events.length).toBe(atAbort)
+      expect(events).not.toContain("PodEvicted")
+      expect((await podsOn(node)).filter((p) => p.metadata?.labels?.app === "aborted")).toHaveLength(
+        onNode.length
+      )
+      expect(await isUnschedulable(node)).toBe(true)
     } finally {
       await drainer.close()
     }
