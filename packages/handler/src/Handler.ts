@@ -124,7 +124,7 @@ export const make = (
     const kube = yield* KubeClient.KubeClient
     const taints = yield* TaintManager.TaintManager
     const events = KubeEvents.make(kube, settings)
-    const drainer = withPodEvictionEvents(yield* Drainer.Drainer, events)
+    const drainer = yield* Drainer.Drainer
     const store = EventStore.make({ retryFailedAfterMs: 5000 })
     const actionSettings = toActionSettings(settings)
     const workers = yield* Semaphore.make(Math.max(1, settings.workers))
@@ -205,32 +205,53 @@ export const make = (
         }
         yield* step("record drain started", taints.recordDrainStarted(target))
         const deadline = deadlineOf(event)
+        // Progress arrives in a plain callback: its log lines and Events run with the caller's services (so they
+        // go through the program's logger and level), and the drain step ends once the Events are sent.
+        const sending: Array<Fiber.Fiber<void>> = []
         const report = yield* step(
           "drain",
-          drainer.drain(nodeName, {
-            force: true,
-            ignoreDaemonSets: settings.ignoreDaemonSets,
-            deleteEmptyDirData: settings.deleteLocalData,
-            gracePeriodSeconds: settings.podTerminationGracePeriod,
-            timeoutSeconds: settings.nodeTerminationGracePeriod,
-            ...(deadline !== undefined && deadline.getTime() > seenAt ? { deadline } : {}),
-            dryRun: settings.dryRun ? "client" : "none",
-            additionalFilters: [ownPod],
-            onProgress: (progress) => {
-              if (
-                progress._tag === "PodEvicted" ||
-                progress._tag === "PodBlocked" ||
-                progress._tag === "PodGone"
-              ) {
-                // With the caller's services, so the line goes through the program's logger and level.
-                Effect.runForkWith(services)(
-                  Effect.logInfo(progress._tag).pipe(
-                    Effect.annotateLogs({ pod: `${progress.pod.namespace}/${progress.pod.name}` })
+          drainer
+            .drain(nodeName, {
+              // Cordoned above, through the taint manager, which records the cordon as nth's.
+              cordon: false,
+              force: true,
+              ignoreDaemonSets: settings.ignoreDaemonSets,
+              deleteEmptyDirData: settings.deleteLocalData,
+              gracePeriodSeconds: settings.podTerminationGracePeriod,
+              timeoutSeconds: settings.nodeTerminationGracePeriod,
+              ...(deadline !== undefined && deadline.getTime() > seenAt ? { deadline } : {}),
+              dryRun: settings.dryRun ? "client" : "none",
+              additionalFilters: [ownPod],
+              onProgress: (progress) => {
+                if (
+                  progress._tag === "PodEvicted" ||
+                  progress._tag === "PodBlocked" ||
+                  progress._tag === "PodGone"
+                ) {
+                  Effect.runForkWith(services)(
+                    Effect.logInfo(progress._tag).pipe(
+                      Effect.annotateLogs({ pod: `${progress.pod.namespace}/${progress.pod.name}` })
+                    )
                   )
-                )
+                }
+                // The Go handler reports each evicted pod with an Event on the pod.
+                if (progress._tag === "PodEvicted" || progress._tag === "PodDeleted") {
+                  const { pod } = progress
+                  sending.push(
+                    Effect.runForkWith(services)(
+                      events.emitFor(
+                        { kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
+                        "Normal",
+                        Reason.nodeAction.PodEviction,
+                        `Pod evicted due to node drain (node ${nodeName})`,
+                        { node: nodeName }
+                      )
+                    )
+                  )
+                }
               }
-            }
-          })
+            })
+            .pipe(Effect.ensuring(Effect.suspend(() => Fiber.awaitAll(sending))))
         )
         yield* step("record drained", taints.recordDrained(target))
         if (settings.enableOutOfServiceTaint && !settings.cordonOnly) {
@@ -451,43 +472,6 @@ export const make = (
 
     return Handler.of({ handle, monitorFailed, recover, store, metrics })
   })
-
-/**
- * The drainer, with a `PodEviction` Event on each pod it evicts (or deletes), as the Go handler reports them.
- * The caller's own `onProgress` still sees every step; the drain returns once its Events are sent.
- */
-const withPodEvictionEvents = (
-  drainer: Drainer.Drainer["Service"],
-  events: KubeEvents.KubeEvents
-): Drainer.Drainer["Service"] => ({
-  ...drainer,
-  drain: (nodeName, options) =>
-    Effect.gen(function* () {
-      const services = yield* Effect.context<never>()
-      const sending: Array<Fiber.Fiber<void>> = []
-      return yield* drainer
-        .drain(nodeName, {
-          ...options,
-          onProgress: (progress) => {
-            options?.onProgress?.(progress)
-            if (progress._tag !== "PodEvicted" && progress._tag !== "PodDeleted") return
-            const { pod } = progress
-            sending.push(
-              Effect.runForkWith(services)(
-                events.emitFor(
-                  { kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
-                  "Normal",
-                  Reason.nodeAction.PodEviction,
-                  `Pod evicted due to node drain (node ${nodeName})`,
-                  { node: nodeName }
-                )
-              )
-            )
-          }
-        })
-        .pipe(Effect.ensuring(Effect.suspend(() => Fiber.awaitAll(sending))))
-    })
-})
 
 /**
  * @category layers
