@@ -450,13 +450,15 @@ export const run = (
               yield* Effect.sleep(pacing.namespaceTerminatingDelay)
               continue
             }
+            const isThrottled = error.reason === "TooManyRequests"
             if (once) {
-              failed(state, error)
+              // No time for another try: an error that might have passed leaves the pod where it was.
+              if (isThrottled || isTransient(error)) state.error = error.message
+              else failed(state, error)
               return false
             }
             // Throttling (API priority and fairness) is waited out as long as the drain may last, as kubectl does;
             // other server errors and lost connections get a few tries, then the pod fails.
-            const isThrottled = error.reason === "TooManyRequests"
             if (isThrottled || (isTransient(error) && serverErrors < SERVER_ERROR_RETRIES)) {
               const tries = isThrottled ? ++throttled : ++serverErrors
               const delay =
@@ -522,9 +524,9 @@ export const run = (
 
       let completed = yield* within(evictAll, earliest(timeoutAt, lastCallAt))
       if (!completed && lastCallAt !== undefined && (timeoutAt === undefined || lastCallAt < timeoutAt)) {
-        // The last call: every pod not evicted yet gets its eviction now, all at once, whatever the budgets say
-        // later (its node goes away at the deadline: the eviction gives it the minimum grace to stop cleanly,
-        // and its controller a head start). Only then does the drain wait, until the deadline at most.
+        // The last call: every pod not evicted yet gets one eviction now, all at once, with no waves and no
+        // waiting out budgets (its node goes away at the deadline anyway: the eviction gives it the minimum grace
+        // to stop cleanly, and its controller a head start). Only then does the drain wait, until the deadline.
         yield* Effect.forEach(
           removing.filter((s) => s.outcome === "Pending" || s.outcome === "Blocked"),
           (state) =>
