@@ -190,6 +190,14 @@ try {
     fieldSelector: `involvedObject.name=${node.name}`
   })
   console.log(`  events: ${events.items.map((e) => e.reason).join(", ")}`)
+  // The verdict comes from the node itself, not from nth's word: cordoned, and nothing left but DaemonSet pods.
+  const notDrained = left.filter((p) => p.metadata?.ownerReferences?.[0]?.kind !== "DaemonSet")
+  if (final.spec?.unschedulable !== true || notDrained.length > 0) {
+    throw new Error(
+      `the node is not drained: ${final.spec?.unschedulable === true ? "cordoned" : "not cordoned"}, ${notDrained.length} pods left that should have gone`
+    )
+  }
+  console.log("\nDrained in time: the node is cordoned and only its DaemonSet pod is left.")
   exitCode = 0
   await Fixtures.deleteNamespace(clients, namespace)
 } catch (error) {
