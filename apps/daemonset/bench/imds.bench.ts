@@ -1,7 +1,9 @@
 /**
  * IMDS-mode benchmark of the built DaemonSet program (dist/main.js) on the test bed:
  *
- * - start-up: from spawning the process to its first IMDS poll (target ≤ 250 ms);
+ * - start-up: from spawning the process to its first poll of a notice path, `spot/instance-action` (target
+ *   ≤ 250 ms): settings, identity, start-up recovery against the API server and the monitors' start all count;
+ *   median and max over NTH_BENCH_STARTS starts (default 5);
  * - notice → cordon latency, p50 and p99 over many Spot notices at the default 2 s poll interval (target p99 ≤
  *   poll interval + 100 ms);
  * - steady RSS after polling for NTH_BENCH_RSS_SECONDS (default 300), printed as `RSS <n> MiB` (target ≤ 64),
@@ -20,6 +22,7 @@ const appPath = join(import.meta.dirname, "..", "dist", "main.js")
 if (!existsSync(appPath)) throw new Error(`${appPath} is missing: build first`)
 const NOTICES = Number(process.env.NTH_BENCH_NOTICES ?? 30)
 const RSS_SECONDS = Number(process.env.NTH_BENCH_RSS_SECONDS ?? 300)
+const STARTS = Math.max(1, Number(process.env.NTH_BENCH_STARTS ?? 5))
 
 const rssMiB = (pid: number) => {
   const line = readFileSync(`/proc/${pid}/status`, "utf8")
@@ -42,7 +45,12 @@ const imds = await ImdsMock.start({
 })
 const bare = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" })
 
-try {
+/**
+ * Starts the program as the image does (`node dist/main.js`) and waits for its first poll of a notice path: the
+ * identity read comes first, and the monitors start only once start-up recovery against the API server is done.
+ */
+const start = async () => {
+  const from = imds.requests().length
   const spawnedAt = Date.now()
   const app = spawn(process.execPath, [appPath], {
     env: {
@@ -55,12 +63,31 @@ try {
     },
     stdio: "ignore"
   })
+  const requests = () => imds.requests().slice(from)
   const firstPoll = await Fixtures.waitFor(
-    "the first poll",
-    async () => imds.requests().find((r) => r.path.startsWith("/latest/meta-data/"))?.epochMs,
-    { intervalMs: 5 }
+    "the first Spot notice poll",
+    async () => requests().find((r) => r.path === "/latest/meta-data/spot/instance-action")?.epochMs,
+    { intervalMs: 2 }
   )
-  const startup = firstPoll - spawnedAt
+  return {
+    app,
+    startup: firstPoll - spawnedAt,
+    firstRequest: (requests()[0]?.epochMs ?? Number.NaN) - spawnedAt
+  }
+}
+
+try {
+  // A few starts and stops first: one start-up time is at the mercy of whatever else the machine is doing.
+  const startups: Array<number> = []
+  for (let i = 1; i < STARTS; i++) {
+    const { app, startup } = await start()
+    startups.push(startup)
+    const exited = new Promise((resolve) => app.once("exit", resolve))
+    app.kill("SIGTERM")
+    await exited
+  }
+  const { app, startup, firstRequest } = await start()
+  startups.push(startup)
 
   const latencies: Array<number> = []
   for (let i = 0; i < NOTICES; i++) {
@@ -89,7 +116,9 @@ try {
   app.kill("SIGTERM")
 
   console.log("")
-  console.log(`start-up to first IMDS poll: ${startup} ms (target ≤ 250 ms)`)
+  console.log(
+    `start-up to first notice poll (spot/instance-action) over ${STARTS} starts: median ${percentile(startups, 50)} ms, max ${Math.max(...startups)} ms (target ≤ 250 ms); the last start's first IMDS request at ${firstRequest} ms`
+  )
   console.log(
     `notice → cordon over ${NOTICES} notices at the 2 s poll interval: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${Math.max(...latencies)} ms (target p99 ≤ 2100 ms)`
   )
