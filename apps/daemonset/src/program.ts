@@ -27,4 +27,4 @@ export const modules = [
 ]
 
 /** Runs the program: evaluates src/main.ts (its exit codes and signal handling are its own). */
-export const start = (): Promise<unknown> => import("../src/main.ts")
+export const start = (): Promise<unknown> => import("./main.ts")
