@@ -55,6 +55,27 @@ const uptimeFile = (seconds: number) => {
   return file
 }
 
+/**
+ * A node whose drain takes a few seconds (3 pods, one at a time under a budget, 2 s grace each), a spare node for
+ * the replacements, and the node's IMDS emulator: room to stop nth mid-drain.
+ */
+const slowDrainNode = async () => {
+  const node = await bed.registerNode()
+  await bed.registerNode()
+  const namespace = bed.namespace()
+  const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+    name: Fixtures.uniqueName("slow"),
+    replicas: 3,
+    preferNode: node.name,
+    budget: { maxUnavailable: 1 },
+    terminationGracePeriodSeconds: 2
+  })
+  await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 3)
+  const imds = await ImdsMock.start({ instanceId: node.instanceId, availabilityZone: node.zone })
+  bed.defer(() => imds.close())
+  return { node, imds }
+}
+
 /** A node with a workload on it, a spare for the replacements, and an IMDS emulator describing its instance. */
 const spotNode = async (replicas = 2) => {
   const { node, labels } = await bed.nodeWithDeployment({ replicas, terminationGracePeriodSeconds: 1 })
@@ -318,19 +339,7 @@ describe("nth-daemonset", () => {
   })
 
   it("stops cleanly on SIGTERM mid-drain, leaving the drain recorded", async () => {
-    const node = await bed.registerNode()
-    await bed.registerNode()
-    const namespace = bed.namespace()
-    const labels = await Fixtures.createDeployment(bed.clients, namespace, {
-      name: Fixtures.uniqueName("slow"),
-      replicas: 3,
-      preferNode: node.name,
-      budget: { maxUnavailable: 1 },
-      terminationGracePeriodSeconds: 2
-    })
-    await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 3)
-    const imds = await ImdsMock.start({ instanceId: node.instanceId, availabilityZone: node.zone })
-    bed.defer(() => imds.close())
+    const { node, imds } = await slowDrainNode()
     const app = startApp({
       NODE_NAME: node.name,
       INSTANCE_METADATA_URL: imds.url,
@@ -351,19 +360,7 @@ describe("nth-daemonset", () => {
   }, 90_000)
 
   it("finishes the job after being killed mid-drain, without doing it twice", async () => {
-    const node = await bed.registerNode()
-    await bed.registerNode()
-    const namespace = bed.namespace()
-    const labels = await Fixtures.createDeployment(bed.clients, namespace, {
-      name: Fixtures.uniqueName("slow"),
-      replicas: 3,
-      preferNode: node.name,
-      budget: { maxUnavailable: 1 },
-      terminationGracePeriodSeconds: 2
-    })
-    await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 3)
-    const imds = await ImdsMock.start({ instanceId: node.instanceId, availabilityZone: node.zone })
-    bed.defer(() => imds.close())
+    const { node, imds } = await slowDrainNode()
     const env = {
       NODE_NAME: node.name,
       INSTANCE_METADATA_URL: imds.url,

@@ -72,6 +72,15 @@ const nodeWithPods = (replicas = 2) => bed.nodeWithDeployment({ replicas })
 const podsOn = async (node: string) =>
   (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
 
+/** The Events recorded on a Node (the Go handler's reasons are asserted on these). */
+const nodeEvents = async (nodeName: string) =>
+  (
+    await bed.clients.core.listNamespacedEvent({
+      namespace: "default",
+      fieldSelector: `involvedObject.name=${nodeName}`
+    })
+  ).items
+
 describe("Handler", () => {
   it("taints, cordons and drains on a Spot notice, once", async () => {
     const { node } = await nodeWithPods()
@@ -92,17 +101,12 @@ describe("Handler", () => {
     expect((await podsOn(node.name)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(0)
     expect(metricsText).toContain('actions_total{node_action="cordon-and-drain",node_status="success"} 1')
     expect(metricsText).toMatch(/nth_event_to_drained_seconds_count\{kind="SpotInterruptionNotice"\} 1/)
-    const events = await bed.clients.core.listNamespacedEvent({
-      namespace: "default",
-      fieldSelector: `involvedObject.name=${node.name}`
-    })
-    expect(events.items.map((e) => e.reason)).toEqual(
+    const events = await nodeEvents(node.name)
+    expect(events.map((e) => e.reason)).toEqual(
       expect.arrayContaining(["SpotInterruption", "CordonAndDrain"])
     )
     // The Go handler's pre-drain task (the taint) is reported and counted; each evicted pod gets its Event.
-    expect(events.items.find((e) => e.reason === "PreDrain")?.message).toBe(
-      "Pre-drain task successfully executed"
-    )
+    expect(events.find((e) => e.reason === "PreDrain")?.message).toBe("Pre-drain task successfully executed")
     expect(metricsText).toContain('actions_total{node_action="pre-drain",node_status="success"} 1')
     const evictions = (
       await bed.clients.core.listNamespacedEvent({ namespace: bed.namespace() })
@@ -179,13 +183,7 @@ describe("Handler", () => {
     expect(after.spec?.unschedulable).toBe(true)
     expect(after.spec?.taints?.map((t) => t.key)).toContain("aws-node-termination-handler/spot-itn")
     expect(metricsText).not.toContain('node_action="uncordon"')
-    const reasons = (
-      await bed.clients.core.listNamespacedEvent({
-        namespace: "default",
-        fieldSelector: `involvedObject.name=${node.name}`
-      })
-    ).items.map((e) => e.reason)
-    expect(reasons).not.toContain("Uncordon")
+    expect((await nodeEvents(node.name)).map((e) => e.reason)).not.toContain("Uncordon")
   })
 
   it("does not report an uncordon for a cancelled event it never acted on", async () => {
@@ -199,13 +197,7 @@ describe("Handler", () => {
     )
     expect(outcome._tag).toBe("Ignored")
     expect(metricsText).not.toContain('node_action="uncordon"')
-    const reasons = (
-      await bed.clients.core.listNamespacedEvent({
-        namespace: "default",
-        fieldSelector: `involvedObject.name=${node.name}`
-      })
-    ).items.map((e) => e.reason)
-    expect(reasons).not.toContain("Uncordon")
+    expect((await nodeEvents(node.name)).map((e) => e.reason)).not.toContain("Uncordon")
   })
 
   it("reports a failed pre-drain task and a failed uncordon with the Go handler's reasons", async () => {
@@ -233,12 +225,7 @@ describe("Handler", () => {
     expect(metricsText).toContain('actions_total{node_action="uncordon",node_status="error"} 1')
     // The pre-drain task failed, so no cordon was tried: no cordon-and-drain error either.
     expect(metricsText).not.toContain('node_action="cordon-and-drain"')
-    const events = (
-      await bed.clients.core.listNamespacedEvent({
-        namespace: "default",
-        fieldSelector: `involvedObject.name=${ghostName}`
-      })
-    ).items
+    const events = await nodeEvents(ghostName)
     const message = (reason: string) => events.find((e) => e.reason === reason)?.message ?? ""
     expect(message("PreDrainError")).toMatch(/^There was a problem executing the pre-drain task: ./)
     expect(message("UncordonError")).toMatch(/^There was a problem while trying to uncordon the node: ./)
