@@ -145,6 +145,16 @@ export const make = (
     const count = (action: string, ok: boolean) =>
       metrics.increment("actions_total", { node_action: action, node_status: ok ? "success" : "error" })
 
+    /** A failed action, as the Go handler reports it: counted, a Warning Event with its reason, a log line. */
+    const reportFailure =
+      (nodeName: string, action: string, reason: string, describe: (error: string) => string) =>
+      ({ step: failed, error }: StepFailure) =>
+        Effect.gen(function* () {
+          count(action, false)
+          yield* events.emit(nodeName, "Warning", reason, describe(error))
+          yield* Effect.logError(`${failed} failed: ${error}`)
+        })
+
     /** The Go handler's pre-drain task: the steps that mark the node before it is cordoned. */
     const preDrain = (
       event: InterruptionEvent.InterruptionEvent,
@@ -168,17 +178,13 @@ export const make = (
             )
           })
         ),
-        Effect.tapError(({ step: failed, error }) =>
-          Effect.gen(function* () {
-            count("pre-drain", false)
-            yield* events.emit(
-              nodeName,
-              "Warning",
-              Reason.nodeAction.PreDrainError,
-              `There was a problem executing the pre-drain task: ${error}`
-            )
-            yield* Effect.logError(`${failed} failed: ${error}`)
-          })
+        Effect.tapError(
+          reportFailure(
+            nodeName,
+            "pre-drain",
+            Reason.nodeAction.PreDrainError,
+            (error) => `There was a problem executing the pre-drain task: ${error}`
+          )
         )
       )
 
@@ -308,17 +314,13 @@ export const make = (
         )
         return { _tag: "Uncordoned" } as const
       }).pipe(
-        Effect.tapError(({ step: failed, error }) =>
-          Effect.gen(function* () {
-            count("uncordon", false)
-            yield* events.emit(
-              nodeName,
-              "Warning",
-              Reason.nodeAction.UncordonError,
-              `There was a problem while trying to uncordon the node: ${error}`
-            )
-            yield* Effect.logError(`${failed} failed: ${error}`)
-          })
+        Effect.tapError(
+          reportFailure(
+            nodeName,
+            "uncordon",
+            Reason.nodeAction.UncordonError,
+            (error) => `There was a problem while trying to uncordon the node: ${error}`
+          )
         )
       )
 
@@ -339,22 +341,16 @@ export const make = (
         if (action._tag === "Uncordon") return yield* undo(event, nodeName)
         yield* events.emit(nodeName, "Normal", Reason.received[event.kind], event.description)
         if (hasPreDrainTask(event, action)) yield* preDrain(event, nodeName, action)
+        const cordonOnly = action._tag === "Cordon"
         return yield* act(event, nodeName, action, seenAt).pipe(
-          Effect.tapError(({ step: failed, error }) =>
-            Effect.gen(function* () {
-              count(action._tag === "Cordon" ? "cordon" : "cordon-and-drain", false)
-              const reason =
-                action._tag === "Cordon"
-                  ? Reason.nodeAction.CordonError
-                  : Reason.nodeAction.CordonAndDrainError
-              yield* events.emit(
-                nodeName,
-                "Warning",
-                reason,
-                `There was a problem while trying to ${action._tag === "Cordon" ? "cordon" : "cordon and drain"} the node: ${error}`
-              )
-              yield* Effect.logError(`${failed} failed: ${error}`)
-            })
+          Effect.tapError(
+            reportFailure(
+              nodeName,
+              cordonOnly ? "cordon" : "cordon-and-drain",
+              cordonOnly ? Reason.nodeAction.CordonError : Reason.nodeAction.CordonAndDrainError,
+              (error) =>
+                `There was a problem while trying to ${cordonOnly ? "cordon" : "cordon and drain"} the node: ${error}`
+            )
           )
         )
       }).pipe(
