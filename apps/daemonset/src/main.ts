@@ -7,7 +7,7 @@
 import { Drainer } from "@nth/drainer"
 import { Handler, HttpServer, Metrics, Settings } from "@nth/handler"
 import { ImdsClient, ImdsMonitor } from "@nth/imds-monitor"
-import { KubeClient } from "@nth/kube"
+import { KubeClient, KubeError } from "@nth/kube"
 import { TaintManager } from "@nth/taint-manager"
 import {
   Cause,
@@ -19,13 +19,17 @@ import {
   Layer,
   Logger,
   References,
+  Schedule,
   Stream
 } from "effect"
 import * as Uptime from "./Uptime.ts"
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.stdout.write(
-    `nth-daemonset: the node termination handler in IMDS mode.\n\nSettings (environment variables, as the Go handler's):\n${Settings.help()}\n`
+    `nth-daemonset: the node termination handler in IMDS mode.\n\nSettings (environment variables, as the Go handler's):\n${Settings.help()}\n\n` +
+      "The probes and metrics servers listen on all interfaces (0.0.0.0), as the Go handler's do; a port still in use\n" +
+      "(the previous pod of a rollout, with host networking) is tried again for 60 s before nth gives up.\n" +
+      "Exit codes: 0 stopped by SIGTERM or SIGINT, 1 failure, 2 bad settings (KUBECONFIG included).\n"
   )
   process.exit(0)
 }
@@ -44,17 +48,22 @@ const program = (parsed: Settings.Parsed) =>
       yield* HttpServer.serve({ port: settings.prometheusServerPort, routes })
     }
 
-    const imds = yield* ImdsClient.ImdsClient
-    const identity = yield* imds.identity.pipe(
-      Effect.tapError((error) => Effect.logWarning(`instance identity unavailable: ${error.message}`)),
-      Effect.option
-    )
     yield* Effect.logInfo("nth started in IMDS mode").pipe(
-      Effect.annotateLogs({
-        node: settings.nodeName,
-        instance: identity._tag === "Some" ? identity.value.instanceId : "unknown",
-        dryRun: settings.dryRun
-      })
+      Effect.annotateLogs({ node: settings.nodeName, dryRun: settings.dryRun })
+    )
+    // The identity is for the logs: polling does not wait for it (slow IMDS answers delayed the first poll by
+    // ~20 s), and notices are acted on without it; it is read in the background until IMDS gives it.
+    const imds = yield* ImdsClient.ImdsClient
+    yield* imds.identity.pipe(
+      Effect.tapError((error) =>
+        Effect.logWarning(`instance identity unavailable, retrying: ${error.message}`)
+      ),
+      Effect.retry(Schedule.min([Schedule.exponential("1 second"), Schedule.spaced("1 minute")])),
+      Effect.tap((identity) =>
+        Effect.logInfo("instance identity read").pipe(Effect.annotateLogs({ instance: identity.instanceId }))
+      ),
+      Effect.ignore,
+      Effect.forkScoped
     )
     yield* handler.recover({ uptimeSeconds: Uptime.read(settings.uptimeFromFile) })
 
@@ -63,7 +72,6 @@ const program = (parsed: Settings.Parsed) =>
     const inFlight = new Set<Fiber.Fiber<unknown>>()
     const poller = ImdsMonitor.all({
       nodeName: settings.nodeName,
-      instanceId: identity._tag === "Some" ? identity.value.instanceId : undefined,
       enableSpotInterruptionDraining: settings.enableSpotInterruptionDraining,
       enableScheduledEventDraining: settings.enableScheduledEventDraining,
       enableRebalanceMonitoring: settings.enableRebalanceMonitoring,
@@ -86,7 +94,15 @@ const program = (parsed: Settings.Parsed) =>
           if (inFlight.size === 0) return
           yield* Effect.logInfo(`stopping: waiting for ${inFlight.size} event(s) in progress`)
           // Each drain records its start and end on the node, so one cut short here is resumed at the next start.
-          yield* Fiber.joinAll([...inFlight]).pipe(Effect.timeoutOption(Duration.seconds(25)), Effect.ignore)
+          const finished = yield* Fiber.joinAll([...inFlight]).pipe(
+            Effect.timeoutOption(Duration.seconds(25)),
+            Effect.map((joined) => joined._tag === "Some"),
+            Effect.orElseSucceed(() => true)
+          )
+          if (!finished)
+            yield* Effect.logWarning(
+              `stopping with ${inFlight.size} event(s) still in progress: handed over to the next start, which resumes them from the node's record`
+            )
         })
       )
     )
@@ -141,6 +157,17 @@ fiber.addObserver((exit) => {
   if (failure?._tag === "Fail" && failure.error instanceof Settings.InvalidSettings) {
     process.stderr.write(`nth: ${failure.error.message}\nRun with --help to list the settings.\n`)
     process.exit(2)
+  }
+  if (failure?._tag === "Fail" && failure.error instanceof KubeError.KubeConfigError) {
+    process.stderr.write(`nth: invalid settings: KUBECONFIG: ${failure.error.message}\n`)
+    process.exit(2)
+  }
+  // A failure the program knows (a port that stayed busy, say) is one line; only a defect gets its stack trace.
+  if (failure?._tag === "Fail" && typeof failure.error === "object" && failure.error !== null) {
+    process.stderr.write(
+      `nth: ${String((failure.error as { message?: unknown }).message ?? failure.error)}\n`
+    )
+    process.exit(1)
   }
   process.stderr.write(`nth: ${Cause.pretty(exit.cause)}\n`)
   process.exit(1)

@@ -396,4 +396,73 @@ describe("nth-daemonset", () => {
     expect(taints).toHaveLength(1)
     await second.stop()
   }, 200_000)
+
+  // Issue 10 E: these exited 1 with a JavaScript stack trace, or were accepted silently.
+  it("some bad settings exiting 1 with a stack trace: each is now one line and exit 2", async () => {
+    const notYaml = join(tmpdir(), `nth-kubeconfig-${Math.random().toString(16).slice(2)}`)
+    writeFileSync(notYaml, "{ this: is: not yaml")
+    const cases: ReadonlyArray<readonly [Record<string, string>, string]> = [
+      [{ INSTANCE_METADATA_URL: "https://169.254.169.254" }, "INSTANCE_METADATA_URL"],
+      [{ INSTANCE_METADATA_URL: "ftp://169.254.169.254" }, "INSTANCE_METADATA_URL"],
+      [{ KUBECONFIG: "/nonexistent/kubeconfig" }, "KUBECONFIG"],
+      [{ KUBECONFIG: notYaml }, "KUBECONFIG"],
+      [{ NODE_TERMINATION_GRACE_PERIOD: "-5" }, "NODE_TERMINATION_GRACE_PERIOD"],
+      [{ METADATA_TRIES: "123456789012345678901234" }, "METADATA_TRIES"],
+      [{ WORKERS: "123456789012345678901234" }, "WORKERS"]
+    ]
+    await Promise.all(
+      cases.map(async ([env, name]) => {
+        const app = startApp({ NODE_NAME: "node-1", ...env })
+        expect(await app.exited, name).toBe(2)
+        const output = app.logs.join("\n")
+        expect(output).toContain(name)
+        // One clear message, no JavaScript stack.
+        expect(output, name).not.toMatch(/\n\s+at /)
+      })
+    )
+  })
+
+  it("retries a metrics port still in use (a rollout with host networking) and starts once it is free", async () => {
+    const { env } = await spotNode(1)
+    const port = await freePort()
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(port, "0.0.0.0", () => resolve()))
+    const app = startApp({ ...env, ENABLE_PROMETHEUS_SERVER: "true", PROMETHEUS_SERVER_PORT: String(port) })
+    await Fixtures.waitFor("the retry", async () =>
+      app.logs.some((line) => line.includes(`port ${port} is in use`)) ? true : undefined
+    )
+    await new Promise<void>((resolve) => holder.close(() => resolve()))
+    const metrics = await Fixtures.waitFor("the metrics server", async () => {
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/metrics`)
+        return response.status === 200 ? true : undefined
+      } catch {
+        return undefined
+      }
+    })
+    expect(metrics).toBe(true)
+    expect(app.process.exitCode).toBeNull()
+    expect(await app.stop()).toBe(0)
+  })
+
+  // Issue 10 D: with meta-data/instance-id and the identity document answering 404, the node was never cordoned.
+  it("a Spot notice dropped while the instance id cannot be read: now drained, the instance named unknown", async () => {
+    const { node, imds, env } = await spotNode(1)
+    imds.injectFault({ mode: "notFound", pathPrefix: "/latest/dynamic/instance-identity" })
+    imds.injectFault({ mode: "notFound", pathPrefix: "/latest/meta-data/instance-id" })
+    const app = startApp({ ...env, EMIT_KUBERNETES_EVENTS: "true" })
+    await polled(imds, "/spot/instance-action")
+    imds.setSpotInterruption({ action: "terminate" })
+    await waitForDrain(node.name)
+    expect((await readNode(node.name)).spec?.unschedulable).toBe(true)
+    expect(app.logs.some((line) => line.includes('"instance":"unknown"'))).toBe(true)
+    const received = (
+      await bed.clients.core.listNamespacedEvent({
+        namespace: "default",
+        fieldSelector: `involvedObject.name=${node.name}`
+      })
+    ).items.find((e) => e.reason === "SpotInterruption")
+    expect(received?.message).toContain("instance id unknown")
+    expect(await app.stop()).toBe(0)
+  })
 })

@@ -68,6 +68,11 @@ export interface PodReport extends PodRef {
   readonly gracePeriodSeconds?: number
   /** True when the drain's deadline shortened its grace period. */
   readonly gracePeriodShortened: boolean
+  /**
+   * Evictions sent on purpose to a pod already terminating, to shorten its grace because the deadline came
+   * closer (it was terminating when the drain started, or the deadline moved earlier). Included in `attempts`.
+   */
+  readonly reEvictions: number
   /** Milliseconds from the start of the drain to the accepted eviction, and to the pod being gone. */
   readonly evictedAfterMs?: number
   readonly goneAfterMs?: number
@@ -98,6 +103,12 @@ export interface DrainReport {
 export type Progress =
   | { readonly _tag: "PodEvicting"; readonly pod: PodRef; readonly gracePeriodSeconds?: number }
   | { readonly _tag: "PodEvicted"; readonly pod: PodRef }
+  | {
+      /** A pod already terminating was evicted again with a shorter grace, to end before the deadline. */
+      readonly _tag: "PodEvictedAgain"
+      readonly pod: PodRef
+      readonly gracePeriodSeconds: number | undefined
+    }
   | { readonly _tag: "PodDeleted"; readonly pod: PodRef }
   | {
       readonly _tag: "PodBlocked"

@@ -20,6 +20,7 @@
 import type { KubeConfig } from "@kubernetes/client-node"
 import { KubeClient, type KubeError } from "@nth/kube"
 import { Cause, Context, type Duration, Effect, Exit, Layer, Schema, Scope } from "effect"
+import * as Deadline from "./Deadline.ts"
 import type { DrainReport, PodReport, Progress } from "./DrainReport.ts"
 import { setUnschedulable } from "./internal/cordon.ts"
 import { type ResolvedOptions, run } from "./internal/drain.ts"
@@ -87,9 +88,15 @@ export interface Options {
    * to end `deadlineMarginSeconds` before it (at least 1 s). From `deadlineMarginSeconds` before the deadline
    * on (also when the deadline is that close, or past, when the drain starts), every pod not yet evicted gets
    * one eviction at once, with the minimum grace, whatever waves and budgets say; the drain then waits for the
-   * pods to go until the deadline and gives up there.
+   * pods to go until the deadline and gives up there: pods still standing then (a budget that never allowed their
+   * eviction, say) fail the drain with {@link EvictionBlocked} or {@link DrainTimeout}, never a success.
+   *
+   * A {@link Deadline.Deadline} instead of a `Date` can be moved earlier while the drain runs (a second notice for
+   * the same node): later evictions get the shorter grace, and pods already terminating whose grace would outlive
+   * the new deadline are evicted once more with a shorter one (progress `PodEvictedAgain`, counted in the report's
+   * `reEvictions`). No other pod ever gets a second eviction once one was accepted.
    */
-  readonly deadline?: Date
+  readonly deadline?: Date | Deadline.Deadline
   /** Default 5. */
   readonly deadlineMarginSeconds?: number
   /**
@@ -128,7 +135,7 @@ export const resolveOptions = (options: Options = {}): ResolvedOptions => ({
     "system-cluster-critical",
     "system-node-critical"
   ],
-  deadline: options.deadline,
+  deadline: Deadline.from(options.deadline),
   deadlineMarginSeconds: options.deadlineMarginSeconds ?? 5,
   budgetRetryFallback: options.budgetRetryFallback ?? "5 seconds",
   additionalFilters: options.additionalFilters ?? [],
@@ -138,6 +145,12 @@ export const resolveOptions = (options: Options = {}): ResolvedOptions => ({
 // ---------------------------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------------------------
+
+// At most 10 names, so that a node of 110 pods still gives a readable message.
+const podList = (pods: ReadonlyArray<PodReport>) => {
+  const names = pods.slice(0, 10).map((p) => `${p.namespace}/${p.name} (${p.outcome.toLowerCase()})`)
+  return pods.length > 10 ? `${names.join(", ")} and ${pods.length - 10} more` : names.join(", ")
+}
 
 const groupByMessage = (pods: ReadonlyArray<PodReport>) => {
   const groups = new Map<string, Array<string>>()
@@ -165,7 +178,7 @@ export class DrainRefused extends Schema.TaggedError<DrainRefused>()("DrainRefus
 
 /**
  * The drain ran out of time (`timeoutSeconds` or `deadline`) while PodDisruptionBudgets still refused some
- * evictions.
+ * evictions: those pods are still running on the node.
  *
  * @category errors
  * @since 0.1.0
@@ -174,6 +187,8 @@ export class EvictionBlocked extends Schema.TaggedError<EvictionBlocked>()("Evic
   node: Schema.String,
   message: Schema.String,
   budgets: Schema.Array(Schema.String),
+  /** The pods whose evictions the budgets refused to the end (the message also names those still terminating). */
+  pods: Schema.Array(Schema.Struct({ namespace: Schema.String, name: Schema.String })),
   report: Schema.Any
 }) {}
 
@@ -186,6 +201,8 @@ export class EvictionBlocked extends Schema.TaggedError<EvictionBlocked>()("Evic
 export class DrainTimeout extends Schema.TaggedError<DrainTimeout>()("DrainTimeout", {
   node: Schema.String,
   message: Schema.String,
+  /** The pods still terminating or not evicted yet. */
+  pods: Schema.Array(Schema.Struct({ namespace: Schema.String, name: Schema.String })),
   report: Schema.Any
 }) {}
 
@@ -262,18 +279,21 @@ export const drain = (
         const pending = ending.report.pods.filter(
           (p) => p.outcome === "Terminating" || p.outcome === "Pending"
         )
+        const standing = `${blocked.length + pending.length} pods still on it: ${podList([...blocked, ...pending])}`
         if (blocked.length > 0) {
           const budgets = [...new Set(blocked.flatMap((p) => p.blockedBy))]
           return yield* new EvictionBlocked({
             node: nodeName,
-            message: `timed out draining node ${nodeName}: evictions of ${blocked.length} pods refused by budgets ${budgets.join(", ") || "(unnamed)"}`,
+            message: `timed out draining node ${nodeName}, evictions refused by PodDisruptionBudget ${budgets.join(", ") || "(unnamed)"}; ${standing}`,
             budgets,
+            pods: blocked.map((p) => ({ namespace: p.namespace, name: p.name })),
             report: ending.report
           })
         }
         return yield* new DrainTimeout({
           node: nodeName,
-          message: `timed out draining node ${nodeName}: ${pending.length} pods not gone yet`,
+          message: `timed out draining node ${nodeName}; ${standing}`,
+          pods: pending.map((p) => ({ namespace: p.namespace, name: p.name })),
           report: ending.report
         })
       }

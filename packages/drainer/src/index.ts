@@ -5,6 +5,12 @@
  */
 
 /**
+ * A deadline that may move earlier while a drain runs (a second notice for a node being drained).
+ *
+ * @since 0.2.0
+ */
+export * as Deadline from "./Deadline.ts"
+/**
  * Cordon, uncordon and drain a node (Effect and Promise APIs), with typed errors.
  *
  * @since 0.1.0

@@ -14,7 +14,7 @@ import {
 import { KubeClient } from "@nth/kube"
 import { Fixtures, useTestBed } from "@nth/testbed"
 import { Effect, Exit, Fiber } from "effect"
-import { Drainer, type DrainReport } from "../src/index.ts"
+import { Deadline, Drainer, type DrainReport } from "../src/index.ts"
 
 const bed = useTestBed()
 
@@ -767,5 +767,85 @@ describe("drain", () => {
     } finally {
       await drainer.close()
     }
+  })
+
+  // Issue 10 A: after the last-call evictions the wait covered only pods already terminating, so budget-blocked
+  // pods fell through to a success at the deadline.
+  it("a drain that budgets block is reported as a failure at the deadline", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "never",
+        replicas: 2,
+        preferNode: node,
+        budget: { minAvailable: 2 }
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 2)
+      await Fixtures.waitForBudget(bed.clients, namespace, "never", (s) => s.currentHealthy === 2)
+    })
+    const held = (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "never")
+    expect(held.length).toBeGreaterThan(0)
+    const started = Date.now()
+    const error = await drainError(node, {
+      deadline: new Date(started + 9_000),
+      deadlineMarginSeconds: 5,
+      budgetRetryFallback: "1 second"
+    })
+    // It waits until the deadline itself, in case a budget allows an eviction after all.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(8_500)
+    expect(error._tag).toBe("EvictionBlocked")
+    if (error._tag === "EvictionBlocked") {
+      expect(error.budgets).toEqual(["never"])
+      expect(error.pods.map((p) => p.name).sort()).toEqual(held.map((p) => p.metadata?.name).sort())
+      for (const pod of held) expect(error.message).toContain(`${namespace}/${pod.metadata?.name}`)
+      const report = error.report as DrainReport.DrainReport
+      for (const pod of report.pods.filter((p) => p.name.startsWith("never-")))
+        expect(pod).toMatchObject({ outcome: "Blocked", blockedBy: ["never"] })
+    }
+    expect((await podsOn(node)).filter((p) => p.metadata?.labels?.app === "never")).toHaveLength(held.length)
+  })
+
+  // Issue 10 B: a second notice for a node being drained moves the drain's deadline instead of starting another.
+  it("a deadline moved earlier mid-drain re-evicts terminating pods once, with the shorter grace", async () => {
+    const namespace = bed.namespace()
+    const node = await nodeWith(async (node) => {
+      const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+        name: "moved",
+        replicas: 2,
+        preferNode: node,
+        terminationGracePeriodSeconds: 60
+      })
+      await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 2)
+    })
+    const pods = (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "moved")
+    expect(pods.length).toBeGreaterThan(0)
+    const deadline = Deadline.make()
+    const events: Array<DrainReport.Progress> = []
+    let moved = 0
+    const started = Date.now()
+    const report = await drained(node, {
+      deadline,
+      deadlineMarginSeconds: 2,
+      onProgress: (event) => {
+        events.push(event)
+        // Once every pod is terminating with its own 60 s grace, a notice says the instance goes in 6 s.
+        if (
+          event._tag === "PodEvicted" &&
+          events.filter((e) => e._tag === "PodEvicted").length === pods.length
+        )
+          setTimeout(() => {
+            moved = Date.now()
+            deadline.moveEarlier(new Date(moved + 6_000))
+          }, 300)
+      }
+    })
+    expect(moved).toBeGreaterThan(0)
+    expect(Date.now() - started).toBeLessThan(moved - started + 6_000)
+    for (const pod of report.pods.filter((p) => p.name.startsWith("moved-"))) {
+      expect(pod).toMatchObject({ outcome: "Gone", attempts: 2, reEvictions: 1, gracePeriodShortened: true })
+      expect(pod.gracePeriodSeconds).toBeLessThanOrEqual(4)
+    }
+    expect(events.filter((e) => e._tag === "PodEvicted")).toHaveLength(pods.length)
+    expect(events.filter((e) => e._tag === "PodEvictedAgain")).toHaveLength(pods.length)
   })
 })

@@ -246,7 +246,8 @@ export const makeFakeKube = (
         ),
       deleteNamespacedPod: (params) =>
         evictOrDelete("delete", params.namespace, params.name, params.body as never, params) as never,
-      createNamespacedEvent: (params) => Promise.resolve(params.body)
+      createNamespacedEvent: (params) => Promise.resolve(params.body),
+      patchNamespacedEvent: (params) => Promise.resolve(params.body as never)
     },
     policy: {
       listPodDisruptionBudgetForAllNamespaces: (params) =>

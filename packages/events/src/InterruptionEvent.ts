@@ -73,11 +73,13 @@ export type Monitor = typeof Monitor.Type
  * - `startTime` is when the interruption happens (drain deadlines are computed from it); `endTime` closes a
  *   maintenance window where the source gives one.
  * - `nodeName` and `providerId` are filled when known (IMDS mode knows its node; queue mode resolves it later).
+ * - `instanceId` is missing only when it could not be learnt: in IMDS mode the node is the process's own, so a
+ *   notice is acted on even while IMDS cannot tell the instance id (queue-mode messages always carry it).
  */
 const common = {
   id: Schema.NonEmptyString,
   monitor: Monitor,
-  instanceId: InstanceId,
+  instanceId: Schema.optionalKey(InstanceId),
   nodeName: Schema.optionalKey(Schema.NonEmptyString),
   providerId: Schema.optionalKey(ProviderId),
   startTime: Timestamp,

@@ -52,7 +52,19 @@ describe("InterruptionEvent", () => {
   })
 
   describe("rejects malformed input, naming the field", () => {
-    const requiredCommon = ["id", "monitor", "instanceId", "startTime", "description"] as const
+    // Not the instance id: IMDS mode acts on its own node even when IMDS cannot tell it.
+    const requiredCommon = ["id", "monitor", "startTime", "description"] as const
+
+    it("an event without its instance id", () => {
+      fc.assert(
+        fc.property(encodedEvent, (encoded) => {
+          const { instanceId: _removed, ...rest } = encoded
+          const decoded = InterruptionEvent.decode(rest)
+          expect(decoded._tag).toBe("Success")
+          if (decoded._tag === "Success") expect(decoded.success.instanceId).toBeUndefined()
+        })
+      )
+    })
 
     it("a missing required field", () => {
       fc.assert(

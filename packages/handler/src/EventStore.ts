@@ -53,6 +53,8 @@ export interface EventStore {
     now: number
   ) => void
   readonly ignore: (id: string) => void
+  /** How many times the event was handed out for handling (1 the first time, more after failures). */
+  readonly attemptsOf: (event: InterruptionEvent.InterruptionEvent) => number
   /** When an event was first seen (for latency metrics). */
   readonly firstSeenAt: (event: InterruptionEvent.InterruptionEvent) => number | undefined
   readonly stateOf: (event: InterruptionEvent.InterruptionEvent) => State | undefined
@@ -97,6 +99,7 @@ export const make = (options: { readonly retryFailedAfterMs: number }): EventSto
     ignore: (id) => {
       ignored.add(id)
     },
+    attemptsOf: (event) => entries.get(keyOf(event))?.attempts ?? 0,
     firstSeenAt: (event) => entries.get(keyOf(event))?.firstSeenAt,
     stateOf: (event) => entries.get(keyOf(event))?.state,
     activeFor: (nodeName, exceptId) =>

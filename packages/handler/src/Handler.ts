@@ -18,11 +18,11 @@
  *
  * @since 0.1.0
  */
-import { Drainer, type PodFilter } from "@nth/drainer"
+import { Deadline, Drainer, type DrainReport, type PodFilter } from "@nth/drainer"
 import { type InterruptionEvent, NodeAction, Reason } from "@nth/events"
 import { KubeClient } from "@nth/kube"
 import { NodeRecord, TaintManager } from "@nth/taint-manager"
-import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Schedule, Semaphore } from "effect"
+import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Schedule, Semaphore } from "effect"
 import * as EventStore from "./EventStore.ts"
 import * as KubeEvents from "./KubeEvents.ts"
 import type * as Metrics from "./Metrics.ts"
@@ -38,7 +38,13 @@ export type Outcome =
   | { readonly _tag: "Duplicate" }
   | { readonly _tag: "Ignored"; readonly reason: string }
   | { readonly _tag: "Cordoned"; readonly cordonedAfterMs: number }
-  | { readonly _tag: "Drained"; readonly cordonedAfterMs: number; readonly drainedAfterMs: number }
+  | {
+      readonly _tag: "Drained"
+      readonly cordonedAfterMs: number
+      readonly drainedAfterMs: number
+      /** The event joined a drain another event of the same node had started: one drain served both. */
+      readonly joined?: boolean
+    }
   | { readonly _tag: "Uncordoned" }
   | { readonly _tag: "Failed"; readonly step: string; readonly error: string }
 
@@ -91,6 +97,25 @@ interface StepFailure {
   readonly error: string
 }
 
+/** The step name of an event that joined another event's drain: that event reports the drain's failure. */
+const joinedDrain = "joined drain"
+
+/**
+ * The drain running on a node. A second event for the node joins it instead of starting another (which would
+ * evict every pod a second time): its deadline, if earlier, moves the drain's deadline, and it ends with the
+ * drain's result.
+ */
+interface DrainEnd {
+  /** `Ran`: this event's drain; `Joined`: the drain of another event of the node. */
+  readonly _tag: "Ran" | "Joined"
+  readonly report: DrainReport.DrainReport
+}
+
+interface NodeDrain {
+  readonly deadline: Deadline.Deadline
+  readonly result: Deferred.Deferred<DrainReport.DrainReport, StepFailure>
+}
+
 // Kinds whose Go pre-drain task is their taint: it runs (and is reported) even when TAINT_NODE is off.
 const alwaysPreDrained: ReadonlySet<InterruptionEvent.Kind> = new Set([
   "SpotInterruptionNotice",
@@ -123,11 +148,12 @@ export const make = (
   Effect.gen(function* () {
     const kube = yield* KubeClient.KubeClient
     const taints = yield* TaintManager.TaintManager
-    const events = KubeEvents.make(kube, settings)
+    const events = KubeEvents.make(kube, settings, { metrics })
     const drainer = yield* Drainer.Drainer
     const store = EventStore.make({ retryFailedAfterMs: 5000 })
     const actionSettings = toActionSettings(settings)
     const workers = yield* Semaphore.make(Math.max(1, settings.workers))
+    const drains = new Map<string, NodeDrain>()
 
     const ownPod: PodFilter.PodFilter = (pod) =>
       settings.podName !== "" &&
@@ -188,29 +214,10 @@ export const make = (
         )
       )
 
-    const act = (
-      event: InterruptionEvent.InterruptionEvent,
-      nodeName: string,
-      action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
-      seenAt: number
-    ) =>
+    /** Drains the node for `event`, under `owned`'s deadline (which events that join may move earlier). */
+    const runDrain = (nodeName: string, owned: NodeDrain): Effect.Effect<DrainEnd, StepFailure> =>
       Effect.gen(function* () {
         const services = yield* Effect.context<never>()
-        const ref = { id: event.id, kind: event.kind }
-        const target = { nodeName, event: ref }
-        if (settings.excludeFromLoadBalancers)
-          yield* step("exclude from load balancers", taints.excludeFromLoadBalancers(target))
-        yield* step("cordon", taints.cordon(target))
-        const cordonedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
-        metrics.observe("nth_event_to_cordon_seconds", cordonedAfterMs / 1000, { kind: event.kind })
-        yield* Effect.logInfo("node cordoned").pipe(Effect.annotateLogs({ cordonedAfterMs }))
-        if (action._tag === "Cordon") {
-          count("cordon", true)
-          yield* events.emit(nodeName, "Normal", Reason.nodeAction.Cordon, "Node successfully cordoned")
-          return { _tag: "Cordoned", cordonedAfterMs } as const
-        }
-        yield* step("record drain started", taints.recordDrainStarted(target))
-        const deadline = deadlineOf(event)
         // Progress arrives in a plain callback: its log lines and Events run with the caller's services (so they
         // go through the program's logger and level), and the drain step ends once the Events are sent.
         const sending: Array<Fiber.Fiber<void>> = []
@@ -225,12 +232,13 @@ export const make = (
               deleteEmptyDirData: settings.deleteLocalData,
               gracePeriodSeconds: settings.podTerminationGracePeriod,
               timeoutSeconds: settings.nodeTerminationGracePeriod,
-              ...(deadline !== undefined && deadline.getTime() > seenAt ? { deadline } : {}),
+              deadline: owned.deadline,
               dryRun: settings.dryRun ? "client" : "none",
               additionalFilters: [ownPod],
               onProgress: (progress) => {
                 if (
                   progress._tag === "PodEvicted" ||
+                  progress._tag === "PodEvictedAgain" ||
                   progress._tag === "PodBlocked" ||
                   progress._tag === "PodGone"
                 ) {
@@ -259,6 +267,76 @@ export const make = (
             })
             .pipe(Effect.ensuring(Effect.suspend(() => Fiber.awaitAll(sending))))
         )
+        return { _tag: "Ran", report }
+      })
+
+    /** Waits for the drain under way on the node, first moving its deadline earlier if `deadline` is. */
+    const joinDrain = (
+      running: NodeDrain,
+      deadline: Date | undefined
+    ): Effect.Effect<DrainEnd, StepFailure> =>
+      Effect.gen(function* () {
+        const before = running.deadline.current()
+        const moved = deadline !== undefined && running.deadline.moveEarlier(deadline)
+        yield* Effect.logInfo("a drain is already under way on the node: this event joins it").pipe(
+          Effect.annotateLogs(
+            moved
+              ? { deadlineMovedTo: deadline.toISOString(), deadlineWas: before?.toISOString() ?? "none" }
+              : {}
+          )
+        )
+        const report = yield* Deferred.await(running.result).pipe(
+          Effect.mapError((failure): StepFailure => ({ step: joinedDrain, error: failure.error }))
+        )
+        return { _tag: "Joined", report }
+      })
+
+    const act = (
+      event: InterruptionEvent.InterruptionEvent,
+      nodeName: string,
+      action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
+      seenAt: number
+    ) =>
+      Effect.gen(function* () {
+        const ref = { id: event.id, kind: event.kind }
+        const target = { nodeName, event: ref }
+        if (settings.excludeFromLoadBalancers)
+          yield* step("exclude from load balancers", taints.excludeFromLoadBalancers(target))
+        yield* step("cordon", taints.cordon(target))
+        const cordonedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
+        metrics.observe("nth_event_to_cordon_seconds", cordonedAfterMs / 1000, { kind: event.kind })
+        yield* Effect.logInfo("node cordoned").pipe(Effect.annotateLogs({ cordonedAfterMs }))
+        if (action._tag === "Cordon") {
+          count("cordon", true)
+          yield* events.emit(nodeName, "Normal", Reason.nodeAction.Cordon, "Node successfully cordoned")
+          return { _tag: "Cordoned", cordonedAfterMs } as const
+        }
+        yield* step("record drain started", taints.recordDrainStarted(target))
+        const eventDeadline = deadlineOf(event)
+        const deadline =
+          eventDeadline !== undefined && eventDeadline.getTime() > seenAt ? eventDeadline : undefined
+        // Looked up and claimed in one synchronous step, so that two events arriving together cannot both start a
+        // drain; from the claim on, the drain's end is always published (and the claim released), however it ends.
+        const drain = yield* Effect.uninterruptibleMask((restore): Effect.Effect<DrainEnd, StepFailure> => {
+          const running = drains.get(nodeName)
+          if (running !== undefined) return restore(joinDrain(running, deadline))
+          const owned: NodeDrain = { deadline: Deadline.make(deadline), result: Deferred.makeUnsafe() }
+          drains.set(nodeName, owned)
+          return restore(runDrain(nodeName, owned)).pipe(
+            Effect.onExit((exit) =>
+              Effect.sync(() => {
+                drains.delete(nodeName)
+              }).pipe(
+                Effect.andThen(
+                  Deferred.done(
+                    owned.result,
+                    Exit.map(exit, (ran) => ran.report)
+                  )
+                )
+              )
+            )
+          )
+        })
         yield* step("record drained", taints.recordDrained(target))
         if (settings.enableOutOfServiceTaint && !settings.cordonOnly) {
           yield* step(
@@ -268,6 +346,14 @@ export const make = (
         }
         const drainedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
         metrics.observe("nth_event_to_drained_seconds", drainedAfterMs / 1000, { kind: event.kind })
+        if (drain._tag === "Joined") {
+          // The event that started the drain counts it and reports it; this one is only recorded as served.
+          yield* Effect.logInfo("node drained by the drain this event joined").pipe(
+            Effect.annotateLogs({ drainedAfterMs })
+          )
+          return { _tag: "Drained", cordonedAfterMs, drainedAfterMs, joined: true } as const
+        }
+        const report = drain.report
         count("cordon-and-drain", true)
         yield* events.emit(
           nodeName,
@@ -328,7 +414,8 @@ export const make = (
       Effect.gen(function* () {
         const nodeName = event.nodeName ?? settings.nodeName
         const action = NodeAction.decide(event, actionSettings)
-        metrics.increment("nth_events_received_total", { kind: event.kind })
+        // Counted once per event, not once per retry of a failed handling.
+        if (store.attemptsOf(event) <= 1) metrics.increment("nth_events_received_total", { kind: event.kind })
         if (action._tag === "Ignore") {
           metrics.increment("nth_events_ignored_total", { kind: event.kind })
           yield* Effect.logDebug(`event ignored: ${action.reason}`)
@@ -339,18 +426,26 @@ export const make = (
         }
         yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
         if (action._tag === "Uncordon") return yield* undo(event, nodeName)
-        yield* events.emit(nodeName, "Normal", Reason.received[event.kind], event.description)
+        // In IMDS mode a notice is acted on even when IMDS cannot tell the instance id: the node is known.
+        yield* events.emit(
+          nodeName,
+          "Normal",
+          Reason.received[event.kind],
+          event.instanceId === undefined ? `${event.description} (instance id unknown)` : event.description
+        )
         if (hasPreDrainTask(event, action)) yield* preDrain(event, nodeName, action)
         const cordonOnly = action._tag === "Cordon"
         return yield* act(event, nodeName, action, seenAt).pipe(
-          Effect.tapError(
-            reportFailure(
-              nodeName,
-              cordonOnly ? "cordon" : "cordon-and-drain",
-              cordonOnly ? Reason.nodeAction.CordonError : Reason.nodeAction.CordonAndDrainError,
-              (error) =>
-                `There was a problem while trying to ${cordonOnly ? "cordon" : "cordon and drain"} the node: ${error}`
-            )
+          Effect.tapError((failure) =>
+            failure.step === joinedDrain
+              ? Effect.logWarning(`the drain this event joined failed: ${failure.error}`)
+              : reportFailure(
+                  nodeName,
+                  cordonOnly ? "cordon" : "cordon-and-drain",
+                  cordonOnly ? Reason.nodeAction.CordonError : Reason.nodeAction.CordonAndDrainError,
+                  (error) =>
+                    `There was a problem while trying to ${cordonOnly ? "cordon" : "cordon and drain"} the node: ${error}`
+                )(failure)
           )
         )
       }).pipe(
@@ -360,7 +455,8 @@ export const make = (
         Effect.annotateLogs({
           eventId: event.id,
           kind: event.kind,
-          node: event.nodeName ?? settings.nodeName
+          node: event.nodeName ?? settings.nodeName,
+          instance: event.instanceId ?? "unknown"
         })
       )
 

@@ -5,43 +5,90 @@
  * @since 0.1.0
  */
 import { createServer } from "node:http"
-import { Effect, type Scope } from "effect"
+import { Duration, Effect, Schedule, Schema, type Scope } from "effect"
 import type { Registry } from "./Metrics.ts"
 
 /**
+ * The server could not listen: its port stayed in use past the retries, or the address was refused.
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class ServerBindFailed extends Schema.TaggedError<ServerBindFailed>()("ServerBindFailed", {
+  port: Schema.Number,
+  message: Schema.String
+}) {}
+
+type Routes = Readonly<Record<string, () => { contentType: string; body: string }>>
+
+const listen = (port: number, host: string, routes: Routes) =>
+  Effect.callback<{ port: number; close: () => Promise<void> }, NodeJS.ErrnoException>((resume) => {
+    const server = createServer((request, response) => {
+      const route = routes[(request.url ?? "/").split("?")[0] ?? "/"]
+      if (route === undefined || request.method !== "GET") {
+        response.writeHead(404).end()
+        return
+      }
+      const { contentType, body } = route()
+      response.writeHead(200, { "content-type": contentType }).end(body)
+    })
+    server.keepAliveTimeout = 5000
+    server.once("error", (error) => resume(Effect.fail(error)))
+    server.listen(port, host, () => {
+      const address = server.address()
+      resume(
+        Effect.succeed({
+          port: typeof address === "object" && address ? address.port : port,
+          close: () => new Promise<void>((done) => server.close(() => done()))
+        })
+      )
+    })
+  })
+
+/**
+ * Listens on `port` (all interfaces by default, as the Go handler's servers) until the scope ends. A port in use
+ * is tried again with a growing delay (250 ms up to 5 s) for `bindTimeout` (default 60 s): with host networking,
+ * the pod being replaced in a rollout holds the port for a while. Then, or at once for any other error, it fails
+ * with a {@link ServerBindFailed} whose message names the port.
+ *
  * @category constructors
  * @since 0.1.0
  */
 export const serve = (options: {
   readonly port: number
   readonly host?: string
-  readonly routes: Readonly<Record<string, () => { contentType: string; body: string }>>
-}): Effect.Effect<{ readonly port: number }, Error, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.callback<{ port: number; close: () => Promise<void> }, Error>((resume) => {
-      const server = createServer((request, response) => {
-        const route = options.routes[(request.url ?? "/").split("?")[0] ?? "/"]
-        if (route === undefined || request.method !== "GET") {
-          response.writeHead(404).end()
-          return
-        }
-        const { contentType, body } = route()
-        response.writeHead(200, { "content-type": contentType }).end(body)
-      })
-      server.keepAliveTimeout = 5000
-      server.once("error", (error) => resume(Effect.fail(error)))
-      server.listen(options.port, options.host ?? "0.0.0.0", () => {
-        const address = server.address()
-        resume(
-          Effect.succeed({
-            port: typeof address === "object" && address ? address.port : options.port,
-            close: () => new Promise<void>((done) => server.close(() => done()))
+  readonly routes: Routes
+  readonly bindTimeout?: Duration.Input
+}): Effect.Effect<{ readonly port: number }, ServerBindFailed, Scope.Scope> => {
+  const host = options.host ?? "0.0.0.0"
+  const bindTimeout = options.bindTimeout ?? "60 seconds"
+  return Effect.acquireRelease(
+    listen(options.port, host, options.routes).pipe(
+      Effect.tapError((error) =>
+        error.code === "EADDRINUSE"
+          ? Effect.logWarning(`port ${options.port} is in use; trying again`)
+          : Effect.void
+      ),
+      Effect.retry({
+        schedule: Schedule.min([Schedule.exponential("250 millis"), Schedule.spaced("5 seconds")]).pipe(
+          Schedule.upTo({ duration: bindTimeout })
+        ),
+        while: (error) => error.code === "EADDRINUSE"
+      }),
+      Effect.mapError(
+        (error) =>
+          new ServerBindFailed({
+            port: options.port,
+            message:
+              error.code === "EADDRINUSE"
+                ? `port ${options.port} is still in use after ${Duration.format(Duration.fromInputUnsafe(bindTimeout))} of retries`
+                : `cannot listen on ${host}:${options.port}: ${error.message}`
           })
-        )
-      })
-    }),
+      )
+    ),
     (server) => Effect.promise(() => server.close())
   ).pipe(Effect.map(({ port }) => ({ port })))
+}
 
 /**
  * The route table of the probes server (`{"health":"OK"}`, as the Go handler) and the metrics server.

@@ -3,10 +3,21 @@
  * `kubectl describe node` and event-based alerting read the same after a migration. Emitting is best effort: a
  * failed Event is a log line, never a failed action.
  *
+ * Written the way Kubernetes' own event recorders write them, so that a fault repeated on every poll (IMDS down
+ * on a whole fleet) does not become write load on etcd:
+ * - **aggregated**: the same object, type, reason and message again is one Event whose `count` and
+ *   `lastTimestamp` grow (a merge PATCH), not a new object; if the Event is gone (the API server's event TTL,
+ *   an hour by default) a new one is created;
+ * - **rate limited** per object and reason (a token bucket: {@link defaultRateLimit}), so that a flood of one
+ *   reason never crowds out another's Events (a `MonitorError` storm cannot hide the `CordonAndDrain`). What the
+ *   limit holds back is counted in `nth_kubernetes_events_suppressed_total`; the next write carries the full
+ *   count, and the logs and metrics see every occurrence.
+ *
  * @since 0.1.0
  */
 import type { KubeClient } from "@nth/kube"
-import { Effect } from "effect"
+import { Clock, Effect, Semaphore } from "effect"
+import type { Registry } from "./Metrics.ts"
 import type { Settings } from "./Settings.ts"
 
 /**
@@ -45,50 +56,163 @@ export interface KubeEvents {
   ) => Effect.Effect<void>
 }
 
+/**
+ * Writes allowed per object and reason: `burst` at once, then one every `refillMs`. The figures are client-go's
+ * event spam filter's (a burst of 25, then one every 5 minutes).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RateLimit {
+  readonly burst: number
+  readonly refillMs: number
+}
+
+/**
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultRateLimit: RateLimit = { burst: 25, refillMs: 5 * 60_000 }
+
 const component = "aws-node-termination-handler"
+
+/** Events remembered for aggregation (client-go's recorder keeps 4096 too); the oldest is forgotten first. */
+const cacheSize = 4096
+
+interface Aggregate {
+  /** The Event object's name, once created. */
+  name: string | undefined
+  /** Occurrences seen, written or not. */
+  count: number
+  firstTimestamp: Date
+  readonly lock: Semaphore.Semaphore
+}
+
+interface Bucket {
+  tokens: number
+  refilledAt: number
+}
+
+/** Remembers at most `size` entries, forgetting the least recently used. */
+const touch = <A>(map: Map<string, A>, key: string, make: () => A, size: number): A => {
+  const found = map.get(key)
+  if (found !== undefined) map.delete(key)
+  const entry = found ?? make()
+  map.set(key, entry)
+  if (map.size > size) map.delete(map.keys().next().value as string)
+  return entry
+}
 
 /**
  * @category constructors
  * @since 0.1.0
  */
-export const make = (kube: KubeClient.Service, settings: Settings): KubeEvents => {
+export const make = (
+  kube: KubeClient.Service,
+  settings: Pick<
+    Settings,
+    "emitKubernetesEvents" | "dryRun" | "nodeName" | "kubernetesEventsExtraAnnotations"
+  >,
+  options: { readonly metrics?: Registry; readonly rateLimit?: RateLimit } = {}
+): KubeEvents => {
+  const rateLimit = options.rateLimit ?? defaultRateLimit
+  const aggregates = new Map<string, Aggregate>()
+  const buckets = new Map<string, Bucket>()
+
+  const take = (key: string, now: number): boolean => {
+    const bucket = touch(buckets, key, () => ({ tokens: rateLimit.burst, refilledAt: now }), cacheSize)
+    const refills = Math.floor((now - bucket.refilledAt) / rateLimit.refillMs)
+    if (refills > 0) {
+      bucket.tokens = Math.min(rateLimit.burst, bucket.tokens + refills)
+      bucket.refilledAt += refills * rateLimit.refillMs
+    }
+    if (bucket.tokens < 1) return false
+    bucket.tokens -= 1
+    return true
+  }
+
   const emitFor: KubeEvents["emitFor"] = (object, type, reason, message, annotations = {}) =>
     !settings.emitKubernetesEvents || settings.dryRun
       ? Effect.void
       : Effect.gen(function* () {
-          const now = new Date()
+          const now = new Date(yield* Clock.currentTimeMillis)
+          const text = message.trim()
           // Node events go to `default`, as the Go handler's; an Event about a pod lives in the pod's namespace.
           const namespace = object.namespace ?? "default"
-          yield* kube.call(`emit event ${reason}`, (o) =>
-            kube.core.createNamespacedEvent(
-              {
-                namespace,
-                body: {
-                  metadata: {
-                    generateName: `${object.name}.`,
-                    namespace,
-                    annotations: { ...settings.kubernetesEventsExtraAnnotations, ...annotations }
-                  },
-                  involvedObject: {
-                    kind: object.kind,
-                    name: object.name,
-                    apiVersion: "v1",
-                    ...(object.namespace === undefined ? {} : { namespace: object.namespace }),
-                    ...(object.uid === undefined ? {} : { uid: object.uid })
-                  },
-                  reason,
-                  message: message.trim(),
-                  type,
-                  source: { component, host: settings.nodeName },
-                  firstTimestamp: now,
-                  lastTimestamp: now,
-                  count: 1,
-                  reportingComponent: component,
-                  reportingInstance: settings.nodeName
-                }
-              },
-              o
+          const objectKey = [object.kind, namespace, object.name, object.uid ?? ""].join("/")
+          const aggregate = touch(
+            aggregates,
+            JSON.stringify([objectKey, type, reason, text, annotations]),
+            () => ({ name: undefined, count: 0, firstTimestamp: now, lock: Semaphore.makeUnsafe(1) }),
+            cacheSize
+          )
+          aggregate.count += 1
+          if (!take(`${objectKey}/${reason}`, now.getTime())) {
+            options.metrics?.increment("nth_kubernetes_events_suppressed_total", { reason })
+            return yield* Effect.logDebug(`${reason} event held back by the rate limit`).pipe(
+              Effect.annotateLogs({ occurrences: aggregate.count })
             )
+          }
+          const create = Effect.gen(function* () {
+            aggregate.firstTimestamp = now
+            const created = yield* kube.call(`emit event ${reason}`, (o) =>
+              kube.core.createNamespacedEvent(
+                {
+                  namespace,
+                  body: {
+                    metadata: {
+                      generateName: `${object.name}.`,
+                      namespace,
+                      annotations: { ...settings.kubernetesEventsExtraAnnotations, ...annotations }
+                    },
+                    involvedObject: {
+                      kind: object.kind,
+                      name: object.name,
+                      apiVersion: "v1",
+                      ...(object.namespace === undefined ? {} : { namespace: object.namespace }),
+                      ...(object.uid === undefined ? {} : { uid: object.uid })
+                    },
+                    reason,
+                    message: text,
+                    type,
+                    source: { component, host: settings.nodeName },
+                    firstTimestamp: now,
+                    lastTimestamp: now,
+                    count: aggregate.count,
+                    reportingComponent: component,
+                    reportingInstance: settings.nodeName
+                  }
+                },
+                o
+              )
+            )
+            aggregate.name = created.metadata?.name
+          })
+          // One write at a time per Event: a repeat waits for the create, then patches what it created.
+          yield* aggregate.lock.withPermit(
+            Effect.suspend(() => {
+              const name = aggregate.name
+              if (name === undefined) return create
+              return kube
+                .call(`update event ${reason}`, (o) =>
+                  kube.core.patchNamespacedEvent(
+                    { name, namespace, body: { count: aggregate.count, lastTimestamp: now } },
+                    o
+                  )
+                )
+                .pipe(
+                  Effect.asVoid,
+                  Effect.catchIf(
+                    (error) => error.reason === "NotFound",
+                    () =>
+                      Effect.suspend(() => {
+                        // Expired (event TTL) or deleted: the count starts again on a new Event.
+                        aggregate.count = 1
+                        return create
+                      })
+                  )
+                )
+            })
           )
         }).pipe(
           Effect.catch((error) => Effect.logWarning(`could not emit the ${reason} event: ${error.message}`))

@@ -74,6 +74,14 @@ export const make = (): Registry => {
       }
     ],
     [
+      "nth_kubernetes_events_suppressed_total",
+      {
+        kind: "counter",
+        help: "Kubernetes Events not written because their object and reason exceeded the rate limit, by reason",
+        values: new Map()
+      }
+    ],
+    [
       "nth_event_to_cordon_seconds",
       {
         kind: "histogram",

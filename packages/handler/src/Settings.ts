@@ -83,7 +83,14 @@ interface Variable {
    * instead of refusing to start, so that a Go handler's values work unchanged.
    */
   readonly notYetSupported?: boolean
+  /** Integers: the smallest and largest values that mean something (default: a 32-bit integer's range). */
+  readonly min?: number
+  readonly max?: number
+  /** Why a value outside min..max is refused, appended to the message. */
+  readonly rangeHint?: string
 }
+
+const int32 = { min: -(2 ** 31), max: 2 ** 31 - 1 }
 
 /**
  * Every variable, with its default and what it does (the `--help` text is made from this table).
@@ -126,7 +133,9 @@ export const variables: ReadonlyArray<Variable> = [
     key: "metadataTries",
     kind: "int",
     default: "3",
-    help: "Attempts per IMDS request"
+    help: "Attempts per IMDS request",
+    min: 1,
+    max: 100
   },
   {
     env: "ENABLE_IMDSV1_FALLBACK",
@@ -162,7 +171,11 @@ export const variables: ReadonlyArray<Variable> = [
     key: "nodeTerminationGracePeriod",
     kind: "int",
     default: "120",
-    help: "Seconds before the interruption at which draining starts; also the drain's timeout"
+    help: "Seconds before the interruption at which draining starts; also the drain's timeout (0: none)",
+    min: 0,
+    // Longer timers than 2^31 - 1 ms fire at once in Node: a larger value would end every drain immediately.
+    max: 2_147_483,
+    rangeHint: "0 waits without a timeout; a negative value would make the drain never time out"
   },
   {
     env: "ENABLE_SCHEDULED_EVENT_DRAINING",
@@ -330,7 +343,15 @@ export const variables: ReadonlyArray<Variable> = [
     help: "Queue mode: AWS endpoint override (testing)"
   },
   { env: "QUEUE_URL", key: "queueUrl", kind: "string", default: "", help: "Queue mode: SQS queue URL" },
-  { env: "WORKERS", key: "workers", kind: "int", default: "10", help: "Events handled at once" },
+  {
+    env: "WORKERS",
+    key: "workers",
+    kind: "int",
+    default: "10",
+    help: "Events handled at once",
+    min: 1,
+    max: 10_000
+  },
   {
     env: "USE_PROVIDER_ID",
     key: "useProviderId",
@@ -533,10 +554,23 @@ export const parse = (
         else if (FALSE.has(text.trim())) values[variable.key] = false
         else problems.push(`${variable.env}: "${text}" is not a boolean (true or false)`)
         break
-      case "int":
-        if (/^[+-]?\d+$/.test(text.trim())) values[variable.key] = Number.parseInt(text.trim(), 10)
-        else problems.push(`${variable.env}: "${text}" is not an integer`)
+      case "int": {
+        if (!/^[+-]?\d+$/.test(text.trim())) {
+          problems.push(`${variable.env}: "${text}" is not an integer`)
+          break
+        }
+        const value = Number(text.trim())
+        const min = variable.min ?? int32.min
+        const max = variable.max ?? int32.max
+        if (!Number.isSafeInteger(value) || value < min || value > max) {
+          problems.push(
+            `${variable.env}: ${text.trim()} is out of range (${min}..${max})${variable.rangeHint ? `: ${variable.rangeHint}` : ""}`
+          )
+          break
+        }
+        values[variable.key] = value
         break
+      }
       case "string":
         values[variable.key] = text
         break
@@ -589,8 +623,6 @@ export const parse = (
   }
   if (queueMode && !s.queueUrl)
     problems.push("QUEUE_URL is required in queue mode (ENABLE_SQS_TERMINATION_DRAINING=true)")
-  if (typeof s.workers === "number" && s.workers < 1)
-    problems.push(`WORKERS: ${s.workers} must be at least 1`)
   for (const [env, port] of [
     ["PROMETHEUS_SERVER_PORT", s.prometheusServerPort],
     ["PROBES_SERVER_PORT", s.probesServerPort]
@@ -598,13 +630,12 @@ export const parse = (
     if (typeof port === "number" && (port < 1 || port > 65535))
       problems.push(`${env}: ${port} is not a port (1..65535)`)
   }
-  if (typeof s.metadataTries === "number" && s.metadataTries < 1)
-    problems.push(`METADATA_TRIES: ${s.metadataTries} must be at least 1`)
-  try {
-    new URL(String(s.metadataUrl))
-  } catch {
-    problems.push(`INSTANCE_METADATA_URL: "${s.metadataUrl}" is not a URL`)
-  }
+  const metadataUrl = URL.parse(String(s.metadataUrl))
+  if (metadataUrl === null) problems.push(`INSTANCE_METADATA_URL: "${s.metadataUrl}" is not a URL`)
+  else if (metadataUrl.protocol !== "http:")
+    problems.push(
+      `INSTANCE_METADATA_URL: "${s.metadataUrl}" must be an http:// URL (the instance metadata service speaks plain HTTP)`
+    )
   // Accepted rather than refused, so that the Go handler's values work unchanged; said once, at start.
   const webhookSettings = notYetSupported.filter((name) => name.startsWith("WEBHOOK_"))
   if (webhookSettings.length > 0) {

@@ -36,6 +36,8 @@ describe("EventStore", () => {
     store.settle(event(), "Failed", 10)
     expect(store.offer(event(), 500)).toBe("seen")
     expect(store.offer(event(), 1010)).toBe("new")
+    // The received-events metric counts the event once, not once per retry.
+    expect(store.attemptsOf(event())).toBe(2)
   })
 
   it("never hands out again an event whose handling was interrupted, and counts it as holding the node", () => {

@@ -4,10 +4,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Drainer } from "@nth/drainer"
 import { InterruptionEvent } from "@nth/events"
-import { KubeClient } from "@nth/kube"
+import { KubeClient, type KubeError } from "@nth/kube"
 import { TaintManager } from "@nth/taint-manager"
 import { Fixtures, useTestBed } from "@nth/testbed"
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { Handler, Metrics, Settings } from "../src/index.ts"
 
 const bed = useTestBed()
@@ -18,14 +18,36 @@ const settingsFor = (nodeName: string, env: Record<string, string> = {}) => {
   return parsed.settings
 }
 
+/** The kube client, counting the eviction requests it sends per pod name. */
+const countingEvictions = (evictions: Map<string, number>) =>
+  Layer.effect(
+    KubeClient.KubeClient,
+    Effect.gen(function* () {
+      const kube = yield* KubeClient.make({ kubeConfig: bed.clients.kubeConfig })
+      return KubeClient.KubeClient.of({
+        ...kube,
+        core: {
+          ...kube.core,
+          createNamespacedPodEviction: (params, options) => {
+            evictions.set(params.name, (evictions.get(params.name) ?? 0) + 1)
+            return kube.core.createNamespacedPodEviction(params, options)
+          }
+        }
+      })
+    })
+  )
+
 const withHandler = <A, E>(
   settings: Settings.Settings,
-  f: (handler: Handler.Service) => Effect.Effect<A, E>
+  f: (handler: Handler.Service) => Effect.Effect<A, E>,
+  kube: Layer.Layer<KubeClient.KubeClient, KubeError.KubeConfigError> = KubeClient.layer({
+    kubeConfig: bed.clients.kubeConfig
+  })
 ) => {
   const metrics = Metrics.make()
   const layer = Handler.layer(settings, metrics).pipe(
     Layer.provide(Layer.mergeAll(TaintManager.layer({ dryRun: settings.dryRun }), Drainer.layer)),
-    Layer.provideMerge(KubeClient.layer({ kubeConfig: bed.clients.kubeConfig }))
+    Layer.provideMerge(kube)
   )
   return Effect.runPromise(
     Effect.gen(function* () {
@@ -280,5 +302,131 @@ describe("Handler", () => {
     expect(outcome.first._tag).toBe("Failed")
     expect(outcome.again._tag).toBe("Duplicate")
     expect(outcome.metrics).toContain('actions_total{node_action="cordon-and-drain",node_status="error"} 1')
+  })
+
+  // Issue 10 B: a Spot notice and a scheduled reboot served together ran two drains (6 evictions for 4 pods).
+  it("two notices for one node at once drain it once", async () => {
+    const { node } = await nodeWithPods(4)
+    const settings = settingsFor(node.name, { EMIT_KUBERNETES_EVENTS: "true" })
+    const evictions = new Map<string, number>()
+    const [outcomes, metricsText] = await withHandler(
+      settings,
+      (handler) =>
+        Effect.gen(function* () {
+          const outcomes = yield* Effect.all(
+            [handler.handle(spotNotice(node)), handler.handle(scheduled(node, "active"))],
+            {
+              concurrency: "unbounded"
+            }
+          )
+          return [outcomes, handler.metrics.render()] as const
+        }),
+      countingEvictions(evictions)
+    )
+    expect(outcomes.map((o) => o._tag)).toEqual(["Drained", "Drained"])
+    expect(outcomes.filter((o) => o._tag === "Drained" && o.joined === true)).toHaveLength(1)
+    const onNode = [...evictions.keys()]
+    expect(onNode.length).toBeGreaterThanOrEqual(1)
+    for (const [pod, sent] of evictions) expect(sent, pod).toBe(1)
+    expect((await podsOn(node.name)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(0)
+    const reasons = (await nodeEvents(node.name)).map((e) => e.reason)
+    expect(reasons.filter((r) => r === "CordonAndDrain")).toHaveLength(1)
+    expect(metricsText).toContain('actions_total{node_action="cordon-and-drain",node_status="success"} 1')
+    // Both events are recorded on the node as served, so a restart knows neither needs a drain.
+    const record = await Effect.runPromise(
+      Effect.gen(function* () {
+        const taints = yield* TaintManager.TaintManager
+        return (yield* taints.readRecord({ nodeName: node.name })).record
+      }).pipe(
+        Effect.provide(
+          TaintManager.layer({}).pipe(Layer.provide(KubeClient.layer({ kubeConfig: bed.clients.kubeConfig })))
+        )
+      )
+    )
+    expect(record?.events.map((e) => e.kind).sort()).toEqual([
+      "ScheduledMaintenance",
+      "SpotInterruptionNotice"
+    ])
+    expect(record?.drain?.finishedAt).toBeDefined()
+  })
+
+  it("a second notice with an earlier deadline moves the drain under way earlier, re-evicting once", async () => {
+    const { node } = await bed.nodeWithDeployment({ replicas: 2, terminationGracePeriodSeconds: 60 })
+    const settings = settingsFor(node.name)
+    const evictions = new Map<string, number>()
+    const started = Date.now()
+    const outcomes = await withHandler(
+      settings,
+      (handler) =>
+        Effect.gen(function* () {
+          const reboot = yield* Effect.forkChild(handler.handle(scheduled(node, "active")))
+          // The reboot's drain has evicted the pods with their own 60 s grace when the Spot notice (12 s) comes.
+          yield* Effect.sleep("2 seconds")
+          const spot = yield* handler.handle(spotNotice(node, 12))
+          return [yield* Fiber.join(reboot), spot] as const
+        }),
+      countingEvictions(evictions)
+    )
+    expect(outcomes.map((o) => o._tag)).toEqual(["Drained", "Drained"])
+    expect(outcomes[1]).toMatchObject({ joined: true })
+    expect(Date.now() - started).toBeLessThan(14_000)
+    expect(evictions.size).toBeGreaterThan(0)
+    // The deliberate re-eviction with the shorter grace, and no other.
+    for (const [pod, sent] of evictions) expect(sent, pod).toBe(2)
+  })
+
+  // Issue 10 A, through the handler: the false success also wrote finishedAt, so a restart skipped the event.
+  it("a drain that budgets block at the deadline is a failure, and the node's record says not finished", async () => {
+    const { node, labels } = await bed.nodeWithDeployment({ replicas: 2, budget: { minAvailable: 2 } })
+    await Fixtures.waitForBudget(
+      bed.clients,
+      bed.namespace(),
+      labels.app ?? "",
+      (s) => s.currentHealthy === 2
+    )
+    const settings = settingsFor(node.name, { EMIT_KUBERNETES_EVENTS: "true" })
+    const [outcome, metricsText] = await withHandler(settings, (handler) =>
+      Effect.gen(function* () {
+        return [yield* handler.handle(spotNotice(node, 9)), handler.metrics.render()] as const
+      })
+    )
+    expect(outcome._tag).toBe("Failed")
+    if (outcome._tag === "Failed") expect(outcome.error).toMatch(/refused by PodDisruptionBudget/)
+    expect(metricsText).toContain('actions_total{node_action="cordon-and-drain",node_status="error"} 1')
+    expect(metricsText).not.toContain('node_action="cordon-and-drain",node_status="success"')
+    const reasons = (await nodeEvents(node.name)).map((e) => e.reason)
+    expect(reasons).toContain("CordonAndDrainError")
+    expect(reasons).not.toContain("CordonAndDrain")
+    const after = await bed.clients.core.readNode({ name: node.name })
+    const record = JSON.parse(after.metadata?.annotations?.["nth.dev/record"] ?? "{}")
+    expect(record.drain?.startedAt).toBeDefined()
+    expect(record.drain?.finishedAt).toBeUndefined()
+  })
+
+  // Issue 10 C: with IMDS failing on every path each failed poll created its own MonitorError Event (~585 per node
+  // in 10 minutes).
+  it("every failed poll creating a new Kubernetes Event is over: one aggregated Event, rate limited", async () => {
+    const node = await bed.registerNode()
+    const settings = settingsFor(node.name, { EMIT_KUBERNETES_EVENTS: "true" })
+    const metricsText = await withHandler(settings, (handler) =>
+      Effect.gen(function* () {
+        for (let poll = 0; poll < 40; poll++)
+          yield* handler.monitorFailed("SPOT_ITN_MONITOR", { message: "IMDS answered 500" })
+        // Another reason on the same node is not held back by the MonitorError flood.
+        yield* handler.handle(spotNotice(node))
+        return handler.metrics.render()
+      })
+    )
+    const events = await nodeEvents(node.name)
+    const monitorErrors = events.filter((e) => e.reason === "MonitorError")
+    expect(monitorErrors).toHaveLength(1)
+    // 25 writes (the burst) carried the count up to 25; the 15 held back are counted in the metrics.
+    expect(monitorErrors[0]?.count).toBe(25)
+    expect(new Date(monitorErrors[0]?.lastTimestamp ?? 0).getTime()).toBeGreaterThanOrEqual(
+      new Date(monitorErrors[0]?.firstTimestamp ?? 0).getTime()
+    )
+    expect(metricsText).toContain('events_error_total{event_error_where="SPOT_ITN_MONITOR"} 40')
+    expect(metricsText).toContain('nth_kubernetes_events_suppressed_total{reason="MonitorError"} 15')
+    expect(events.map((e) => e.reason)).toContain("CordonAndDrain")
   })
 })

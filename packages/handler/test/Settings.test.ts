@@ -1,6 +1,8 @@
+import type { AddressInfo } from "node:net"
+import { createServer } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
-import { Settings } from "../src/index.ts"
+import { HttpServer, Settings } from "../src/index.ts"
 
 const parse = (env: Record<string, string>) => Settings.parse({ NODE_NAME: "node-1", ...env })
 
@@ -213,4 +215,45 @@ describe("Settings", () => {
     const help = Settings.help()
     for (const variable of Settings.variables) expect(help).toContain(variable.env)
   })
+
+  // Issue 10 E: these were accepted and then crashed the program, or were accepted silently.
+  it("refuses an IMDS URL that is not http://, and numbers out of range, naming each", () => {
+    for (const [name, value] of [
+      ["INSTANCE_METADATA_URL", "https://169.254.169.254"],
+      ["INSTANCE_METADATA_URL", "ftp://169.254.169.254"],
+      ["NODE_TERMINATION_GRACE_PERIOD", "-5"],
+      ["NODE_TERMINATION_GRACE_PERIOD", "99999999"],
+      ["METADATA_TRIES", "123456789012345678901234"],
+      ["WORKERS", "123456789012345678901234"],
+      ["WORKERS", "0"],
+      ["POD_TERMINATION_GRACE_PERIOD", "9999999999"],
+      ["PROMETHEUS_SERVER_PORT", "70000"]
+    ] as const) {
+      const parsed = parse({ [name]: value })
+      expect(parsed instanceof Settings.InvalidSettings, `${name}=${value}`).toBe(true)
+      if (parsed instanceof Settings.InvalidSettings) expect(parsed.message).toContain(name)
+    }
+    expect(ok({ NODE_TERMINATION_GRACE_PERIOD: "0" }).settings.nodeTerminationGracePeriod).toBe(0)
+    expect(ok({ POD_TERMINATION_GRACE_PERIOD: "-30" }).settings.podTerminationGracePeriod).toBe(-30)
+  })
+})
+
+describe("HttpServer", () => {
+  it.live("retries a port in use, then fails with one line naming it", () =>
+    Effect.gen(function* () {
+      const holder = createServer()
+      const port = yield* Effect.promise(
+        () =>
+          new Promise<number>((resolve) =>
+            holder.listen(0, "127.0.0.1", () => resolve((holder.address() as AddressInfo).port))
+          )
+      )
+      const error = yield* Effect.flip(
+        Effect.scoped(HttpServer.serve({ port, host: "127.0.0.1", routes: {}, bindTimeout: "1 second" }))
+      )
+      holder.close()
+      expect(error._tag).toBe("ServerBindFailed")
+      expect(error.message).toBe(`port ${port} is still in use after 1s of retries`)
+    })
+  )
 })

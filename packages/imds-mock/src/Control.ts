@@ -209,6 +209,7 @@ export const TargetLifecycleStateChange = Schema.Struct({
  * - `error`: 500
  * - `unavailable`: 503
  * - `forbidden`: 403
+ * - `notFound`: 404, as if the path did not exist (metadata IMDS does not have)
  * - `delay`: the normal answer, `delayMs` late
  * - `garbage`: 200 with a malformed body (JSON cut in half, otherwise random bytes)
  * - `drop`: the connection is destroyed without an answer
@@ -223,6 +224,7 @@ export const FaultMode = Schema.Literals([
   "delay",
   "garbage",
   "forbidden",
+  "notFound",
   "drop"
 ])
 

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { EventId, InterruptionEvent } from "@nth/events"
-import { Clock, Duration, Effect, Exit, Result, Schema, Stream } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Result, Schema, Stream } from "effect"
 import * as ImdsClient from "./ImdsClient.ts"
 import { ImdsError } from "./ImdsError.ts"
 import { parseRfc3339, parseScheduledEventTime } from "./internal/time.ts"
@@ -127,11 +127,17 @@ export const paths = {
 // Polling
 // ---------------------------------------------------------------------------------------------------------------
 
+/** How long a notice waits for the instance id before it goes out without it. */
+const instanceIdWait = Duration.seconds(1)
+
 /** What a parser knows besides the body. */
 interface PollContext {
   readonly nodeName: string
-  /** Read only when there is a notice to build: a 404 poll needs no instance id. */
-  readonly instanceId: Effect.Effect<string, ImdsError>
+  /**
+   * Read only when there is a notice to build (a 404 poll needs no instance id); `undefined` while IMDS cannot
+   * tell it: the notice goes out without it rather than waiting.
+   */
+  readonly instanceId: Effect.Effect<string | undefined>
   readonly now: Date
 }
 
@@ -143,7 +149,7 @@ const malformed = (path: string, message: string) =>
 /** The common fields of every event, in their encoded form. */
 const common = (
   context: PollContext,
-  instanceId: string,
+  instanceId: string | undefined,
   fields: {
     readonly id: string
     readonly monitor: InterruptionEvent.Monitor
@@ -153,7 +159,7 @@ const common = (
 ) => ({
   id: fields.id,
   monitor: fields.monitor,
-  instanceId,
+  ...(instanceId === undefined ? {} : { instanceId }),
   ...(context.nodeName === "" ? {} : { nodeName: context.nodeName }),
   startTime: fields.startTime.toISOString(),
   description: fields.description
@@ -190,17 +196,34 @@ const monitorStream = (
   parse: Parser
 ): Stream.Stream<MonitorSignal> => {
   // The instance never changes: once its id is known it is kept, and only the id is needed to build an event
-  // (read on its own when the rest of the identity cannot be had), so no notice waits on optional metadata.
+  // (read on its own when the rest of the identity cannot be had), so no notice waits on optional metadata. While
+  // it cannot be read, a notice goes out without it after at most `instanceIdWait` (the node to act on is this
+  // process's own: the id is not needed to act), and the read goes on in the background, tried again at each
+  // notice until it succeeds.
   let knownInstanceId = options.instanceId
-  const instanceId = Effect.suspend(() =>
-    knownInstanceId !== undefined
-      ? Effect.succeed(knownInstanceId)
-      : Effect.tap(ImdsClient.instanceIdOf(client), (id) =>
-          Effect.sync(() => {
-            if (Schema.is(InterruptionEvent.InstanceId)(id)) knownInstanceId = id
-          })
-        )
+  let reading: Fiber.Fiber<string | undefined> | undefined
+  const readInstanceId = ImdsClient.instanceIdOf(client).pipe(
+    Effect.map((id) => (Schema.is(InterruptionEvent.InstanceId)(id) ? id : undefined)),
+    Effect.tap((id) =>
+      Effect.sync(() => {
+        if (id !== undefined) knownInstanceId = id
+      })
+    ),
+    Effect.catch((error) =>
+      Effect.as(Effect.logWarning(`instance id unknown, acting without it: ${error.message}`), undefined)
+    ),
+    Effect.ensuring(
+      Effect.sync(() => {
+        reading = undefined
+      })
+    )
   )
+  const instanceId: Effect.Effect<string | undefined> = Effect.gen(function* () {
+    if (knownInstanceId !== undefined) return knownInstanceId
+    reading ??= yield* Effect.forkDetach(readInstanceId)
+    const read = yield* Fiber.join(reading).pipe(Effect.timeoutOption(instanceIdWait))
+    return Option.getOrUndefined(read)
+  })
   const poll = Effect.gen(function* () {
     const body = yield* client.get(path)
     if (body === undefined) return []
@@ -463,8 +486,9 @@ export const targetLifecycleState = (
         const event = yield* toEvent(paths.targetLifecycleState, {
           kind: "AsgTargetLifecycleState",
           ...common(context, instanceId, {
-            // Stable per instance (the Go handler hashes the current time into it, a new event every poll).
-            id: EventId.targetLifecycleTerminatedFromImds(instanceId),
+            // Stable per instance (the Go handler hashes the current time into it, a new event every poll); per
+            // node while the instance id is unknown.
+            id: EventId.targetLifecycleTerminatedFromImds(instanceId ?? `node-${context.nodeName}`),
             monitor: "ASG_LIFECYCLE_MONITOR",
             startTime: context.now,
             // "AST" (sic): the Go handler's text, kept so events read the same.

@@ -208,6 +208,25 @@ describe("malformed notices", () => {
     })
   )
 
+  // Issue 10 D: with meta-data/instance-id and the identity document answering 404, a valid Spot notice was never
+  // acted on ("IMDS has no instance id" on every poll).
+  it.live("a Spot notice is not dropped while the instance id cannot be read", () =>
+    Effect.gen(function* () {
+      const client = yield* serve({
+        [spotPath]: JSON.stringify({ action: "terminate", time: "2026-11-25T10:02:00Z" })
+      })
+      const { instanceId: _, ...withoutInstanceId } = options
+      const signals = yield* take(ImdsMonitor.spotInterruption(withoutInstanceId), client, 2)
+      for (const signal of signals) {
+        expect(signal._tag).toBe("Notice")
+        if (signal._tag === "Notice") {
+          expect(signal.event).toMatchObject({ kind: "SpotInterruptionNotice", nodeName: options.nodeName })
+          expect(signal.event.instanceId).toBeUndefined()
+        }
+      }
+    })
+  )
+
   it.effect("an instance id IMDS should never give is a PollFailed, not a crash", () =>
     Effect.gen(function* () {
       const client = yield* serve({

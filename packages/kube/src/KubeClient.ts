@@ -22,7 +22,7 @@ import type {
 import { Cause, Context, Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
 import * as Http from "./internal/http.ts"
 import { fromEnvironment } from "./internal/kubeconfig.ts"
-import { fromUnknown, KubeError } from "./KubeError.ts"
+import { fromUnknown, KubeConfigError, KubeError } from "./KubeError.ts"
 
 /**
  * The content types of the three patch flavours the API server takes.
@@ -111,6 +111,11 @@ export interface Api {
     ) => Promise<V1Pod>
     readonly createNamespacedEvent: (
       params: { readonly namespace: string; readonly body: CoreV1Event },
+      options?: CallOptions
+    ) => Promise<CoreV1Event>
+    /** A JSON merge patch of an Event (how recorders bump `count` and `lastTimestamp` of a repeated Event). */
+    readonly patchNamespacedEvent: (
+      params: { readonly name: string; readonly namespace: string; readonly body: unknown },
       options?: CallOptions
     ) => Promise<CoreV1Event>
   }
@@ -237,7 +242,16 @@ const makeApi = (connection: Http.Connection): Api => {
           options
         ),
       createNamespacedEvent: ({ namespace, body }, options) =>
-        write("POST", `/api/v1/namespaces/${segment(namespace)}/events`, body, {}, options)
+        write("POST", `/api/v1/namespaces/${segment(namespace)}/events`, body, {}, options),
+      patchNamespacedEvent: ({ name, namespace, body }, options) =>
+        write(
+          "PATCH",
+          `/api/v1/namespaces/${segment(namespace)}/events/${segment(name)}`,
+          body,
+          {},
+          options,
+          PatchStrategy.MergePatch
+        )
     },
     policy: {
       listPodDisruptionBudgetForAllNamespaces: (params, options) =>
@@ -250,19 +264,33 @@ const makeApi = (connection: Http.Connection): Api => {
   }
 }
 
+// One line a person can act on: which file, and what is wrong with it (no stack).
+const describeConfigError = (error: unknown): string => {
+  const code = (error as { code?: unknown }).code
+  const path = (error as { path?: unknown }).path
+  if (code === "ENOENT" && typeof path === "string") return `the kubeconfig ${path} does not exist`
+  if (code === "EACCES" && typeof path === "string")
+    return `the kubeconfig ${path} cannot be read (permission denied)`
+  const message = error instanceof Error ? error.message : String(error)
+  return `cannot load the Kubernetes configuration: ${message.split("\n")[0]}`
+}
+
 /**
- * Builds a client; its connections are closed when the scope ends.
+ * Builds a client; its connections are closed when the scope ends. Fails with a {@link KubeConfigError} when no
+ * connection can be built from the configuration.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const make = (options: Options = {}): Effect.Effect<Service, never, Scope.Scope> =>
+export const make = (options: Options = {}): Effect.Effect<Service, KubeConfigError, Scope.Scope> =>
   Effect.gen(function* () {
     const timeout = Duration.fromInputUnsafe(options.requestTimeout ?? "30 seconds")
     const connection = yield* Effect.acquireRelease(
-      Effect.promise(() =>
-        options.kubeConfig ? Http.fromKubeConfig(options.kubeConfig) : Promise.resolve(fromEnvironment())
-      ),
+      Effect.tryPromise({
+        try: () =>
+          options.kubeConfig ? Http.fromKubeConfig(options.kubeConfig) : Promise.resolve(fromEnvironment()),
+        catch: (error) => new KubeConfigError({ message: describeConfigError(error) })
+      }),
       (connection) => Effect.sync(() => connection.agent.destroy())
     )
     let requests = 0
@@ -336,5 +364,5 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
  * @category layers
  * @since 0.1.0
  */
-export const layer = (options: Options = {}): Layer.Layer<KubeClient> =>
+export const layer = (options: Options = {}): Layer.Layer<KubeClient, KubeConfigError> =>
   Layer.effect(KubeClient, make(options))

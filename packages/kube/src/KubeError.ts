@@ -181,3 +181,15 @@ export const isTransient = (error: KubeError): boolean =>
   error.reason === "InternalError" ||
   error.reason === "Timeout" ||
   error.reason === "Transport"
+
+/**
+ * No usable cluster connection could be built from the configuration: a `KUBECONFIG` (or `~/.kube/config`) that
+ * does not exist, is not YAML, has no current context or cluster, or names credentials nth cannot use. A setting
+ * to fix, not a failed call: programs report it as bad settings.
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class KubeConfigError extends Schema.TaggedError<KubeConfigError>()("KubeConfigError", {
+  message: Schema.String
+}) {}

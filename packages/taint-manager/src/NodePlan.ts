@@ -504,7 +504,11 @@ export const recordDrainStarted = (
 ): Plan<DrainRecorded> =>
   plan<DrainRecorded>(node, now, ({ record }) => {
     if (record.drain !== undefined && record.drain.finishedAt === undefined) {
-      return { result: { startedAt: record.drain.startedAt, finishedAt: undefined } }
+      // A drain is under way: an event that joins it is recorded beside the one that started it.
+      return {
+        result: { startedAt: record.drain.startedAt, finishedAt: undefined },
+        record: withEvent(record, input.event, now)
+      }
     }
     return {
       result: { startedAt: now, finishedAt: undefined },
@@ -525,7 +529,10 @@ export const recordDrained = (
 ): Plan<DrainRecorded> =>
   plan<DrainRecorded>(node, now, ({ record }) => {
     if (record.drain?.finishedAt !== undefined) {
-      return { result: { startedAt: record.drain.startedAt, finishedAt: record.drain.finishedAt } }
+      return {
+        result: { startedAt: record.drain.startedAt, finishedAt: record.drain.finishedAt },
+        record: withEvent(record, input.event, now)
+      }
     }
     const startedAt = record.drain?.startedAt ?? now
     return {

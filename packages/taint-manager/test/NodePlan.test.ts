@@ -257,6 +257,17 @@ describe("drain records", () => {
     expect(drained.result).toEqual({ startedAt: now, finishedAt: later })
     expect(recordOf(drained.node)?.drain).toEqual({ startedAt: now, finishedAt: later })
   })
+
+  it("records an event that joins a drain under way, without restarting the drain", () => {
+    const started = applyOnce(node(), (n) => NodePlan.recordDrainStarted(n, { event: spot }, now))
+    const joined = applyOnce(started.node, (n) => NodePlan.recordDrainStarted(n, { event: reboot }, later))
+    expect(joined.result).toEqual({ startedAt: now, finishedAt: undefined })
+    expect(recordOf(joined.node)?.events.map((e) => e.id)).toEqual([spot.id, reboot.id])
+    const drained = applyOnce(joined.node, (n) => NodePlan.recordDrained(n, { event: reboot }, later))
+    const again = applyOnce(drained.node, (n) => NodePlan.recordDrained(n, { event: spot }, later))
+    expect(recordOf(again.node)?.drain).toEqual({ startedAt: now, finishedAt: later })
+    expect(recordOf(again.node)?.events.map((e) => e.id)).toEqual([spot.id, reboot.id])
+  })
 })
 
 // A node as nth leaves it for a scheduled reboot: marked, tainted, excluded from load balancers, cordoned,

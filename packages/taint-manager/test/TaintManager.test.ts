@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from "@effect/vitest"
 import { PatchStrategy, setHeaderOptions, type V1Node, type V1Taint } from "@kubernetes/client-node"
-import { KubeClient } from "@nth/kube"
+import { KubeClient, type KubeError } from "@nth/kube"
 import { Fixtures, useTestBed } from "@nth/testbed"
 import { Effect, Fiber, Layer } from "effect"
 import { NodePlan, NodeRecord, TaintManager } from "../src/index.ts"
@@ -17,7 +17,7 @@ const kube = () => KubeClient.layer({ kubeConfig: bed.clients.kubeConfig, reques
 const withManager = <A, E>(
   effect: Effect.Effect<A, E, TaintManager.TaintManager>,
   options: TaintManager.Options = {},
-  client: Layer.Layer<KubeClient.KubeClient> = kube()
+  client: Layer.Layer<KubeClient.KubeClient, KubeError.KubeConfigError> = kube()
 ) => Effect.provide(effect, TaintManager.layer(options).pipe(Layer.provide(client)))
 
 const register = (options?: Fixtures.NodeOptions) =>

@@ -3,7 +3,8 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { type KubeClient, KubeError } from "@nth/kube"
-import { Clock, Duration, Effect, Option, Semaphore } from "effect"
+import { Clock, Duration, Effect, Semaphore } from "effect"
+import type * as Deadline from "../Deadline.ts"
 import type { DrainReport, PodRef, PodReport, Progress } from "../DrainReport.ts"
 import * as PodFilter from "../PodFilter.ts"
 import { type BudgetTracker, makeBudgetTracker } from "./budgets.ts"
@@ -26,7 +27,7 @@ export interface ResolvedOptions {
   readonly dryRun: "none" | "client" | "server"
   readonly concurrency: number
   readonly criticalPriorityClasses: ReadonlyArray<string>
-  readonly deadline: Date | undefined
+  readonly deadline: Deadline.Deadline
   readonly deadlineMarginSeconds: number
   readonly budgetRetryFallback: Duration.Input
   readonly additionalFilters: ReadonlyArray<PodFilter.PodFilter>
@@ -68,6 +69,10 @@ interface PodState {
   blockedBy: Set<string>
   gracePeriodSeconds: number | undefined
   gracePeriodShortened: boolean
+  /** Deliberate second evictions with a shorter grace (see `PodReport.reEvictions`). */
+  reEvictions: number
+  /** When the grace of its accepted eviction (or of its deletion before the drain) runs out. */
+  graceEndsAt: number | undefined
   evictedAt: number | undefined
   goneAt: number | undefined
   error: string | undefined
@@ -177,6 +182,7 @@ const reportOf = (
       blockedBy: [...s.blockedBy],
       ...(s.gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds: s.gracePeriodSeconds }),
       gracePeriodShortened: s.gracePeriodShortened,
+      reEvictions: s.reEvictions,
       ...(s.evictedAt === undefined ? {} : { evictedAfterMs: s.evictedAt - startedAt }),
       ...(s.goneAt === undefined ? {} : { goneAfterMs: s.goneAt - startedAt }),
       ...(s.error === undefined ? {} : { error: s.error })
@@ -240,6 +246,8 @@ export const run = (
           blockedBy: new Set(),
           gracePeriodSeconds: undefined,
           gracePeriodShortened: false,
+          reEvictions: 0,
+          graceEndsAt: undefined,
           evictedAt: undefined,
           goneAt: undefined,
           error: undefined
@@ -286,12 +294,14 @@ export const run = (
         )
       )
       const requests = yield* Semaphore.make(Math.max(1, options.concurrency))
-      const deadline = options.deadline?.getTime()
+      // Read afresh at each use: the caller may move it earlier while the drain runs.
+      const deadlineAt = () => options.deadline.current()?.getTime()
       const marginMs = options.deadlineMarginSeconds * 1000
       const serverErrorDelay = Duration.toMillis(Duration.fromInputUnsafe(pacing.serverErrorDelay))
 
       const send = (state: PodState, now: number) => {
         const { namespace, name, uid } = state.ref
+        const deadline = deadlineAt()
         const grace = planGrace(
           state.pod,
           {
@@ -317,7 +327,7 @@ export const run = (
           preconditions: { uid },
           ...(dryRun ? { dryRun: ["All"] } : {})
         }
-        const call =
+        const call = (
           state.method === "evict"
             ? kube.call(`evict pod ${namespace}/${name}`, (o) =>
                 kube.core.createNamespacedPodEviction(
@@ -346,7 +356,22 @@ export const run = (
                   o
                 )
               )
-        return Semaphore.withPermit(requests)(call)
+        ).pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              state.graceEndsAt = now + grace.effectiveSeconds * 1000
+              // Marked here, inside the uninterruptible call: a drain cut short right after the answer (its time ran
+              // out) still knows the pod is terminating, and its last call does not evict it again.
+              if (!dryRun) {
+                state.outcome = "Terminating"
+                state.evictedAt = now
+              }
+            })
+          )
+        )
+        // Not cut short once sent: a request the API server may carry out must have its answer read, or the drain
+        // could not know the pod was evicted and might evict it a second time.
+        return Semaphore.withPermit(requests)(Effect.uninterruptible(call))
       }
 
       const gone = (state: PodState) =>
@@ -386,7 +411,11 @@ export const run = (
       const alreadyTerminating = (state: PodState) => {
         const deletion = state.pod.metadata?.deletionTimestamp
         if (deletion === undefined || dryRun || tracker === undefined) return false
-        return deadline === undefined || new Date(deletion).getTime() <= deadline - marginMs
+        const deadline = deadlineAt()
+        const endsAt = new Date(deletion).getTime()
+        if (deadline !== undefined && endsAt > deadline - marginMs) return false
+        state.graceEndsAt = endsAt
+        return true
       }
 
       const failed = (state: PodState, error: KubeError.KubeError) => {
@@ -411,7 +440,17 @@ export const run = (
                 state.outcome = "Accepted"
                 return false
               }
-              emit({ _tag: state.method === "evict" ? "PodEvicted" : "PodDeleted", pod: state.ref })
+              if (state.pod.metadata?.deletionTimestamp !== undefined) {
+                // Terminating before the drain began, with a grace that outlived the deadline: shortened on purpose.
+                state.reEvictions += 1
+                emit({
+                  _tag: "PodEvictedAgain",
+                  pod: state.ref,
+                  gracePeriodSeconds: state.gracePeriodSeconds
+                })
+              } else {
+                emit({ _tag: state.method === "evict" ? "PodEvicted" : "PodDeleted", pod: state.ref })
+              }
               state.outcome = "Terminating"
               return true
             }
@@ -500,33 +539,87 @@ export const run = (
         { discard: true }
       )
 
-      // Runs `effect` until `until` (forever when undefined); false when time ran out first.
-      const within = <E, R>(effect: Effect.Effect<unknown, E, R>, until: number | undefined) =>
+      // Resolves at the deadline's first move after `version` (at once if it moved since).
+      const deadlineMoved = (version: number) =>
+        Effect.callback<void>((resume) => {
+          if (options.deadline.version() !== version) return resume(Effect.void)
+          const stop = options.deadline.subscribe(() => resume(Effect.void))
+          return Effect.sync(stop)
+        })
+
+      // Resolves once `until()` has passed; `until` is read again whenever the deadline moves.
+      const expiry = (until: () => number | undefined) =>
         Effect.gen(function* () {
-          if (until === undefined) return yield* effect.pipe(Effect.as(true))
-          const now = yield* Clock.currentTimeMillis
-          if (until <= now) return false
-          return yield* effect.pipe(
-            Effect.as(true),
-            Effect.timeoutOption(Duration.millis(until - now)),
-            Effect.map(Option.getOrElse(() => false))
-          )
+          for (;;) {
+            const version = options.deadline.version()
+            const limit = until()
+            const now = yield* Clock.currentTimeMillis
+            if (limit !== undefined && limit <= now) return
+            yield* limit === undefined
+              ? deadlineMoved(version)
+              : Effect.raceFirst(Effect.sleep(Duration.millis(limit - now)), deadlineMoved(version))
+          }
+        })
+
+      // Runs `effect` until `until()`; false when time ran out first (without starting it, if it already had).
+      const within = <E, R>(effect: Effect.Effect<unknown, E, R>, until: () => number | undefined) =>
+        Effect.gen(function* () {
+          const limit = until()
+          if (limit !== undefined && limit <= (yield* Clock.currentTimeMillis)) return false
+          return yield* Effect.raceFirst(effect.pipe(Effect.as(true)), expiry(until).pipe(Effect.as(false)))
         })
 
       const timeoutAt = options.timeoutSeconds > 0 ? startedAt + options.timeoutSeconds * 1000 : undefined
       // From `deadlineMarginSeconds` before the deadline on, no pod's grace can be shortened any further and there
       // is no time left for waves or budgets.
-      const lastCallAt = deadline === undefined ? undefined : deadline - marginMs
+      const lastCallAt = () => {
+        const deadline = deadlineAt()
+        return deadline === undefined ? undefined : deadline - marginMs
+      }
       const earliest = (...times: ReadonlyArray<number | undefined>) => {
         const known = times.filter((time) => time !== undefined)
         return known.length === 0 ? undefined : Math.min(...known)
       }
 
-      let completed = yield* within(evictAll, earliest(timeoutAt, lastCallAt))
-      if (!completed && lastCallAt !== undefined && (timeoutAt === undefined || lastCallAt < timeoutAt)) {
+      // When the deadline moves earlier, a pod already terminating whose grace would now outlive it is evicted once
+      // more, with the shorter grace (the API server shortens a pending deletion's grace, never lengthens it).
+      if (!dryRun) {
+        const shortenGraces = Effect.gen(function* () {
+          for (;;) {
+            yield* deadlineMoved(options.deadline.version())
+            const limit = lastCallAt()
+            if (limit === undefined) continue
+            yield* Effect.forEach(
+              removing.filter(
+                (s) => s.outcome === "Terminating" && s.graceEndsAt !== undefined && s.graceEndsAt > limit
+              ),
+              (state) =>
+                Effect.gen(function* () {
+                  const result = yield* Effect.result(send(state, yield* Clock.currentTimeMillis))
+                  if (result._tag === "Failure") {
+                    state.error = result.failure.message
+                    return
+                  }
+                  state.reEvictions += 1
+                  emit({
+                    _tag: "PodEvictedAgain",
+                    pod: state.ref,
+                    gracePeriodSeconds: state.gracePeriodSeconds
+                  })
+                }),
+              { concurrency: "unbounded", discard: true }
+            )
+          }
+        })
+        yield* Effect.forkScoped(shortenGraces)
+      }
+
+      const completed = yield* within(evictAll, () => earliest(timeoutAt, lastCallAt()))
+      const lastCall = lastCallAt()
+      if (!completed && lastCall !== undefined && (timeoutAt === undefined || lastCall < timeoutAt)) {
         // The last call: every pod not evicted yet gets one eviction now, all at once, with no waves and no
         // waiting out budgets (its node goes away at the deadline anyway: the eviction gives it the minimum grace
-        // to stop cleanly, and its controller a head start). Only then does the drain wait, until the deadline.
+        // to stop cleanly, and its controller a head start).
         yield* Effect.forEach(
           removing.filter((s) => s.outcome === "Pending" || s.outcome === "Blocked"),
           (state) =>
@@ -537,20 +630,26 @@ export const run = (
               : evict(state, true),
           { concurrency: "unbounded", discard: true }
         )
-        completed = yield* within(
+        // Then, until the deadline, it waits for the pods going away and keeps trying those a budget (or an error)
+        // held back, since a budget may still allow one. A pod still standing at the deadline fails the drain.
+        yield* within(
           Effect.forEach(
-            removing.filter((s) => s.outcome === "Terminating"),
-            awaitRemoval,
+            removing.filter(
+              (s) => s.outcome === "Terminating" || s.outcome === "Pending" || s.outcome === "Blocked"
+            ),
+            (state) => (state.outcome === "Terminating" ? awaitRemoval(state) : remove(state)),
             { concurrency: "unbounded", discard: true }
           ),
-          earliest(timeoutAt, deadline)
+          () => earliest(timeoutAt, deadlineAt())
         )
       }
       const final = yield* report()
+      // Success means every pod the drain had to remove is gone: one still pending, blocked or terminating when
+      // time ran out is a failure, whatever path led there.
       const unfinished = final.pods.some(
         (p) => p.outcome === "Pending" || p.outcome === "Blocked" || p.outcome === "Terminating"
       )
-      if (!completed && unfinished) return { _tag: "TimedOut", report: final }
+      if (unfinished) return { _tag: "TimedOut", report: final }
       return final.pods.some((p) => p.outcome === "Failed")
         ? { _tag: "Failed", report: final }
         : { _tag: "Done", report: final }

@@ -12,6 +12,8 @@ export interface GracePlan {
   /** `undefined`: send none, the pod's own applies. */
   readonly seconds: number | undefined
   readonly shortened: boolean
+  /** The grace that will apply, sent or the pod's own. */
+  readonly effectiveSeconds: number
 }
 
 export const DEFAULT_POD_GRACE_SECONDS = 30
@@ -30,8 +32,14 @@ export const planGrace = (
       ? options.gracePeriodSeconds
       : (pod.spec?.terminationGracePeriodSeconds ?? DEFAULT_POD_GRACE_SECONDS)
   const explicit = options.gracePeriodSeconds >= 0
-  if (options.deadline === undefined) return { seconds: explicit ? requested : undefined, shortened: false }
+  const unchanged = {
+    seconds: explicit ? requested : undefined,
+    shortened: false,
+    effectiveSeconds: requested
+  }
+  if (options.deadline === undefined) return unchanged
   const left = Math.floor((options.deadline - options.deadlineMarginMs - now) / 1000)
-  if (requested <= left) return { seconds: explicit ? requested : undefined, shortened: false }
-  return { seconds: Math.max(1, left), shortened: true }
+  if (requested <= left) return unchanged
+  const seconds = Math.max(1, left)
+  return { seconds, shortened: true, effectiveSeconds: seconds }
 }

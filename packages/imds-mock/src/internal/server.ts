@@ -35,7 +35,7 @@ const garble = (answer: Response): Response => {
   return { status: 200, headers: { "content-type": "text/plain", server: "EC2ws" }, body }
 }
 
-const faultStatus = { throttle: 429, error: 500, unavailable: 503, forbidden: 403 } as const
+const faultStatus = { throttle: 429, error: 500, unavailable: 503, forbidden: 403, notFound: 404 } as const
 
 const serveImds = async (
   engine: Engine,
@@ -65,6 +65,7 @@ const serveImds = async (
     case "error":
     case "unavailable":
     case "forbidden":
+    case "notFound":
       return send(errorResponse(faultStatus[fault.mode]))
     case "garbage":
       return send(garble(engine.answer(method, path, request.headers)))
