@@ -8,23 +8,31 @@
  * resident memory (the parser's scratch memory, which the allocator keeps) and ~15 ms less start-up.
  */
 import { Drainer } from "@nth/drainer"
-import { Handler, HttpServer, Metrics, Settings } from "@nth/handler"
+import { Reason } from "@nth/events"
+import { Handler, Metrics, Settings } from "@nth/handler"
 import { ImdsClient, ImdsMonitor } from "@nth/imds-monitor"
 import { KubeClient } from "@nth/kube"
+import { Program, Runner } from "@nth/runtime"
 import { TaintManager } from "@nth/taint-manager"
+import type { BundleEntry } from "@nth/tsup-preset/launcher"
 
-/** What src/main.ts imports, referenced so that it is evaluated here, when the bundle is loaded. */
+/**
+ * What src/main.ts (and src/OwnNode.ts) import, referenced so that it is evaluated here, when the bundle is
+ * loaded.
+ */
 export const modules = [
   Drainer,
+  Reason,
   Handler,
-  HttpServer,
   Metrics,
   Settings,
   ImdsClient,
   ImdsMonitor,
   KubeClient,
+  Program,
+  Runner,
   TaintManager
 ]
 
 /** Runs the program: evaluates src/main.ts (its exit codes and signal handling are its own). */
-export const start = (): Promise<unknown> => import("./main.ts")
+export const start: BundleEntry["start"] = () => import("./main.ts")

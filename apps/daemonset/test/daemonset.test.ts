@@ -295,7 +295,7 @@ describe("nth-daemonset", () => {
     expect(await app.exited).toBe(2)
     const output = app.logs.join("\n")
     expect(output).toContain("ENABLE_SQS_TERMINATION_DRAINING")
-    expect(output).toContain("Deployment")
+    expect(output).toContain("runs IMDS mode only")
   })
 
   it("serves the Go handler's metrics and /healthz, starts with webhook settings, drains without the identity", async () => {

@@ -44,9 +44,9 @@ const describeAction = (action: NodeAction.NodeAction): string => {
 }
 
 const modes = {
-  "IMDS mode (defaults)": NodeAction.defaultSettings("imds"),
-  "IMDS mode, TAINT_NODE=true": { ...NodeAction.defaultSettings("imds"), taintNode: true },
-  "queue mode (defaults)": NodeAction.defaultSettings("queue")
+  "IMDS mode (defaults)": NodeAction.defaultRules("imds"),
+  "IMDS mode, TAINT_NODE=true": { ...NodeAction.defaultRules("imds"), taintNode: true },
+  "queue mode (defaults)": NodeAction.defaultRules("queue")
 }
 
 let invalid = 0

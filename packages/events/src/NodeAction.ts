@@ -40,13 +40,14 @@ export type Mode = "imds" | "queue"
 export type TaintEffect = "NoSchedule" | "PreferNoSchedule" | "NoExecute"
 
 /**
- * The settings that decide what happens to an event. Names and defaults are the Go handler's
- * (`ENABLE_SPOT_INTERRUPTION_DRAINING` → `enableSpotInterruptionDraining`, …).
+ * The rules that decide what happens to an event: the Go handler's switches, under its names
+ * (`ENABLE_SPOT_INTERRUPTION_DRAINING` → `enableSpotInterruptionDraining`, …) and defaults. (Renamed from
+ * `Settings` in 0.2.0: the program's settings are `@nth/handler`'s `Settings`; these are what it maps them to.)
  *
  * @category models
- * @since 0.1.0
+ * @since 0.2.0
  */
-export interface Settings {
+export interface Rules {
   readonly mode: Mode
   /** Cordon, never drain, whatever the event. Default `false`. */
   readonly cordonOnly: boolean
@@ -70,9 +71,9 @@ export interface Settings {
  * The Go handler's defaults.
  *
  * @category constructors
- * @since 0.1.0
+ * @since 0.2.0
  */
-export const defaultSettings = (mode: Mode): Settings => ({
+export const defaultRules = (mode: Mode): Rules => ({
   mode,
   cordonOnly: false,
   enableSpotInterruptionDraining: true,
@@ -178,7 +179,7 @@ const ignore = (reason: string): NodeAction => ({ _tag: "Ignore", reason })
 
 const act = (
   event: InterruptionEvent,
-  settings: Settings,
+  settings: Rules,
   options: {
     readonly drain: boolean
     readonly markUncordonAfterReboot?: boolean
@@ -198,10 +199,10 @@ const act = (
 }
 
 // In IMDS mode a switched-off kind has no monitor, so an event of that kind is ignored; `off` says which setting.
-const imdsOnly = (settings: Settings, enabled: boolean, off: string): NodeAction | undefined =>
+const imdsOnly = (settings: Rules, enabled: boolean, off: string): NodeAction | undefined =>
   settings.mode === "imds" && !enabled ? ignore(off) : undefined
 
-const decisions: { readonly [K in Kind]: (event: OfKind<K>, settings: Settings) => NodeAction } = {
+const decisions: { readonly [K in Kind]: (event: OfKind<K>, settings: Rules) => NodeAction } = {
   SpotInterruptionNotice: (event, settings) =>
     imdsOnly(
       settings,
@@ -247,5 +248,5 @@ const decisions: { readonly [K in Kind]: (event: OfKind<K>, settings: Settings) 
  * @category decisions
  * @since 0.1.0
  */
-export const decide = (event: InterruptionEvent, settings: Settings): NodeAction =>
-  (decisions[event.kind] as (event: InterruptionEvent, settings: Settings) => NodeAction)(event, settings)
+export const decide = (event: InterruptionEvent, settings: Rules): NodeAction =>
+  (decisions[event.kind] as (event: InterruptionEvent, settings: Rules) => NodeAction)(event, settings)

@@ -11,15 +11,12 @@ const sampleOf = <K extends InterruptionEvent.Kind>(kind: K, overrides: Record<s
   return result.success
 }
 
-const settings = (
-  mode: NodeAction.Mode,
-  overrides: Partial<NodeAction.Settings> = {}
-): NodeAction.Settings => ({
-  ...NodeAction.defaultSettings(mode),
+const settings = (mode: NodeAction.Mode, overrides: Partial<NodeAction.Rules> = {}): NodeAction.Rules => ({
+  ...NodeAction.defaultRules(mode),
   ...overrides
 })
 
-const tagOf = (event: InterruptionEvent.InterruptionEvent, s: NodeAction.Settings) =>
+const tagOf = (event: InterruptionEvent.InterruptionEvent, s: NodeAction.Rules) =>
   NodeAction.decide(event, s)._tag
 
 describe("NodeAction.decide", () => {
@@ -29,7 +26,7 @@ describe("NodeAction.decide", () => {
       InterruptionEvent.Kind,
       Record<string, unknown>,
       NodeAction.Mode,
-      Partial<NodeAction.Settings>,
+      Partial<NodeAction.Rules>,
       string
     ]
   > = [

@@ -1,71 +1,143 @@
 /**
- * From event to node action, shared by the DaemonSet (IMDS mode) and Deployment (queue mode) apps.
+ * From event to node action, shared by the DaemonSet (IMDS mode) and Deployment (queue mode) programs.
  *
- * Each new event goes through an ordered list of steps, each one idempotent, so that a restarted nth (or a
- * retried event) does again only what is not done yet:
+ * Each new event gets a decision from `NodeAction.decide`; an event to act on then goes through the ordered
+ * {@link Step.Step} list (the Go handler's order, see `Step.ts`), stopping at the first step that fails. Every
+ * action is logged, counted in the Go handler's metrics (`pre-drain`, `cordon`, `cordon-and-drain`, `uncordon`)
+ * and, when enabled, reported as a Kubernetes Event with the Go handler's reasons and messages (one
+ * `PodEviction` per evicted pod). A failed event can be handled again after `retryFailedAfter`.
  *
- *   received → pre-drain [(taint) → (mark for uncordon after reboot)] → (exclude from load balancers) → cordon
- *            → (record drain started → drain → record drained → out-of-service taint)
- *
- * What each kind calls for comes from `NodeAction.decide`. Every step is logged, counted in the Go handler's
- * metrics (`pre-drain`, `cordon`, `cordon-and-drain`, `uncordon`), and (with EMIT_KUBERNETES_EVENTS) reported as
- * a Kubernetes Event with the Go handler's reasons and messages, one `PodEviction` per evicted pod included. A
- * failed step fails the event (a failed pre-drain task too, as the Go handler since v1.25.6); the event store
- * lets it be tried again on a later poll.
+ * One drain per node at a time: a second event for a node being drained joins that drain (moving its deadline
+ * earlier if its own is earlier) rather than evicting every pod again.
  *
  * A cancelled or completed scheduled event undoes nth's work only when the node's own record says nth acted on
  * that event and on no other: the in-memory store forgets across restarts, the record does not.
+ *
+ * The handler takes typed {@link Options}; `Settings.toHandlerOptions` maps the Go handler's environment
+ * variables onto them.
  *
  * @since 0.1.0
  */
 import { Deadline, Drainer, type DrainReport, type PodFilter } from "@nth/drainer"
 import { type InterruptionEvent, NodeAction, Reason } from "@nth/events"
 import { KubeClient } from "@nth/kube"
-import { NodeRecord, TaintManager } from "@nth/taint-manager"
-import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Layer, Schedule, Semaphore } from "effect"
+import { TaintManager } from "@nth/taint-manager"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer } from "effect"
 import * as EventStore from "./EventStore.ts"
 import * as KubeEvents from "./KubeEvents.ts"
-import type * as Metrics from "./Metrics.ts"
-import { type Settings, toActionSettings } from "./Settings.ts"
+import * as Metrics from "./Metrics.ts"
+import * as Step from "./Step.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * What the handler does and how. Each field names the Go handler's setting it stands for.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Options {
+  /** What each kind of event calls for (the `ENABLE_*`, `CORDON_ONLY`, `TAINT_*` settings; and the mode). */
+  readonly actions: NodeAction.Rules
+  /** Write nothing to the cluster, log what would be done (`DRY_RUN`). Default `false`. */
+  readonly dryRun?: boolean
+  readonly drain?: {
+    /** Leave DaemonSet pods in place (`IGNORE_DAEMON_SETS`). Default `true`. */
+    readonly ignoreDaemonSets?: boolean
+    /** Evict pods with emptyDir volumes (`DELETE_LOCAL_DATA`). Default `true`. */
+    readonly deleteEmptyDirData?: boolean
+    /** Grace for evicted pods; negative: each pod's own (`POD_TERMINATION_GRACE_PERIOD`). Default `-1`. */
+    readonly gracePeriodSeconds?: number
+    /** The drain's timeout; `0`: none (`NODE_TERMINATION_GRACE_PERIOD`). Default `120`. */
+    readonly timeoutSeconds?: number
+  }
+  /** Label the node out of external load balancers before cordoning (`EXCLUDE_FROM_LOAD_BALANCERS`). */
+  readonly excludeFromLoadBalancers?: boolean
+  /** After a drain, taint `node.kubernetes.io/out-of-service` (`ENABLE_OUT_OF_SERVICE_TAINT`). */
+  readonly outOfServiceTaint?: boolean
+  /** nth's own pod, which a drain leaves alone (`POD_NAME`, `NAMESPACE`). */
+  readonly ownPod?: { readonly name: string; readonly namespace?: string | undefined }
+  /** Kubernetes Events (`EMIT_KUBERNETES_EVENTS`, `KUBERNETES_EVENTS_EXTRA_ANNOTATIONS`); off by default. */
+  readonly kubernetesEvents?: Omit<KubeEvents.Options, "metrics">
+  /** How long a failed event waits before it may be handled again. Default 5 seconds. */
+  readonly retryFailedAfter?: Duration.Input
+  /**
+   * The steps, given the handler's own ({@link Step.defaults}): return them extended (e.g. with
+   * {@link Step.insertAfter}) to add a program's own. Default: the handler's own.
+   */
+  readonly steps?: (defaults: ReadonlyArray<Step.Step>) => ReadonlyArray<Step.Step>
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Outcomes
+// ---------------------------------------------------------------------------------------------------------------
 
 /**
  * What happened to one event.
+ *
+ * - `Cordoned`, `Drained`, `Uncordoned`: done; `acknowledgement` says what the source expects now (queue mode
+ *   completes the lifecycle action and deletes the message). `Drained.joined`: the drain of another event of the
+ *   same node served this one too.
+ * - `InProgress`: the same event is being handled now (or was handed over by a stop): do not acknowledge yet.
+ * - `AlreadyDone`: handled before (or known from the node's record after a restart): acknowledge again if
+ *   needed, do nothing else.
+ * - `NodeNotFound`: the event's node is not in the cluster.
+ * - `Ignored`: nothing to do, and why (a switched-off kind, a cancellation of something nth did not do, …).
+ * - `Failed`: a step failed; `retryable` is false when trying again cannot help (the event names no node, a
+ *   drain the rules refuse).
  *
  * @category models
  * @since 0.1.0
  */
 export type Outcome =
-  | { readonly _tag: "Duplicate" }
-  | { readonly _tag: "Ignored"; readonly reason: string }
-  | { readonly _tag: "Cordoned"; readonly cordonedAfterMs: number }
+  | {
+      readonly _tag: "Cordoned"
+      readonly acknowledgement: NodeAction.Acknowledgement
+      readonly cordonedAfterMs: number
+    }
   | {
       readonly _tag: "Drained"
+      readonly acknowledgement: NodeAction.Acknowledgement
       readonly cordonedAfterMs: number
       readonly drainedAfterMs: number
-      /** The event joined a drain another event of the same node had started: one drain served both. */
       readonly joined?: boolean
     }
-  | { readonly _tag: "Uncordoned" }
-  | { readonly _tag: "Failed"; readonly step: string; readonly error: string }
+  | { readonly _tag: "Uncordoned"; readonly acknowledgement: NodeAction.Acknowledgement }
+  | { readonly _tag: "InProgress" }
+  | { readonly _tag: "AlreadyDone" }
+  | { readonly _tag: "NodeNotFound"; readonly nodeName: string }
+  | { readonly _tag: "Ignored"; readonly reason: string }
+  | { readonly _tag: "Failed"; readonly step: string; readonly error: string; readonly retryable: boolean }
+
+/**
+ * Whether the event's work is done (and it can be acknowledged).
+ *
+ * @category predicates
+ * @since 0.2.0
+ */
+export const isDone = (
+  outcome: Outcome
+): outcome is Extract<Outcome, { readonly _tag: "Cordoned" | "Drained" | "Uncordoned" }> =>
+  outcome._tag === "Cordoned" || outcome._tag === "Drained" || outcome._tag === "Uncordoned"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Service
+// ---------------------------------------------------------------------------------------------------------------
 
 /**
  * @category models
  * @since 0.1.0
  */
 export interface Service {
-  /** Handles one event (a duplicate is recognised and left alone). */
+  /** Handles one event, which must name its node (`event.nodeName`). */
   readonly handle: (event: InterruptionEvent.InterruptionEvent) => Effect.Effect<Outcome>
-  /** Reports a failed poll of a monitor (metric, log line, Kubernetes Event). */
-  readonly monitorFailed: (monitor: string, error: { readonly message: string }) => Effect.Effect<void>
-  /**
-   * At start-up in IMDS mode: undoes nth's work on this node if it came back from the reboot it was drained for,
-   * and remembers the events already dealt with so they are not handled again. Tried up to 4 times, 2 s apart
-   * (the Go handler retries for 8 s), then given up with a warning and `nth_startup_recovery_failures_total`.
-   * `uptimeSeconds` undefined (unknown) never uncordons.
-   */
-  readonly recover: (options: { readonly uptimeSeconds: number | undefined }) => Effect.Effect<void>
+  /** What the handler knows of each event: a program's start-up recovery adds to its ignore list. */
   readonly store: EventStore.EventStore
   readonly metrics: Metrics.Registry
+  /** The handler's Kubernetes Events (aggregated, rate limited), for a program's own. */
+  readonly events: KubeEvents.KubeEvents
 }
 
 /**
@@ -74,9 +146,7 @@ export interface Service {
  */
 export class Handler extends Context.Service<Handler, Service>()("@nth/handler/Handler") {}
 
-/**
- * Where a drain must be over: the Spot notice's termination time, the start of a scheduled event's window.
- */
+/** Where a drain must be over: the Spot notice's termination time, the start of a scheduled event's window. */
 const deadlineOf = (event: InterruptionEvent.InterruptionEvent): Date | undefined => {
   switch (event.kind) {
     case "SpotInterruptionNotice":
@@ -91,26 +161,23 @@ const deadlineOf = (event: InterruptionEvent.InterruptionEvent): Date | undefine
 const errorText = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
 
-/** A step that failed: which one, and why. */
+const tagOf = (error: unknown): string | undefined =>
+  typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
+
+/** A step that failed: which one, why, and the error itself (to tell a missing node from other failures). */
 interface StepFailure {
   readonly step: string
   readonly error: string
+  readonly cause: unknown
 }
+
+// Failures that trying again cannot cure: the drainer's rules refuse the drain, or a pod can never be evicted.
+const permanent: ReadonlySet<string> = new Set(["DrainRefused", "EvictionFailed"])
 
 /** The step name of an event that joined another event's drain: that event reports the drain's failure. */
 const joinedDrain = "joined drain"
 
-/**
- * The drain running on a node. A second event for the node joins it instead of starting another (which would
- * evict every pod a second time): its deadline, if earlier, moves the drain's deadline, and it ends with the
- * drain's result.
- */
-interface DrainEnd {
-  /** `Ran`: this event's drain; `Joined`: the drain of another event of the node. */
-  readonly _tag: "Ran" | "Joined"
-  readonly report: DrainReport.DrainReport
-}
-
+/** The drain under way on a node, which later events of the node join. */
 interface NodeDrain {
   readonly deadline: Deadline.Deadline
   readonly result: Deferred.Deferred<DrainReport.DrainReport, StepFailure>
@@ -126,147 +193,150 @@ const alwaysPreDrained: ReadonlySet<InterruptionEvent.Kind> = new Set([
 ])
 
 /**
- * Whether the event has a pre-drain task, as the Go handler: the kind's taint (scheduled events: only with a
- * restart code), and the uncordon-after-reboot mark.
- */
-const hasPreDrainTask = (
-  event: InterruptionEvent.InterruptionEvent,
-  action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>
-): boolean => action.taint !== undefined || action.markUncordonAfterReboot || alwaysPreDrained.has(event.kind)
-
-/** How long start-up recovery keeps trying: 4 tries, 2 s apart (the Go handler: every 2 s for up to 8 s). */
-const recoveryRetry = { schedule: Schedule.spaced("2 seconds"), times: 3 } as const
-
-/**
  * @category constructors
  * @since 0.1.0
  */
 export const make = (
-  settings: Settings,
-  metrics: Metrics.Registry
+  options: Options,
+  metrics: Metrics.Registry = Metrics.make()
 ): Effect.Effect<Service, never, KubeClient.KubeClient | TaintManager.TaintManager | Drainer.Drainer> =>
   Effect.gen(function* () {
     const kube = yield* KubeClient.KubeClient
     const taints = yield* TaintManager.TaintManager
-    const events = KubeEvents.make(kube, settings, { metrics })
     const drainer = yield* Drainer.Drainer
-    const store = EventStore.make({ retryFailedAfterMs: 5000 })
-    const actionSettings = toActionSettings(settings)
-    const workers = yield* Semaphore.make(Math.max(1, settings.workers))
+    const dryRun = options.dryRun ?? false
+    const events = KubeEvents.make(kube, {
+      reportingInstance: "",
+      ...options.kubernetesEvents,
+      enabled: (options.kubernetesEvents?.enabled ?? false) && !dryRun,
+      metrics
+    })
+    const store = EventStore.make({
+      retryFailedAfterMs: Duration.toMillis(Duration.fromInputUnsafe(options.retryFailedAfter ?? "5 seconds"))
+    })
+    const defaults = Step.defaults({
+      excludeFromLoadBalancers: options.excludeFromLoadBalancers ?? false,
+      outOfServiceTaint: options.outOfServiceTaint ?? false
+    })
+    const steps = options.steps?.(defaults) ?? defaults
     const drains = new Map<string, NodeDrain>()
 
     const ownPod: PodFilter.PodFilter = (pod) =>
-      settings.podName !== "" &&
-      pod.metadata?.name === settings.podName &&
-      (settings.podNamespace === "" || pod.metadata?.namespace === settings.podNamespace)
+      options.ownPod !== undefined &&
+      options.ownPod.name !== "" &&
+      pod.metadata?.name === options.ownPod.name &&
+      (!options.ownPod.namespace || pod.metadata?.namespace === options.ownPod.namespace)
         ? { _tag: "Skip", reason: "Self", message: "nth's own pod" }
         : { _tag: "Remove" }
 
     const step = <A, E>(name: string, effect: Effect.Effect<A, E>) =>
       effect.pipe(
-        Effect.mapError((error): StepFailure => ({ step: name, error: errorText(error) })),
+        Effect.mapError((error): StepFailure => ({ step: name, error: errorText(error), cause: error })),
         Effect.tap(() => Effect.logDebug(`${name}: done`))
       )
 
     const count = (action: string, ok: boolean) =>
-      metrics.increment("actions_total", { node_action: action, node_status: ok ? "success" : "error" })
+      metrics.actions.increment({ node_action: action, node_status: ok ? "success" : "error" })
 
     /** A failed action, as the Go handler reports it: counted, a Warning Event with its reason, a log line. */
     const reportFailure =
       (nodeName: string, action: string, reason: string, describe: (error: string) => string) =>
-      ({ step: failed, error }: StepFailure) =>
+      (failure: StepFailure) =>
         Effect.gen(function* () {
           count(action, false)
-          yield* events.emit(nodeName, "Warning", reason, describe(error))
-          yield* Effect.logError(`${failed} failed: ${error}`)
+          // As the Go handler: a cordon that fails because the node is not there is logged without a CordonError.
+          const cordoning = action === "cordon" || action === "cordon-and-drain"
+          if (!cordoning || tagOf(failure.cause) !== "NodeNotFound")
+            yield* events.emit(nodeName, "Warning", reason, describe(failure.error))
+          yield* Effect.logError(`${failure.step} failed: ${failure.error}`)
         })
 
-    /** The Go handler's pre-drain task: the steps that mark the node before it is cordoned. */
-    const preDrain = (
-      event: InterruptionEvent.InterruptionEvent,
-      nodeName: string,
-      action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>
-    ) =>
-      Effect.gen(function* () {
-        const target = { nodeName, event: { id: event.id, kind: event.kind } }
-        if (action.taint) yield* step("taint", taints.addTaint({ ...target, taint: action.taint }))
-        if (action.markUncordonAfterReboot)
-          yield* step("mark uncordon after reboot", taints.markUncordonAfterReboot(target))
-      }).pipe(
-        Effect.tap(() =>
-          Effect.gen(function* () {
-            count("pre-drain", true)
-            yield* events.emit(
-              nodeName,
-              "Normal",
-              Reason.nodeAction.PreDrain,
-              "Pre-drain task successfully executed"
-            )
-          })
-        ),
-        Effect.tapError(
-          reportFailure(
-            nodeName,
-            "pre-drain",
-            Reason.nodeAction.PreDrainError,
-            (error) => `There was a problem executing the pre-drain task: ${error}`
+    /** Runs `runs`' steps in order; a step with companions `alongside` it runs them in the background meanwhile. */
+    const runSteps = (runs: ReadonlyArray<Step.Step>, context: Step.Context) =>
+      Effect.forEach(
+        runs.filter((s) => s.alongside === undefined && (s.appliesTo?.(context) ?? true)),
+        (current) => {
+          const companions = steps.filter(
+            (s) => s.alongside === current.name && (s.appliesTo?.(context) ?? true)
           )
-        )
+          const run = step(current.name, current.run(context))
+          if (companions.length === 0) return run
+          return Effect.gen(function* () {
+            const background = yield* Effect.forEach(companions, (companion) =>
+              Effect.forkChild(
+                companion
+                  .run(context)
+                  .pipe(
+                    Effect.catchCause((cause) =>
+                      Cause.hasInterruptsOnly(cause)
+                        ? Effect.void
+                        : Effect.logWarning(`${companion.name} failed: ${Cause.pretty(cause)}`)
+                    )
+                  )
+              )
+            )
+            return yield* run.pipe(Effect.ensuring(Fiber.interruptAll(background)))
+          })
+        },
+        { discard: true }
       )
 
-    /** Drains the node for `event`, under `owned`'s deadline (which events that join may move earlier). */
-    const runDrain = (nodeName: string, owned: NodeDrain): Effect.Effect<DrainEnd, StepFailure> =>
+    const ofPhase = (...wanted: ReadonlyArray<Step.Phase>) => steps.filter((s) => wanted.includes(s.phase))
+
+    // -----------------------------------------------------------------------------------------------------------
+    // The drain, one per node
+    // -----------------------------------------------------------------------------------------------------------
+
+    /** Drains the node under `owned`'s deadline (which events that join may move earlier). */
+    const runDrain = (nodeName: string, owned: NodeDrain): Effect.Effect<Step.Drained, unknown> =>
       Effect.gen(function* () {
         const services = yield* Effect.context<never>()
         // Progress arrives in a plain callback: its log lines and Events run with the caller's services (so they
-        // go through the program's logger and level), and the drain step ends once the Events are sent.
+        // go through the program's logger and level), and the drain ends once the Events are sent.
         const sending: Array<Fiber.Fiber<void>> = []
-        const report = yield* step(
-          "drain",
-          drainer
-            .drain(nodeName, {
-              // Cordoned above, through the taint manager, which records the cordon as nth's.
-              cordon: false,
-              force: true,
-              ignoreDaemonSets: settings.ignoreDaemonSets,
-              deleteEmptyDirData: settings.deleteLocalData,
-              gracePeriodSeconds: settings.podTerminationGracePeriod,
-              timeoutSeconds: settings.nodeTerminationGracePeriod,
-              deadline: owned.deadline,
-              dryRun: settings.dryRun ? "client" : "none",
-              additionalFilters: [ownPod],
-              onProgress: (progress) => {
-                if (
-                  progress._tag === "PodEvicted" ||
-                  progress._tag === "PodEvictedAgain" ||
-                  progress._tag === "PodBlocked" ||
-                  progress._tag === "PodGone"
-                ) {
-                  Effect.runForkWith(services)(
-                    Effect.logInfo(progress._tag).pipe(
-                      Effect.annotateLogs({ pod: `${progress.pod.namespace}/${progress.pod.name}` })
-                    )
+        const report = yield* drainer
+          .drain(nodeName, {
+            // The cordon step cordoned the node through the taint manager, which records the cordon as nth's.
+            cordon: false,
+            force: true,
+            ignoreDaemonSets: options.drain?.ignoreDaemonSets ?? true,
+            deleteEmptyDirData: options.drain?.deleteEmptyDirData ?? true,
+            gracePeriodSeconds: options.drain?.gracePeriodSeconds ?? -1,
+            timeoutSeconds: options.drain?.timeoutSeconds ?? 120,
+            deadline: owned.deadline,
+            dryRun: dryRun ? "client" : "none",
+            additionalFilters: [ownPod],
+            onProgress: (progress) => {
+              if (
+                progress._tag === "PodEvicted" ||
+                progress._tag === "PodEvictedAgain" ||
+                progress._tag === "PodBlocked" ||
+                progress._tag === "PodGone"
+              ) {
+                Effect.runForkWith(services)(
+                  Effect.logInfo(progress._tag).pipe(
+                    Effect.annotateLogs({ pod: `${progress.pod.namespace}/${progress.pod.name}` })
                   )
-                }
-                // The Go handler reports each evicted pod with an Event on the pod.
-                if (progress._tag === "PodEvicted" || progress._tag === "PodDeleted") {
-                  const { pod } = progress
-                  sending.push(
-                    Effect.runForkWith(services)(
-                      events.emitFor(
-                        { kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
-                        "Normal",
-                        Reason.nodeAction.PodEviction,
-                        `Pod evicted due to node drain (node ${nodeName})`,
-                        { node: nodeName }
-                      )
-                    )
-                  )
-                }
+                )
               }
-            })
-            .pipe(Effect.ensuring(Effect.suspend(() => Fiber.awaitAll(sending))))
-        )
+              // The Go handler reports each evicted pod with an Event on the pod.
+              if (progress._tag === "PodEvicted" || progress._tag === "PodDeleted") {
+                const { pod } = progress
+                sending.push(
+                  Effect.runForkWith(services)(
+                    events.emitFor(
+                      { kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
+                      "Normal",
+                      Reason.nodeAction.PodEviction,
+                      `Pod evicted due to node drain (node ${nodeName})`,
+                      { node: nodeName }
+                    )
+                  )
+                )
+              }
+            }
+          })
+          .pipe(Effect.ensuring(Effect.suspend(() => Fiber.awaitAll(sending))))
         return { _tag: "Ran", report }
       })
 
@@ -274,7 +344,7 @@ export const make = (
     const joinDrain = (
       running: NodeDrain,
       deadline: Date | undefined
-    ): Effect.Effect<DrainEnd, StepFailure> =>
+    ): Effect.Effect<Step.Drained, unknown> =>
       Effect.gen(function* () {
         const before = running.deadline.current()
         const moved = deadline !== undefined && running.deadline.moveEarlier(deadline)
@@ -286,10 +356,41 @@ export const make = (
           )
         )
         const report = yield* Deferred.await(running.result).pipe(
-          Effect.mapError((failure): StepFailure => ({ step: joinedDrain, error: failure.error }))
+          Effect.mapError((failure): StepFailure => ({ ...failure, step: joinedDrain }))
         )
         return { _tag: "Joined", report }
       })
+
+    // Looked up and claimed in one synchronous step, so that two events arriving together cannot both start a
+    // drain; from the claim on, the drain's end is always published (and the claim released), however it ends.
+    const drainNode = (nodeName: string, deadline: Date | undefined) =>
+      Effect.uninterruptibleMask((restore): Effect.Effect<Step.Drained, unknown> => {
+        const running = drains.get(nodeName)
+        if (running !== undefined) return restore(joinDrain(running, deadline))
+        const owned: NodeDrain = { deadline: Deadline.make(deadline), result: Deferred.makeUnsafe() }
+        drains.set(nodeName, owned)
+        return restore(runDrain(nodeName, owned)).pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              drains.delete(nodeName)
+            }).pipe(
+              Effect.andThen(
+                Deferred.done(
+                  owned.result,
+                  Exit.mapError(
+                    Exit.map(exit, (drained) => drained.report),
+                    (error): StepFailure => ({ step: "drain", error: errorText(error), cause: error })
+                  )
+                )
+              )
+            )
+          )
+        )
+      })
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Acting on an event
+    // -----------------------------------------------------------------------------------------------------------
 
     const act = (
       event: InterruptionEvent.InterruptionEvent,
@@ -298,73 +399,115 @@ export const make = (
       seenAt: number
     ) =>
       Effect.gen(function* () {
-        const ref = { id: event.id, kind: event.kind }
-        const target = { nodeName, event: ref }
-        if (settings.excludeFromLoadBalancers)
-          yield* step("exclude from load balancers", taints.excludeFromLoadBalancers(target))
-        yield* step("cordon", taints.cordon(target))
-        const cordonedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
-        metrics.observe("nth_event_to_cordon_seconds", cordonedAfterMs / 1000, { kind: event.kind })
-        yield* Effect.logInfo("node cordoned").pipe(Effect.annotateLogs({ cordonedAfterMs }))
-        if (action._tag === "Cordon") {
-          count("cordon", true)
-          yield* events.emit(nodeName, "Normal", Reason.nodeAction.Cordon, "Node successfully cordoned")
-          return { _tag: "Cordoned", cordonedAfterMs } as const
-        }
-        yield* step("record drain started", taints.recordDrainStarted(target))
         const eventDeadline = deadlineOf(event)
         const deadline =
           eventDeadline !== undefined && eventDeadline.getTime() > seenAt ? eventDeadline : undefined
-        // Looked up and claimed in one synchronous step, so that two events arriving together cannot both start a
-        // drain; from the claim on, the drain's end is always published (and the claim released), however it ends.
-        const drain = yield* Effect.uninterruptibleMask((restore): Effect.Effect<DrainEnd, StepFailure> => {
-          const running = drains.get(nodeName)
-          if (running !== undefined) return restore(joinDrain(running, deadline))
-          const owned: NodeDrain = { deadline: Deadline.make(deadline), result: Deferred.makeUnsafe() }
-          drains.set(nodeName, owned)
-          return restore(runDrain(nodeName, owned)).pipe(
-            Effect.onExit((exit) =>
+        let drained: Step.Drained | undefined
+        const context: Step.Context = {
+          event,
+          nodeName,
+          action,
+          seenAt,
+          deadline,
+          taints,
+          events,
+          drainNode: () =>
+            Effect.tap(drainNode(nodeName, deadline), (result) =>
               Effect.sync(() => {
-                drains.delete(nodeName)
-              }).pipe(
-                Effect.andThen(
-                  Deferred.done(
-                    owned.result,
-                    Exit.map(exit, (ran) => ran.report)
-                  )
+                drained = result
+              })
+            )
+        }
+
+        // The Go handler's pre-drain task, reported as such when the event has one.
+        const preDrain = ofPhase("pre-drain")
+        if (
+          action.taint !== undefined ||
+          action.markUncordonAfterReboot ||
+          alwaysPreDrained.has(event.kind) ||
+          preDrain.some((s) => s.appliesTo?.(context) ?? true)
+        ) {
+          yield* runSteps(preDrain, context).pipe(
+            Effect.tap(() =>
+              Effect.gen(function* () {
+                count("pre-drain", true)
+                yield* events.emit(
+                  nodeName,
+                  "Normal",
+                  Reason.nodeAction.PreDrain,
+                  "Pre-drain task successfully executed"
                 )
+              })
+            ),
+            Effect.tapError(
+              reportFailure(
+                nodeName,
+                "pre-drain",
+                Reason.nodeAction.PreDrainError,
+                (error) => `There was a problem executing the pre-drain task: ${error}`
               )
             )
           )
-        })
-        yield* step("record drained", taints.recordDrained(target))
-        if (settings.enableOutOfServiceTaint && !settings.cordonOnly) {
-          yield* step(
-            "out-of-service taint",
-            taints.addTaint({ ...target, taint: NodeRecord.outOfServiceTaint })
-          )
         }
-        const drainedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
-        metrics.observe("nth_event_to_drained_seconds", drainedAfterMs / 1000, { kind: event.kind })
-        if (drain._tag === "Joined") {
-          // The event that started the drain counts it and reports it; this one is only recorded as served.
-          yield* Effect.logInfo("node drained by the drain this event joined").pipe(
-            Effect.annotateLogs({ drainedAfterMs })
+
+        const cordonOnly = action._tag === "Cordon"
+        return yield* Effect.gen(function* () {
+          yield* runSteps(ofPhase("cordon"), context)
+          const cordonedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
+          metrics.eventToCordon.observe(cordonedAfterMs / 1000, { kind: event.kind })
+          yield* Effect.logInfo("node cordoned").pipe(Effect.annotateLogs({ cordonedAfterMs }))
+          if (cordonOnly) {
+            yield* runSteps(ofPhase("acknowledge"), context)
+            count("cordon", true)
+            yield* events.emit(nodeName, "Normal", Reason.nodeAction.Cordon, "Node successfully cordoned")
+            return { _tag: "Cordoned", acknowledgement: action.acknowledgement, cordonedAfterMs } as const
+          }
+          yield* runSteps(ofPhase("drain", "post-drain"), context)
+          const drainedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
+          metrics.eventToDrained.observe(drainedAfterMs / 1000, { kind: event.kind })
+          yield* runSteps(ofPhase("acknowledge"), context)
+          const result = {
+            _tag: "Drained",
+            acknowledgement: action.acknowledgement,
+            cordonedAfterMs,
+            drainedAfterMs
+          } as const
+          if (drained?._tag === "Joined") {
+            // The event that started the drain counts and reports it; this one is recorded as served by it.
+            yield* Effect.logInfo("node drained by the drain this event joined").pipe(
+              Effect.annotateLogs({ drainedAfterMs })
+            )
+            return { ...result, joined: true }
+          }
+          count("cordon-and-drain", true)
+          yield* events.emit(
+            nodeName,
+            "Normal",
+            Reason.nodeAction.CordonAndDrain,
+            "Node successfully cordoned and drained"
           )
-          return { _tag: "Drained", cordonedAfterMs, drainedAfterMs, joined: true } as const
-        }
-        const report = drain.report
-        count("cordon-and-drain", true)
-        yield* events.emit(
-          nodeName,
-          "Normal",
-          Reason.nodeAction.CordonAndDrain,
-          "Node successfully cordoned and drained"
+          yield* Effect.logInfo("node drained").pipe(
+            Effect.annotateLogs({
+              drainedAfterMs,
+              ...(drained === undefined
+                ? {}
+                : { pods: drained.report.pods.length, apiRequests: drained.report.apiRequests })
+            })
+          )
+          return result
+        }).pipe(
+          Effect.tapError((failure) =>
+            failure.step === joinedDrain
+              ? Effect.logWarning(`the drain this event joined failed: ${failure.error}`)
+              : reportFailure(
+                  nodeName,
+                  cordonOnly ? "cordon" : "cordon-and-drain",
+                  cordonOnly ? Reason.nodeAction.CordonError : Reason.nodeAction.CordonAndDrainError,
+                  (error) =>
+                    `There was a problem while trying to ${cordonOnly ? "cordon" : "cordon and drain"} the node: ${error}`
+                )(failure)
+          )
         )
-        yield* Effect.logInfo("node drained").pipe(
-          Effect.annotateLogs({ drainedAfterMs, pods: report.pods.length, apiRequests: report.apiRequests })
-        )
-        return { _tag: "Drained", cordonedAfterMs, drainedAfterMs } as const
       })
 
     /**
@@ -398,7 +541,7 @@ export const make = (
         yield* Effect.logInfo("nth's work on the node undone").pipe(
           Effect.annotateLogs({ cleared: JSON.stringify(cleared) })
         )
-        return { _tag: "Uncordoned" } as const
+        return { _tag: "Uncordoned", acknowledgement: "None" } as const
       }).pipe(
         Effect.tapError(
           reportFailure(
@@ -410,14 +553,13 @@ export const make = (
         )
       )
 
-    const handleNew = (event: InterruptionEvent.InterruptionEvent, seenAt: number) =>
+    const handleNew = (event: InterruptionEvent.InterruptionEvent, nodeName: string, seenAt: number) =>
       Effect.gen(function* () {
-        const nodeName = event.nodeName ?? settings.nodeName
-        const action = NodeAction.decide(event, actionSettings)
+        const action = NodeAction.decide(event, options.actions)
         // Counted once per event, not once per retry of a failed handling.
-        if (store.attemptsOf(event) <= 1) metrics.increment("nth_events_received_total", { kind: event.kind })
+        if (store.attemptsOf(event) <= 1) metrics.eventsReceived.increment({ kind: event.kind })
         if (action._tag === "Ignore") {
-          metrics.increment("nth_events_ignored_total", { kind: event.kind })
+          metrics.eventsIgnored.increment({ kind: event.kind })
           yield* Effect.logDebug(`event ignored: ${action.reason}`)
           return { _tag: "Ignored", reason: action.reason } as const
         }
@@ -433,38 +575,27 @@ export const make = (
           Reason.received[event.kind],
           event.instanceId === undefined ? `${event.description} (instance id unknown)` : event.description
         )
-        if (hasPreDrainTask(event, action)) yield* preDrain(event, nodeName, action)
-        const cordonOnly = action._tag === "Cordon"
-        return yield* act(event, nodeName, action, seenAt).pipe(
-          Effect.tapError((failure) =>
-            failure.step === joinedDrain
-              ? Effect.logWarning(`the drain this event joined failed: ${failure.error}`)
-              : reportFailure(
-                  nodeName,
-                  cordonOnly ? "cordon" : "cordon-and-drain",
-                  cordonOnly ? Reason.nodeAction.CordonError : Reason.nodeAction.CordonAndDrainError,
-                  (error) =>
-                    `There was a problem while trying to ${cordonOnly ? "cordon" : "cordon and drain"} the node: ${error}`
-                )(failure)
-          )
-        )
+        return yield* act(event, nodeName, action, seenAt)
       }).pipe(
         Effect.catch((failure: StepFailure) =>
-          Effect.succeed({ _tag: "Failed", step: failure.step, error: failure.error } as const)
-        ),
-        Effect.annotateLogs({
-          eventId: event.id,
-          kind: event.kind,
-          node: event.nodeName ?? settings.nodeName,
-          instance: event.instanceId ?? "unknown"
-        })
+          Effect.succeed<Outcome>(
+            tagOf(failure.cause) === "NodeNotFound"
+              ? { _tag: "NodeNotFound", nodeName }
+              : {
+                  _tag: "Failed",
+                  step: failure.step,
+                  error: failure.error,
+                  retryable: !permanent.has(tagOf(failure.cause) ?? "")
+                }
+          )
+        )
       )
 
     // However the handling ends, the event leaves InProgress: a defect is a failure like any other (tried again
     // later), an interruption (shutdown) is left to the next process, which resumes from the node's record.
     const settledState = (exit: Exit.Exit<Outcome>): Exclude<EventStore.State, "InProgress"> =>
       Exit.isSuccess(exit)
-        ? exit.value._tag === "Failed"
+        ? exit.value._tag === "Failed" || exit.value._tag === "NodeNotFound"
           ? "Failed"
           : exit.value._tag === "Ignored"
             ? "Ignored"
@@ -475,94 +606,55 @@ export const make = (
 
     const handle: Service["handle"] = (event) =>
       Effect.gen(function* () {
+        const nodeName = event.nodeName
+        if (nodeName === undefined) {
+          yield* Effect.logError("event refused: it names no node").pipe(
+            Effect.annotateLogs({ eventId: event.id, kind: event.kind })
+          )
+          return {
+            _tag: "Failed",
+            step: "find the node",
+            error: "the event names no node",
+            retryable: false
+          } as const
+        }
         const now = yield* Clock.currentTimeMillis
-        if (store.offer(event, now) === "seen") return { _tag: "Duplicate" } as const
-        return yield* Semaphore.withPermit(workers)(handleNew(event, store.firstSeenAt(event) ?? now)).pipe(
+        if (store.offer(event, now) === "seen") {
+          const state = store.stateOf(event)
+          if (state === "InProgress" || state === "Interrupted") return { _tag: "InProgress" } as const
+          if (state === "Failed")
+            return {
+              _tag: "Failed",
+              step: "an earlier attempt",
+              error: "the last attempt failed; it is tried again after the retry delay",
+              retryable: true
+            } as const
+          return { _tag: "AlreadyDone" } as const
+        }
+        return yield* handleNew(event, nodeName, store.firstSeenAt(event) ?? now).pipe(
           Effect.onExit((exit) =>
             Effect.flatMap(Clock.currentTimeMillis, (settledAt) =>
               Effect.sync(() => store.settle(event, settledState(exit), settledAt))
             )
           ),
           Effect.catchDefect((defect) =>
-            Effect.as(
-              Effect.logError(`handling the event failed unexpectedly: ${errorText(defect)}`).pipe(
-                Effect.annotateLogs({ eventId: event.id, kind: event.kind })
-              ),
-              { _tag: "Failed", step: "unexpected", error: errorText(defect) } as const
-            )
-          )
-        )
-      })
-
-    const monitorFailed: Service["monitorFailed"] = (monitor, error) =>
-      Effect.gen(function* () {
-        metrics.increment("events_error_total", { event_error_where: monitor })
-        yield* Effect.logWarning(`monitor ${monitor} failed: ${error.message}`)
-        yield* events.emit(
-          settings.nodeName,
-          "Warning",
-          Reason.nodeAction.MonitorError,
-          `There was a problem monitoring for events in monitor '${monitor}'`
-        )
-      })
-
-    const recoverOnce = (uptimeSeconds: number | undefined) =>
-      Effect.gen(function* () {
-        const nodeName = settings.nodeName
-        if (settings.enableScheduledEventDraining && !settings.dryRun) {
-          if (uptimeSeconds === undefined) {
-            yield* Effect.logWarning(
-              "the node's uptime is unknown (UPTIME_FROM_FILE or /proc/uptime unreadable): not checking for a reboot, so no uncordon after reboot"
-            )
-          } else {
-            const checked = yield* taints.uncordonAfterReboot({ nodeName, uptimeSeconds })
-            const result = checked.result
-            if (result._tag !== "NotMarked") {
-              // Whether or not the node rebooted, the scheduled event it was marked for is dealt with: if IMDS
-              // still lists it, it must not drain the node again (the Go handler's ignore list).
-              store.ignore(result.eventId)
-              yield* Effect.logInfo(
-                result._tag === "Rebooted"
-                  ? "back from the scheduled reboot: nth's cordon, taints and labels removed"
-                  : "marked for uncordon after reboot, but no reboot happened yet"
-              ).pipe(Effect.annotateLogs({ eventId: result.eventId }))
-              if (result._tag === "Rebooted") {
-                count("uncordon", true)
-                yield* events.emit(
-                  nodeName,
-                  "Normal",
-                  Reason.nodeAction.Uncordon,
-                  "Node successfully uncordoned"
-                )
-              }
-            }
-          }
-        }
-        // Events this node's record says nth finished draining for are done: a restarted nth does not drain for
-        // them again. (A drain that started but did not finish is resumed when its event is seen again.)
-        const { record } = yield* taints.readRecord({ nodeName })
-        if (record?.drain?.finishedAt !== undefined)
-          for (const recorded of record.events) store.ignore(recorded.id)
-      })
-
-    const recover: Service["recover"] = ({ uptimeSeconds }) =>
-      recoverOnce(uptimeSeconds).pipe(
-        Effect.tapError((error) =>
-          Effect.logInfo(`start-up recovery failed, trying again: ${errorText(error)}`)
-        ),
-        Effect.retry(recoveryRetry),
-        Effect.catch((error) =>
-          Effect.gen(function* () {
-            metrics.increment("nth_startup_recovery_failures_total")
-            yield* Effect.logWarning(
-              `start-up recovery given up after ${recoveryRetry.times + 1} tries: ${errorText(error)}`
-            )
+            Effect.as(Effect.logError(`handling the event failed unexpectedly: ${errorText(defect)}`), {
+              _tag: "Failed",
+              step: "unexpected",
+              error: errorText(defect),
+              retryable: true
+            } as const)
+          ),
+          Effect.annotateLogs({
+            eventId: event.id,
+            kind: event.kind,
+            node: nodeName,
+            instance: event.instanceId ?? "unknown"
           })
-        ),
-        Effect.annotateLogs({ node: settings.nodeName })
-      )
+        )
+      })
 
-    return Handler.of({ handle, monitorFailed, recover, store, metrics })
+    return Handler.of({ handle, store, metrics, events })
   })
 
 /**
@@ -570,7 +662,7 @@ export const make = (
  * @since 0.1.0
  */
 export const layer = (
-  settings: Settings,
-  metrics: Metrics.Registry
+  options: Options,
+  metrics?: Metrics.Registry
 ): Layer.Layer<Handler, never, KubeClient.KubeClient | TaintManager.TaintManager | Drainer.Drainer> =>
-  Layer.effect(Handler, make(settings, metrics))
+  Layer.effect(Handler, make(options, metrics))

@@ -18,7 +18,6 @@
 import type { KubeClient } from "@nth/kube"
 import { Clock, Effect, Semaphore } from "effect"
 import type { Registry } from "./Metrics.ts"
-import type { Settings } from "./Settings.ts"
 
 /**
  * The object an Event is about: the Node for node actions, a Pod for `PodEviction`.
@@ -104,17 +103,27 @@ const touch = <A>(map: Map<string, A>, key: string, make: () => A, size: number)
 }
 
 /**
+ * @category models
+ * @since 0.2.0
+ */
+export interface Options {
+  /** Whether Events are written at all (`EMIT_KUBERNETES_EVENTS`, and never in a dry run). */
+  readonly enabled: boolean
+  /** Annotations on every Event (`KUBERNETES_EVENTS_EXTRA_ANNOTATIONS`). */
+  readonly extraAnnotations?: Readonly<Record<string, string>>
+  /** The Events' source host and reporting instance: the Go handler puts its own `NODE_NAME` there. */
+  readonly reportingInstance: string
+  /** Where held-back Events are counted. */
+  readonly metrics?: Registry
+  /** Default {@link defaultRateLimit}. */
+  readonly rateLimit?: RateLimit
+}
+
+/**
  * @category constructors
  * @since 0.1.0
  */
-export const make = (
-  kube: KubeClient.Service,
-  settings: Pick<
-    Settings,
-    "emitKubernetesEvents" | "dryRun" | "nodeName" | "kubernetesEventsExtraAnnotations"
-  >,
-  options: { readonly metrics?: Registry; readonly rateLimit?: RateLimit } = {}
-): KubeEvents => {
+export const make = (kube: KubeClient.Service, options: Options): KubeEvents => {
   const rateLimit = options.rateLimit ?? defaultRateLimit
   const aggregates = new Map<string, Aggregate>()
   const buckets = new Map<string, Bucket>()
@@ -132,7 +141,7 @@ export const make = (
   }
 
   const emitFor: KubeEvents["emitFor"] = (object, type, reason, message, annotations = {}) =>
-    !settings.emitKubernetesEvents || settings.dryRun
+    !options.enabled
       ? Effect.void
       : Effect.gen(function* () {
           const now = new Date(yield* Clock.currentTimeMillis)
@@ -148,7 +157,7 @@ export const make = (
           )
           aggregate.count += 1
           if (!take(`${objectKey}/${reason}`, now.getTime())) {
-            options.metrics?.increment("nth_kubernetes_events_suppressed_total", { reason })
+            options.metrics?.kubernetesEventsSuppressed.increment({ reason })
             return yield* Effect.logDebug(`${reason} event held back by the rate limit`).pipe(
               Effect.annotateLogs({ occurrences: aggregate.count })
             )
@@ -163,7 +172,7 @@ export const make = (
                     metadata: {
                       generateName: `${object.name}.`,
                       namespace,
-                      annotations: { ...settings.kubernetesEventsExtraAnnotations, ...annotations }
+                      annotations: { ...options.extraAnnotations, ...annotations }
                     },
                     involvedObject: {
                       kind: object.kind,
@@ -175,12 +184,12 @@ export const make = (
                     reason,
                     message: text,
                     type,
-                    source: { component, host: settings.nodeName },
+                    source: { component, host: options.reportingInstance },
                     firstTimestamp: now,
                     lastTimestamp: now,
                     count: aggregate.count,
                     reportingComponent: component,
-                    reportingInstance: settings.nodeName
+                    reportingInstance: options.reportingInstance
                   }
                 },
                 o

@@ -1,136 +1,210 @@
 /**
- * Prometheus metrics, in the text exposition format, with no dependency: a DaemonSet pod on every node must stay
- * small. Names follow the Go handler where it has one (`actions_total`, `events_error_total`); nth adds its
- * latency histograms and per-kind counters.
+ * Prometheus metrics as typed handles: each metric is a field of the {@link Registry}, declared once with its
+ * labels, so a misspelt metric or label is a compile error rather than a series that silently never appears.
+ * Names follow the Go handler where it has one (`actions_total`, `events_error_total`); nth adds its latency
+ * histograms and per-kind counters. A program adds its own metrics with {@link Registry.counter} and
+ * {@link Registry.histogram}, which return handles of the same kind.
+ *
+ * Rendered in the text exposition format by a small registry of nth's own rather than prom-client: see the
+ * figure in `render`'s comment.
  *
  * @since 0.1.0
  */
 
-type Labels = Readonly<Record<string, string>>
+/**
+ * Values for every label a metric declares.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type Labels<L extends string> = { readonly [K in L]: string }
 
-const labelText = (labels: Labels) => {
-  const entries = Object.entries(labels)
-  return entries.length === 0
-    ? ""
-    : `{${entries.map(([k, v]) => `${k}="${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`).join(",")}}`
-}
-
-interface Counter {
-  readonly kind: "counter"
-  readonly help: string
-  readonly values: Map<string, { labels: Labels; value: number }>
-}
-
-interface Histogram {
-  readonly kind: "histogram"
-  readonly help: string
-  readonly buckets: ReadonlyArray<number>
-  readonly values: Map<string, { labels: Labels; counts: Array<number>; sum: number; count: number }>
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export interface Counter<L extends string = never> {
+  readonly name: string
+  readonly increment: [L] extends [never] ? (by?: number) => void : (labels: Labels<L>, by?: number) => void
 }
 
 /**
- * A registry of counters and histograms.
+ * @category models
+ * @since 0.2.0
+ */
+export interface Histogram<L extends string = never> {
+  readonly name: string
+  readonly observe: [L] extends [never]
+    ? (seconds: number) => void
+    : (seconds: number, labels: Labels<L>) => void
+}
+
+/**
+ * nth's metrics, and the means to declare more.
  *
  * @category models
  * @since 0.1.0
  */
 export interface Registry {
-  readonly increment: (name: string, labels?: Labels, by?: number) => void
-  readonly observe: (name: string, seconds: number, labels?: Labels) => void
+  /** `actions_total`: node actions (`pre-drain`, `cordon`, `cordon-and-drain`, `uncordon`), by outcome. */
+  readonly actions: Counter<"node_action" | "node_status">
+  /** `events_error_total`: errors while watching for events, by where (the monitor). */
+  readonly eventErrors: Counter<"event_error_where">
+  /** `nth_events_received_total`: interruption events received, by kind (once per event, not per retry). */
+  readonly eventsReceived: Counter<"kind">
+  /** `nth_events_ignored_total`: events the settings switch off, by kind. */
+  readonly eventsIgnored: Counter<"kind">
+  /** `nth_startup_recovery_failures_total`: start-up recoveries that failed on every try. */
+  readonly startupRecoveryFailures: Counter
+  /** `nth_kubernetes_events_suppressed_total`: Kubernetes Events held back by their rate limit, by reason. */
+  readonly kubernetesEventsSuppressed: Counter<"reason">
+  /** `nth_event_to_cordon_seconds`: from an event being seen to its node being cordoned. */
+  readonly eventToCordon: Histogram<"kind">
+  /** `nth_event_to_drained_seconds`: from an event being seen to its node being drained. */
+  readonly eventToDrained: Histogram<"kind">
+  /** Declares another counter (a name already declared returns its existing handle). */
+  readonly counter: <L extends string = never>(
+    name: string,
+    help: string,
+    options?: { readonly labels?: ReadonlyArray<L> }
+  ) => Counter<L>
+  /** Declares another histogram, in seconds (default buckets: from 50 ms to 5 min). */
+  readonly histogram: <L extends string = never>(
+    name: string,
+    help: string,
+    options?: { readonly labels?: ReadonlyArray<L>; readonly buckets?: ReadonlyArray<number> }
+  ) => Histogram<L>
   /** The exposition text for `/metrics`. */
   readonly render: () => string
 }
 
-/** Latency buckets in seconds: from well under a poll interval up to a Spot notice's two minutes and beyond. */
-const latencyBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 20, 30, 60, 90, 120, 180, 300]
+type AnyLabels = Readonly<Record<string, string>>
+
+interface CounterState {
+  readonly kind: "counter"
+  readonly help: string
+  readonly handle: unknown
+  readonly values: Map<string, { labels: AnyLabels; value: number }>
+}
+
+interface HistogramState {
+  readonly kind: "histogram"
+  readonly help: string
+  readonly handle: unknown
+  readonly buckets: ReadonlyArray<number>
+  readonly values: Map<string, { labels: AnyLabels; counts: Array<number>; sum: number; count: number }>
+}
+
+const escapeLabel = (value: string) =>
+  value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")
+
+const labelText = (labels: AnyLabels) => {
+  const entries = Object.entries(labels)
+  return entries.length === 0 ? "" : `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`
+}
 
 /**
- * nth's metrics.
+ * Latency buckets in seconds: from well under a poll interval up to a Spot notice's two minutes and beyond.
+ *
+ * @category constants
+ * @since 0.2.0
+ */
+export const latencyBuckets: ReadonlyArray<number> = [
+  0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 3, 5, 10, 20, 30, 60, 90, 120, 180, 300
+]
+
+/**
+ * nth's metrics, every one at zero.
  *
  * @category constructors
  * @since 0.1.0
  */
 export const make = (): Registry => {
-  const metrics = new Map<string, Counter | Histogram>([
-    ["actions_total", { kind: "counter", help: "Number of actions", values: new Map() }],
-    [
-      "events_error_total",
-      { kind: "counter", help: "Number of errors in events processing", values: new Map() }
-    ],
-    [
-      "nth_events_received_total",
-      { kind: "counter", help: "Interruption events received, by kind", values: new Map() }
-    ],
-    [
-      "nth_events_ignored_total",
-      { kind: "counter", help: "Events ignored by the settings, by kind", values: new Map() }
-    ],
-    [
-      "nth_startup_recovery_failures_total",
-      {
-        kind: "counter",
-        help: "Start-up recoveries (uncordon after reboot, reading the node's record) that failed on every try",
-        values: new Map()
-      }
-    ],
-    [
-      "nth_kubernetes_events_suppressed_total",
-      {
-        kind: "counter",
-        help: "Kubernetes Events not written because their object and reason exceeded the rate limit, by reason",
-        values: new Map()
-      }
-    ],
-    [
-      "nth_event_to_cordon_seconds",
-      {
-        kind: "histogram",
-        help: "Time from an event being seen to the node being cordoned",
-        buckets: latencyBuckets,
-        values: new Map()
-      }
-    ],
-    [
-      "nth_event_to_drained_seconds",
-      {
-        kind: "histogram",
-        help: "Time from an event being seen to the node being drained",
-        buckets: latencyBuckets,
-        values: new Map()
-      }
-    ]
-  ])
-  // A zero series exists from the start, so rate() and alerts work before the first event (as the Go handler does).
-  const counter = metrics.get("actions_total") as Counter
-  counter.values.set("", { labels: {}, value: 0 })
-  ;(metrics.get("events_error_total") as Counter).values.set("", { labels: {}, value: 0 })
+  const metrics = new Map<string, CounterState | HistogramState>()
 
-  return {
-    increment: (name, labels = {}, by = 1) => {
-      const metric = metrics.get(name)
-      if (metric?.kind !== "counter") return
+  const counter = <L extends string = never>(
+    name: string,
+    help: string,
+    _options: { readonly labels?: ReadonlyArray<L> } = {}
+  ): Counter<L> => {
+    const existing = metrics.get(name)
+    if (existing !== undefined) {
+      if (existing.kind !== "counter") throw new Error(`metric ${name} is already a ${existing.kind}`)
+      return existing.handle as Counter<L>
+    }
+    const values = new Map<string, { labels: AnyLabels; value: number }>()
+    const add = (labels: AnyLabels, by: number) => {
       const key = labelText(labels)
-      const entry = metric.values.get(key) ?? { labels, value: 0 }
+      const entry = values.get(key) ?? { labels, value: 0 }
       entry.value += by
-      metric.values.set(key, entry)
-    },
-    observe: (name, seconds, labels = {}) => {
-      const metric = metrics.get(name)
-      if (metric?.kind !== "histogram") return
+      values.set(key, entry)
+    }
+    const increment = (first?: AnyLabels | number, by?: number) =>
+      typeof first === "object" ? add(first, by ?? 1) : add({}, first ?? 1)
+    const handle = { name, increment } as unknown as Counter<L>
+    metrics.set(name, { kind: "counter", help, handle, values })
+    return handle
+  }
+
+  const histogram = <L extends string = never>(
+    name: string,
+    help: string,
+    options: { readonly labels?: ReadonlyArray<L>; readonly buckets?: ReadonlyArray<number> } = {}
+  ): Histogram<L> => {
+    const existing = metrics.get(name)
+    if (existing !== undefined) {
+      if (existing.kind !== "histogram") throw new Error(`metric ${name} is already a ${existing.kind}`)
+      return existing.handle as Histogram<L>
+    }
+    const buckets = options.buckets ?? latencyBuckets
+    const values = new Map<string, { labels: AnyLabels; counts: Array<number>; sum: number; count: number }>()
+    const observe = (seconds: number, labels: AnyLabels = {}) => {
       const key = labelText(labels)
-      const entry = metric.values.get(key) ?? {
-        labels,
-        counts: metric.buckets.map(() => 0),
-        sum: 0,
-        count: 0
-      }
-      metric.buckets.forEach((bound, i) => {
+      const entry = values.get(key) ?? { labels, counts: buckets.map(() => 0), sum: 0, count: 0 }
+      buckets.forEach((bound, i) => {
         if (seconds <= bound) entry.counts[i]! += 1
       })
       entry.sum += seconds
       entry.count += 1
-      metric.values.set(key, entry)
-    },
+      values.set(key, entry)
+    }
+    const handle = { name, observe } as unknown as Histogram<L>
+    metrics.set(name, { kind: "histogram", help, handle, buckets, values })
+    return handle
+  }
+
+  const registry: Registry = {
+    actions: counter("actions_total", "Number of actions", { labels: ["node_action", "node_status"] }),
+    eventErrors: counter("events_error_total", "Number of errors in events processing", {
+      labels: ["event_error_where"]
+    }),
+    eventsReceived: counter("nth_events_received_total", "Interruption events received, by kind", {
+      labels: ["kind"]
+    }),
+    eventsIgnored: counter("nth_events_ignored_total", "Events ignored by the settings, by kind", {
+      labels: ["kind"]
+    }),
+    startupRecoveryFailures: counter(
+      "nth_startup_recovery_failures_total",
+      "Start-up recoveries (uncordon after reboot, reading the node's record) that failed on every try"
+    ),
+    kubernetesEventsSuppressed: counter(
+      "nth_kubernetes_events_suppressed_total",
+      "Kubernetes Events not written because their object and reason exceeded the rate limit, by reason",
+      { labels: ["reason"] }
+    ),
+    eventToCordon: histogram(
+      "nth_event_to_cordon_seconds",
+      "Time from an event being seen to the node being cordoned",
+      { labels: ["kind"] }
+    ),
+    eventToDrained: histogram(
+      "nth_event_to_drained_seconds",
+      "Time from an event being seen to the node being drained",
+      { labels: ["kind"] }
+    ),
+    counter,
+    histogram,
     render: () => {
       const lines: Array<string> = []
       for (const [name, metric] of metrics) {
@@ -151,4 +225,8 @@ export const make = (): Registry => {
       return `${lines.join("\n")}\n`
     }
   }
+  // A zero series exists from the start, so rate() and alerts work before the first event (as the Go handler does).
+  ;(metrics.get("actions_total") as CounterState).values.set("", { labels: {}, value: 0 })
+  ;(metrics.get("events_error_total") as CounterState).values.set("", { labels: {}, value: 0 })
+  return registry
 }

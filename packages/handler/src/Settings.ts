@@ -1,79 +1,38 @@
 /**
  * The Go handler's settings: the same environment variables, types and defaults, so that moving to nth is an
- * image swap. Every variable is read and checked up front; all problems are reported together, in one message.
+ * image swap. One table, in three parts (common, IMDS mode, queue mode): each variable is a Schema that decodes
+ * its text into its typed value, so the settings' type is the table's and nothing is cast. Every variable is
+ * read and checked up front; all problems are reported together, in one message.
  *
  * @since 0.1.0
  */
-
 import type { NodeAction } from "@nth/events"
-import { Config, Effect, Option, Schema } from "effect"
+import { Config, Effect, Option, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import type * as Handler from "./Handler.ts"
+
+// ---------------------------------------------------------------------------------------------------------------
+// How a variable's text becomes its value
+// ---------------------------------------------------------------------------------------------------------------
 
 /**
+ * Where a setting applies: both modes, IMDS mode (the DaemonSet) or queue mode (the Deployment).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export type Mode = "common" | "imds" | "queue"
+
+/**
+ * One variable, as `--help` lists it.
+ *
  * @category models
  * @since 0.1.0
  */
-export interface Settings {
-  readonly dryRun: boolean
-  readonly nodeName: string
-  readonly podName: string
-  readonly podNamespace: string
-  readonly metadataUrl: string
-  readonly metadataTries: number
-  readonly allowImdsV1Fallback: boolean
-  readonly ignoreDaemonSets: boolean
-  readonly deleteLocalData: boolean
-  readonly podTerminationGracePeriod: number
-  readonly nodeTerminationGracePeriod: number
-  readonly enableScheduledEventDraining: boolean
-  readonly enableSpotInterruptionDraining: boolean
-  readonly enableAsgLifecycleDraining: boolean
-  readonly enableSqsTerminationDraining: boolean
-  readonly enableRebalanceMonitoring: boolean
-  readonly enableRebalanceDraining: boolean
-  readonly checkTagBeforeDraining: boolean
-  readonly managedTag: string
-  readonly cordonOnly: boolean
-  readonly taintNode: boolean
-  readonly taintEffect: NodeAction.TaintEffect
-  readonly enableOutOfServiceTaint: boolean
-  readonly excludeFromLoadBalancers: boolean
-  readonly jsonLogging: boolean
-  readonly logLevel: "debug" | "info" | "error"
-  readonly uptimeFromFile: string
-  readonly enablePrometheusServer: boolean
-  readonly prometheusServerPort: number
-  readonly enableProbesServer: boolean
-  readonly probesServerPort: number
-  readonly probesServerEndpoint: string
-  readonly emitKubernetesEvents: boolean
-  readonly kubernetesEventsExtraAnnotations: Readonly<Record<string, string>>
-  readonly awsRegion: string
-  readonly awsEndpoint: string
-  readonly queueUrl: string
-  readonly workers: number
-  readonly useProviderId: boolean
-  readonly completeLifecycleActionDelaySeconds: number
-  readonly deleteSqsMsgIfNodeNotFound: boolean
-  readonly heartbeatInterval: number
-  readonly heartbeatUntil: number
-  readonly sqsMsgVisibilityTimeoutSec: number
-  readonly kubeApiQps: number
-  readonly kubeApiBurst: number
-  readonly webhookUrl: string
-  readonly webhookHeaders: string
-  readonly webhookTemplate: string
-  readonly webhookTemplateFile: string
-  readonly webhookProxy: string
-  readonly logFormatVersion: number
-  readonly useApiserverCache: boolean
-}
-
-type Kind = "bool" | "int" | "string"
-
-interface Variable {
+export interface Variable {
   readonly env: string
-  readonly key: keyof Settings
-  readonly kind: Kind
+  readonly key: string
+  readonly mode: Mode
+  /** The default, as text (as the Go handler's `--help` prints it). */
   readonly default: string
   readonly help: string
   /** Another variable that stands for the same setting (the Go handler's deprecated names). */
@@ -83,393 +42,498 @@ interface Variable {
    * instead of refusing to start, so that a Go handler's values work unchanged.
    */
   readonly notYetSupported?: boolean
-  /** Integers: the smallest and largest values that mean something (default: a 32-bit integer's range). */
-  readonly min?: number
-  readonly max?: number
-  /** Why a value outside min..max is refused, appended to the message. */
-  readonly rangeHint?: string
 }
 
+type Meta = Omit<Variable, "key">
+
+// The Go handler's strconv.ParseBool.
+const TRUE = new Set(["1", "t", "T", "TRUE", "true", "True"])
+const FALSE = new Set(["0", "f", "F", "FALSE", "false", "False"])
+
+/** A variable: `schema` decodes its text, the default (text too) stands in when it is unset. */
+const variable = <T>(schema: Schema.Codec<T, string>, meta: Meta) => {
+  const field = schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(meta.default)))
+  metas.set(field, meta)
+  return field
+}
+const metas = new WeakMap<object, Meta>()
+
+const bool = (meta: Meta) =>
+  variable(
+    Schema.String.check(
+      Schema.makeFilter((text: string) => TRUE.has(text.trim()) || FALSE.has(text.trim()), {
+        message: "is not a boolean (true or false)"
+      })
+    ).pipe(
+      Schema.decodeTo(
+        Schema.Boolean,
+        SchemaTransformation.transform({ decode: (text) => TRUE.has(text.trim()), encode: String })
+      )
+    ),
+    meta
+  )
+
+// Node's timers, and most of these settings' meanings, stop at a 32-bit integer.
 const int32 = { min: -(2 ** 31), max: 2 ** 31 - 1 }
 
-/**
- * Every variable, with its default and what it does (the `--help` text is made from this table).
- *
- * @category constants
- * @since 0.1.0
- */
-export const variables: ReadonlyArray<Variable> = [
-  {
+const int = (meta: Meta & { readonly min?: number; readonly max?: number; readonly rangeHint?: string }) => {
+  const min = meta.min ?? int32.min
+  const max = meta.max ?? int32.max
+  return variable(
+    Schema.String.check(Schema.isPattern(/^\s*[+-]?\d+\s*$/, { message: "is not an integer" })).pipe(
+      Schema.decodeTo(
+        Schema.Number.check(
+          Schema.isBetween(
+            { minimum: min, maximum: max },
+            { message: `is out of range (${min}..${max})${meta.rangeHint ? `: ${meta.rangeHint}` : ""}` }
+          )
+        ),
+        SchemaTransformation.transform({ decode: (text) => Number(text.trim()), encode: String })
+      )
+    ),
+    meta
+  )
+}
+
+const text = (meta: Meta, check?: { readonly test: (text: string) => boolean; readonly message: string }) =>
+  variable(
+    check === undefined
+      ? Schema.String
+      : Schema.String.check(Schema.makeFilter(check.test, { message: check.message })),
+    meta
+  )
+
+const oneOf = <const L extends string>(
+  values: readonly [L, ...Array<L>],
+  meta: Meta,
+  options: { readonly ignoreCase?: boolean } = {}
+) => {
+  const normalise = (value: string) => (options.ignoreCase ? value.trim().toLowerCase() : value.trim())
+  const isOne = (value: string): value is L => values.some((known) => known === value)
+  return variable(
+    Schema.String.check(
+      Schema.makeFilter((value: string) => isOne(normalise(value)), {
+        message: `is not one of ${values.join(", ")}`
+      })
+    ).pipe(
+      Schema.decodeTo(
+        Schema.Literals(values),
+        SchemaTransformation.transform({
+          decode: (value) => {
+            const normalised = normalise(value)
+            return isOne(normalised) ? normalised : values[0]
+          },
+          encode: (value: L): string => value
+        })
+      )
+    ),
+    meta
+  )
+}
+
+// `k1=v1,k2=v2`, each item exactly one `=` and a key, as the Go handler requires.
+const annotationItems = (value: string) =>
+  value.trim() === "" ? [] : value.split(",").map((item) => item.split("=").map((part) => part.trim()))
+
+const annotations = (meta: Meta) =>
+  variable(
+    Schema.String.check(
+      Schema.makeFilter(
+        (value: string) => annotationItems(value).every((parts) => parts.length === 2 && parts[0] !== ""),
+        { message: "is not a list of key=value items separated by commas" }
+      )
+    ).pipe(
+      Schema.decodeTo(
+        Schema.Record(Schema.String, Schema.String),
+        SchemaTransformation.transform({
+          decode: (value) =>
+            Object.fromEntries(annotationItems(value).map(([key = "", item = ""]) => [key, item])),
+          encode: (record) =>
+            Object.entries(record)
+              .map(([key, item]) => `${key}=${item}`)
+              .join(",")
+        })
+      )
+    ),
+    meta
+  )
+
+const port = (meta: Meta) => int({ ...meta, min: 1, max: 65_535 })
+
+// ---------------------------------------------------------------------------------------------------------------
+// The table
+// ---------------------------------------------------------------------------------------------------------------
+
+const common = {
+  dryRun: bool({
     env: "DRY_RUN",
-    key: "dryRun",
-    kind: "bool",
+    mode: "common",
     default: "false",
     help: "Log what would be done; write nothing to the cluster"
-  },
-  {
+  }),
+  nodeName: text({
     env: "NODE_NAME",
-    key: "nodeName",
-    kind: "string",
+    mode: "common",
     default: "",
     help: "Name of the node this process runs on (required)"
-  },
-  {
+  }),
+  podName: text({
     env: "POD_NAME",
-    key: "podName",
-    kind: "string",
+    mode: "common",
     default: "",
     help: "This pod's name, so that a drain leaves it alone"
-  },
-  { env: "NAMESPACE", key: "podNamespace", kind: "string", default: "", help: "This pod's namespace" },
-  {
-    env: "INSTANCE_METADATA_URL",
-    key: "metadataUrl",
-    kind: "string",
-    default: "http://169.254.169.254",
-    help: "Instance metadata service (IMDS) base URL"
-  },
-  {
-    env: "METADATA_TRIES",
-    key: "metadataTries",
-    kind: "int",
-    default: "3",
-    help: "Attempts per IMDS request",
-    min: 1,
-    max: 100
-  },
-  {
-    env: "ENABLE_IMDSV1_FALLBACK",
-    key: "allowImdsV1Fallback",
-    kind: "bool",
-    default: "false",
-    help: "Read IMDS without a token when no IMDSv2 token can be had (nth only)"
-  },
-  {
+  }),
+  podNamespace: text({ env: "NAMESPACE", mode: "common", default: "", help: "This pod's namespace" }),
+  ignoreDaemonSets: bool({
     env: "IGNORE_DAEMON_SETS",
-    key: "ignoreDaemonSets",
-    kind: "bool",
+    mode: "common",
     default: "true",
     help: "Leave DaemonSet pods in place when draining"
-  },
-  {
+  }),
+  deleteLocalData: bool({
     env: "DELETE_LOCAL_DATA",
-    key: "deleteLocalData",
-    kind: "bool",
+    mode: "common",
     default: "true",
     help: "Evict pods with emptyDir volumes"
-  },
-  {
+  }),
+  podTerminationGracePeriod: int({
     env: "POD_TERMINATION_GRACE_PERIOD",
-    key: "podTerminationGracePeriod",
-    kind: "int",
+    mode: "common",
     default: "-1",
     help: "Grace period for evicted pods in seconds; negative: each pod's own",
     deprecatedAlias: "GRACE_PERIOD"
-  },
-  {
+  }),
+  nodeTerminationGracePeriod: int({
     env: "NODE_TERMINATION_GRACE_PERIOD",
-    key: "nodeTerminationGracePeriod",
-    kind: "int",
+    mode: "common",
     default: "120",
     help: "Seconds before the interruption at which draining starts; also the drain's timeout (0: none)",
     min: 0,
-    // Longer timers than 2^31 - 1 ms fire at once in Node: a larger value would end every drain immediately.
+    // Timers longer than 2^31 - 1 ms fire at once in Node: a larger value would end every drain immediately.
     max: 2_147_483,
     rangeHint: "0 waits without a timeout; a negative value would make the drain never time out"
-  },
-  {
-    env: "ENABLE_SCHEDULED_EVENT_DRAINING",
-    key: "enableScheduledEventDraining",
-    kind: "bool",
-    default: "true",
-    help: "IMDS mode: drain on EC2 scheduled events (and uncordon after a scheduled reboot)"
-  },
-  {
-    env: "ENABLE_SPOT_INTERRUPTION_DRAINING",
-    key: "enableSpotInterruptionDraining",
-    kind: "bool",
-    default: "true",
-    help: "IMDS mode: drain on Spot interruption notices"
-  },
-  {
-    env: "ENABLE_ASG_LIFECYCLE_DRAINING",
-    key: "enableAsgLifecycleDraining",
-    kind: "bool",
-    default: "false",
-    help: "IMDS mode: drain when the ASG target lifecycle state is Terminated"
-  },
-  {
+  }),
+  enableSqsTerminationDraining: bool({
     env: "ENABLE_SQS_TERMINATION_DRAINING",
-    key: "enableSqsTerminationDraining",
-    kind: "bool",
+    mode: "common",
     default: "false",
     help: "Queue mode: read events from SQS instead of IMDS"
-  },
-  {
-    env: "ENABLE_REBALANCE_MONITORING",
-    key: "enableRebalanceMonitoring",
-    kind: "bool",
-    default: "false",
-    help: "IMDS mode: cordon on Spot rebalance recommendations"
-  },
-  {
-    env: "ENABLE_REBALANCE_DRAINING",
-    key: "enableRebalanceDraining",
-    kind: "bool",
-    default: "false",
-    help: "IMDS mode: cordon and drain on Spot rebalance recommendations"
-  },
-  {
-    env: "CHECK_TAG_BEFORE_DRAINING",
-    key: "checkTagBeforeDraining",
-    kind: "bool",
-    default: "true",
-    help: "Queue mode: act only on instances carrying MANAGED_TAG",
-    deprecatedAlias: "CHECK_ASG_TAG_BEFORE_DRAINING"
-  },
-  {
-    env: "MANAGED_TAG",
-    key: "managedTag",
-    kind: "string",
-    default: "aws-node-termination-handler/managed",
-    help: "Queue mode: the EC2 tag key of managed instances",
-    deprecatedAlias: "MANAGED_ASG_TAG"
-  },
-  { env: "CORDON_ONLY", key: "cordonOnly", kind: "bool", default: "false", help: "Cordon, never drain" },
-  {
+  }),
+  cordonOnly: bool({ env: "CORDON_ONLY", mode: "common", default: "false", help: "Cordon, never drain" }),
+  taintNode: bool({
     env: "TAINT_NODE",
-    key: "taintNode",
-    kind: "bool",
+    mode: "common",
     default: "false",
     help: "Taint the node with the event kind's taint before acting"
-  },
-  {
+  }),
+  taintEffect: oneOf(["NoSchedule", "PreferNoSchedule", "NoExecute"], {
     env: "TAINT_EFFECT",
-    key: "taintEffect",
-    kind: "string",
+    mode: "common",
     default: "NoSchedule",
     help: "Effect of that taint: NoSchedule, PreferNoSchedule or NoExecute"
-  },
-  {
+  }),
+  enableOutOfServiceTaint: bool({
     env: "ENABLE_OUT_OF_SERVICE_TAINT",
-    key: "enableOutOfServiceTaint",
-    kind: "bool",
+    mode: "common",
     default: "false",
     help: "After a drain, taint node.kubernetes.io/out-of-service=nodeshutdown:NoExecute"
-  },
-  {
+  }),
+  excludeFromLoadBalancers: bool({
     env: "EXCLUDE_FROM_LOAD_BALANCERS",
-    key: "excludeFromLoadBalancers",
-    kind: "bool",
+    mode: "common",
     default: "false",
     help: "Label the node out of external load balancers before cordoning"
-  },
-  {
+  }),
+  jsonLogging: bool({
     env: "JSON_LOGGING",
-    key: "jsonLogging",
-    kind: "bool",
+    mode: "common",
     default: "false",
     help: "Log JSON lines instead of text"
-  },
-  { env: "LOG_LEVEL", key: "logLevel", kind: "string", default: "info", help: "debug, info or error" },
-  {
-    env: "UPTIME_FROM_FILE",
-    key: "uptimeFromFile",
-    kind: "string",
-    default: "",
-    help: "Read the uptime from this file (/proc/uptime format)"
-  },
-  {
+  }),
+  logLevel: oneOf(
+    ["debug", "info", "error"],
+    { env: "LOG_LEVEL", mode: "common", default: "info", help: "debug, info or error" },
+    { ignoreCase: true }
+  ),
+  enablePrometheusServer: bool({
     env: "ENABLE_PROMETHEUS_SERVER",
-    key: "enablePrometheusServer",
-    kind: "bool",
+    mode: "common",
     default: "false",
-    help: "Serve Prometheus metrics on /metrics"
-  },
-  {
+    help: "Serve Prometheus metrics on /metrics (all interfaces)"
+  }),
+  prometheusServerPort: port({
     env: "PROMETHEUS_SERVER_PORT",
-    key: "prometheusServerPort",
-    kind: "int",
+    mode: "common",
     default: "9092",
     help: "Port of the metrics server"
-  },
-  {
+  }),
+  enableProbesServer: bool({
     env: "ENABLE_PROBES_SERVER",
-    key: "enableProbesServer",
-    kind: "bool",
+    mode: "common",
     default: "false",
-    help: "Serve the liveness probe"
-  },
-  {
+    help: "Serve the liveness probe (all interfaces)"
+  }),
+  probesServerPort: port({
     env: "PROBES_SERVER_PORT",
-    key: "probesServerPort",
-    kind: "int",
+    mode: "common",
     default: "8080",
     help: "Port of the probes server"
-  },
-  {
-    env: "PROBES_SERVER_ENDPOINT",
-    key: "probesServerEndpoint",
-    kind: "string",
-    default: "/healthz",
-    help: "Path of the liveness probe"
-  },
-  {
+  }),
+  probesServerEndpoint: text(
+    {
+      env: "PROBES_SERVER_ENDPOINT",
+      mode: "common",
+      default: "/healthz",
+      help: "Path of the liveness probe"
+    },
+    { test: (value) => value.startsWith("/"), message: "must start with /" }
+  ),
+  emitKubernetesEvents: bool({
     env: "EMIT_KUBERNETES_EVENTS",
-    key: "emitKubernetesEvents",
-    kind: "bool",
+    mode: "common",
     default: "false",
     help: "Emit Kubernetes Events for what nth does"
-  },
-  {
+  }),
+  kubernetesEventsExtraAnnotations: annotations({
     env: "KUBERNETES_EVENTS_EXTRA_ANNOTATIONS",
-    key: "kubernetesEventsExtraAnnotations",
-    kind: "string",
+    mode: "common",
     default: "",
     help: "k1=v1,k2=v2 annotations added to every Kubernetes Event"
-  },
-  {
-    env: "AWS_REGION",
-    key: "awsRegion",
-    kind: "string",
-    default: "",
-    help: "Queue mode: AWS region (else from the queue URL)"
-  },
-  {
-    env: "AWS_ENDPOINT",
-    key: "awsEndpoint",
-    kind: "string",
-    default: "",
-    help: "Queue mode: AWS endpoint override (testing)"
-  },
-  { env: "QUEUE_URL", key: "queueUrl", kind: "string", default: "", help: "Queue mode: SQS queue URL" },
-  {
+  }),
+  workers: int({
     env: "WORKERS",
-    key: "workers",
-    kind: "int",
+    mode: "common",
     default: "10",
     help: "Events handled at once",
     min: 1,
     max: 10_000
-  },
-  {
-    env: "USE_PROVIDER_ID",
-    key: "useProviderId",
-    kind: "bool",
-    default: "false",
-    help: "Queue mode: find nodes by spec.providerID"
-  },
-  {
-    env: "COMPLETE_LIFECYCLE_ACTION_DELAY_SECONDS",
-    key: "completeLifecycleActionDelaySeconds",
-    kind: "int",
-    default: "-1",
-    help: "Queue mode: wait this long after a drain before completing the lifecycle action"
-  },
-  {
-    env: "DELETE_SQS_MSG_IF_NODE_NOT_FOUND",
-    key: "deleteSqsMsgIfNodeNotFound",
-    kind: "bool",
-    default: "false",
-    help: "Queue mode: delete the message when its node is not in the cluster"
-  },
-  {
-    env: "HEARTBEAT_INTERVAL",
-    key: "heartbeatInterval",
-    kind: "int",
-    default: "-1",
-    help: "Queue mode: seconds between lifecycle heartbeats (30..3600)"
-  },
-  {
-    env: "HEARTBEAT_UNTIL",
-    key: "heartbeatUntil",
-    kind: "int",
-    default: "-1",
-    help: "Queue mode: seconds during which heartbeats are sent (60..172800)"
-  },
-  {
-    env: "SQS_MSG_VISIBILITY_TIMEOUT_SEC",
-    key: "sqsMsgVisibilityTimeoutSec",
-    kind: "int",
-    default: "20",
-    help: "Queue mode: visibility timeout of received messages (1..119)"
-  },
-  {
+  }),
+  kubeApiQps: int({
     env: "KUBE_API_QPS",
-    key: "kubeApiQps",
-    kind: "int",
+    mode: "common",
     default: "5",
     help: "Accepted for compatibility (nth bounds its own concurrency)",
     notYetSupported: true
-  },
-  {
+  }),
+  kubeApiBurst: int({
     env: "KUBE_API_BURST",
-    key: "kubeApiBurst",
-    kind: "int",
+    mode: "common",
     default: "10",
     help: "Accepted for compatibility (nth bounds its own concurrency)",
     notYetSupported: true
-  },
-  {
+  }),
+  webhookUrl: text({
     env: "WEBHOOK_URL",
-    key: "webhookUrl",
-    kind: "string",
+    mode: "common",
     default: "",
     help: "Notification webhook (not supported yet: accepted, with a warning, and nothing is posted)",
     notYetSupported: true
-  },
-  {
+  }),
+  webhookHeaders: text({
     env: "WEBHOOK_HEADERS",
-    key: "webhookHeaders",
-    kind: "string",
+    mode: "common",
     default: "",
     help: "Webhook request headers as a JSON object (not supported yet)",
     notYetSupported: true
-  },
-  {
+  }),
+  webhookTemplate: text({
     env: "WEBHOOK_TEMPLATE",
-    key: "webhookTemplate",
-    kind: "string",
+    mode: "common",
     default: "",
     help: "Webhook body template (not supported yet)",
     notYetSupported: true
-  },
-  {
+  }),
+  webhookTemplateFile: text({
     env: "WEBHOOK_TEMPLATE_FILE",
-    key: "webhookTemplateFile",
-    kind: "string",
+    mode: "common",
     default: "",
     help: "File holding the webhook body template (not supported yet)",
     notYetSupported: true
-  },
-  {
+  }),
+  webhookProxy: text({
     env: "WEBHOOK_PROXY",
-    key: "webhookProxy",
-    kind: "string",
+    mode: "common",
     default: "",
     help: "HTTP(S) proxy for webhook requests (not supported yet)",
     notYetSupported: true
-  },
-  {
+  }),
+  logFormatVersion: int({
     env: "LOG_FORMAT_VERSION",
-    key: "logFormatVersion",
-    kind: "int",
+    mode: "common",
     default: "1",
     help: "The Go handler's log message format, 1 or 2 (no effect: nth has one format)",
     notYetSupported: true
-  },
-  {
+  }),
+  useApiserverCache: bool({
     env: "USE_APISERVER_CACHE",
-    key: "useApiserverCache",
-    kind: "bool",
+    mode: "common",
     default: "false",
     help: "List pods from the API server's watch cache (no effect: nth's drain always lists from it)",
     notYetSupported: true
-  }
-]
+  })
+}
 
-const TRUE = new Set(["1", "t", "T", "TRUE", "true", "True"])
-const FALSE = new Set(["0", "f", "F", "FALSE", "false", "False"])
+const imds = {
+  metadataUrl: text(
+    {
+      env: "INSTANCE_METADATA_URL",
+      mode: "imds",
+      default: "http://169.254.169.254",
+      help: "Instance metadata service (IMDS) base URL"
+    },
+    {
+      test: (value) => URL.parse(value)?.protocol === "http:",
+      message: "must be an http:// URL (the instance metadata service speaks plain HTTP)"
+    }
+  ),
+  metadataTries: int({
+    env: "METADATA_TRIES",
+    mode: "imds",
+    default: "3",
+    help: "Attempts per IMDS request",
+    min: 1,
+    max: 100
+  }),
+  allowImdsV1Fallback: bool({
+    env: "ENABLE_IMDSV1_FALLBACK",
+    mode: "imds",
+    default: "false",
+    help: "Read IMDS without a token when no IMDSv2 token can be had (nth only)"
+  }),
+  enableScheduledEventDraining: bool({
+    env: "ENABLE_SCHEDULED_EVENT_DRAINING",
+    mode: "imds",
+    default: "true",
+    help: "IMDS mode: drain on EC2 scheduled events (and uncordon after a scheduled reboot)"
+  }),
+  enableSpotInterruptionDraining: bool({
+    env: "ENABLE_SPOT_INTERRUPTION_DRAINING",
+    mode: "imds",
+    default: "true",
+    help: "IMDS mode: drain on Spot interruption notices"
+  }),
+  enableAsgLifecycleDraining: bool({
+    env: "ENABLE_ASG_LIFECYCLE_DRAINING",
+    mode: "imds",
+    default: "false",
+    help: "IMDS mode: drain when the ASG target lifecycle state is Terminated"
+  }),
+  enableRebalanceMonitoring: bool({
+    env: "ENABLE_REBALANCE_MONITORING",
+    mode: "imds",
+    default: "false",
+    help: "IMDS mode: cordon on Spot rebalance recommendations"
+  }),
+  enableRebalanceDraining: bool({
+    env: "ENABLE_REBALANCE_DRAINING",
+    mode: "imds",
+    default: "false",
+    help: "IMDS mode: cordon and drain on Spot rebalance recommendations"
+  }),
+  uptimeFromFile: text({
+    env: "UPTIME_FROM_FILE",
+    mode: "imds",
+    default: "",
+    help: "Read the uptime from this file (/proc/uptime format)"
+  })
+}
+
+const queue = {
+  checkTagBeforeDraining: bool({
+    env: "CHECK_TAG_BEFORE_DRAINING",
+    mode: "queue",
+    default: "true",
+    help: "Queue mode: act only on instances carrying MANAGED_TAG",
+    deprecatedAlias: "CHECK_ASG_TAG_BEFORE_DRAINING"
+  }),
+  managedTag: text({
+    env: "MANAGED_TAG",
+    mode: "queue",
+    default: "aws-node-termination-handler/managed",
+    help: "Queue mode: the EC2 tag key of managed instances",
+    deprecatedAlias: "MANAGED_ASG_TAG"
+  }),
+  awsRegion: text({
+    env: "AWS_REGION",
+    mode: "queue",
+    default: "",
+    help: "Queue mode: AWS region (else from the queue URL)"
+  }),
+  awsEndpoint: text({
+    env: "AWS_ENDPOINT",
+    mode: "queue",
+    default: "",
+    help: "Queue mode: AWS endpoint override (testing)"
+  }),
+  queueUrl: text({ env: "QUEUE_URL", mode: "queue", default: "", help: "Queue mode: SQS queue URL" }),
+  useProviderId: bool({
+    env: "USE_PROVIDER_ID",
+    mode: "queue",
+    default: "false",
+    help: "Queue mode: find nodes by spec.providerID"
+  }),
+  completeLifecycleActionDelaySeconds: int({
+    env: "COMPLETE_LIFECYCLE_ACTION_DELAY_SECONDS",
+    mode: "queue",
+    default: "-1",
+    help: "Queue mode: wait this long after a drain before completing the lifecycle action"
+  }),
+  deleteSqsMsgIfNodeNotFound: bool({
+    env: "DELETE_SQS_MSG_IF_NODE_NOT_FOUND",
+    mode: "queue",
+    default: "false",
+    help: "Queue mode: delete the message when its node is not in the cluster"
+  }),
+  heartbeatInterval: int({
+    env: "HEARTBEAT_INTERVAL",
+    mode: "queue",
+    default: "-1",
+    help: "Queue mode: seconds between lifecycle heartbeats (30..3600)"
+  }),
+  heartbeatUntil: int({
+    env: "HEARTBEAT_UNTIL",
+    mode: "queue",
+    default: "-1",
+    help: "Queue mode: seconds during which heartbeats are sent (60..172800)"
+  }),
+  sqsMsgVisibilityTimeoutSec: int({
+    env: "SQS_MSG_VISIBILITY_TIMEOUT_SEC",
+    mode: "queue",
+    default: "20",
+    help: "Queue mode: visibility timeout of received messages (1..119)"
+  })
+}
+
+/**
+ * Every setting, as one Schema over the settings' names (`dryRun`, …): the source of the settings' type.
+ *
+ * @category schemas
+ * @since 0.2.0
+ */
+export const schema = Schema.Struct({ ...common, ...imds, ...queue })
+
+/**
+ * The settings, decoded.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Settings extends Schema.Schema.Type<typeof schema> {}
+
+/**
+ * Every variable, in the table's order (the `--help` text is made from it).
+ *
+ * @category constants
+ * @since 0.1.0
+ */
+export const variables: ReadonlyArray<Variable> = Object.entries(schema.fields).flatMap(([key, field]) => {
+  const meta = metas.get(field)
+  return meta === undefined ? [] : [{ key, ...meta }]
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------------------------
 
 /**
  * Raised when settings are missing or wrong: `problems` lists every one, `message` all of them at once.
@@ -483,7 +547,7 @@ export class InvalidSettings extends Schema.TaggedError<InvalidSettings>()("Inva
 }) {}
 
 /**
- * Notes worth a log line at start (deprecated names, values clamped), not worth refusing to start.
+ * Notes worth a log line at start (deprecated names, settings without effect), not worth refusing to start.
  *
  * @category models
  * @since 0.1.0
@@ -493,23 +557,9 @@ export interface Parsed {
   readonly warnings: ReadonlyArray<string>
 }
 
-const parseAnnotations = (text: string, problems: Array<string>): Record<string, string> => {
-  const annotations: Record<string, string> = {}
-  if (text.trim() === "") return annotations
-  for (const item of text.split(",")) {
-    const parts = item.split("=")
-    if (parts.length !== 2 || parts[0]!.trim() === "") {
-      problems.push(`KUBERNETES_EVENTS_EXTRA_ANNOTATIONS: "${item}" is not key=value`)
-      continue
-    }
-    annotations[parts[0]!.trim()] = parts[1]!.trim()
-  }
-  return annotations
-}
-
 /**
- * Which program reads the settings: the DaemonSet runs IMDS mode only (`imds`), the Deployment queue mode only
- * (`queue`). Without it, `ENABLE_SQS_TERMINATION_DRAINING` picks the mode, as in the Go handler's one binary.
+ * Which mode the program runs: the IMDS-mode program refuses queue mode (`imds`) and the queue-mode program IMDS
+ * mode (`queue`). Without it, `ENABLE_SQS_TERMINATION_DRAINING` picks the mode, as in the Go handler's one binary.
  *
  * @category models
  * @since 0.1.0
@@ -518,91 +568,27 @@ export interface ParseOptions {
   readonly program?: "imds" | "queue" | undefined
 }
 
-/**
- * Parses the settings from environment variables (a record such as `process.env`). A variable set to the empty
- * string counts as unset (the Go handler's rule), so a chart that renders `VAR: ""` gets the default.
- *
- * @category parsing
- * @since 0.1.0
- */
-export const parse = (
-  env: Readonly<Record<string, string | undefined>>,
-  options: ParseOptions = {}
-): Parsed | InvalidSettings => {
-  const problems: Array<string> = []
-  const warnings: Array<string> = []
-  const values: Record<string, unknown> = {}
-  const given = (name: string): string | undefined => (env[name] === "" ? undefined : env[name])
-  const notYetSupported: Array<string> = []
-  for (const variable of variables) {
-    let raw = given(variable.env)
-    if (variable.deprecatedAlias !== undefined && given(variable.deprecatedAlias) !== undefined) {
-      if (raw === undefined) {
-        raw = given(variable.deprecatedAlias)
-        warnings.push(`${variable.deprecatedAlias} is deprecated; use ${variable.env}`)
-      } else {
-        warnings.push(
-          `both ${variable.deprecatedAlias} (deprecated) and ${variable.env} are set; ${variable.env} wins`
-        )
-      }
-    }
-    if (raw !== undefined && variable.notYetSupported) notYetSupported.push(variable.env)
-    const text = raw ?? variable.default
-    switch (variable.kind) {
-      case "bool":
-        if (TRUE.has(text.trim())) values[variable.key] = true
-        else if (FALSE.has(text.trim())) values[variable.key] = false
-        else problems.push(`${variable.env}: "${text}" is not a boolean (true or false)`)
-        break
-      case "int": {
-        if (!/^[+-]?\d+$/.test(text.trim())) {
-          problems.push(`${variable.env}: "${text}" is not an integer`)
-          break
-        }
-        const value = Number(text.trim())
-        const min = variable.min ?? int32.min
-        const max = variable.max ?? int32.max
-        if (!Number.isSafeInteger(value) || value < min || value > max) {
-          problems.push(
-            `${variable.env}: ${text.trim()} is out of range (${min}..${max})${variable.rangeHint ? `: ${variable.rangeHint}` : ""}`
-          )
-          break
-        }
-        values[variable.key] = value
-        break
-      }
-      case "string":
-        values[variable.key] = text
-        break
-    }
-  }
-  const s = values as unknown as Settings & {
-    logLevel: string
-    taintEffect: string
-    kubernetesEventsExtraAnnotations: unknown
-  }
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
-  const logLevel = String(s.logLevel ?? "").toLowerCase()
-  if (!["debug", "info", "error"].includes(logLevel)) {
-    problems.push(`LOG_LEVEL: "${s.logLevel}" is not one of debug, info, error`)
-  }
-  if (!["NoSchedule", "PreferNoSchedule", "NoExecute"].includes(String(s.taintEffect))) {
-    problems.push(`TAINT_EFFECT: "${s.taintEffect}" is not one of NoSchedule, PreferNoSchedule, NoExecute`)
-  }
+/** The rules that span several settings, checked once each setting is valid on its own. */
+const crossChecks = (s: Settings, options: ParseOptions): Array<string> => {
+  const problems: Array<string> = []
   if (!s.nodeName) problems.push("NODE_NAME is required: the name of the node this process runs on")
-  if (options.program === "imds" && s.enableSqsTerminationDraining === true) {
+  if (options.program === "imds" && s.enableSqsTerminationDraining) {
     problems.push(
-      "ENABLE_SQS_TERMINATION_DRAINING=true selects queue mode, but this is the IMDS-mode (DaemonSet) program; " +
-        "queue mode is nth's Deployment program, which is not built yet. Unset it (or set it to false) here"
+      "ENABLE_SQS_TERMINATION_DRAINING=true selects queue mode, but this program runs IMDS mode only " +
+        "(queue mode is nth's queue-mode program). Unset it (or set it to false) here"
     )
+    return problems
   }
-  if (options.program === "queue" && s.enableSqsTerminationDraining === false) {
+  if (options.program === "queue" && !s.enableSqsTerminationDraining) {
     problems.push(
-      "ENABLE_SQS_TERMINATION_DRAINING must be true for the queue-mode (Deployment) program; " +
-        "IMDS mode is nth's DaemonSet program"
+      "ENABLE_SQS_TERMINATION_DRAINING must be true for this program, which runs queue mode only " +
+        "(IMDS mode is nth's IMDS-mode program)"
     )
+    return problems
   }
-  const queueMode = s.enableSqsTerminationDraining === true && options.program !== "imds"
+  const queueMode = s.enableSqsTerminationDraining && options.program !== "imds"
   if (!queueMode && (s.heartbeatInterval !== -1 || s.heartbeatUntil !== -1)) {
     problems.push("HEARTBEAT_INTERVAL/HEARTBEAT_UNTIL: heartbeats are only supported in queue mode")
   }
@@ -623,19 +609,64 @@ export const parse = (
   }
   if (queueMode && !s.queueUrl)
     problems.push("QUEUE_URL is required in queue mode (ENABLE_SQS_TERMINATION_DRAINING=true)")
-  for (const [env, port] of [
-    ["PROMETHEUS_SERVER_PORT", s.prometheusServerPort],
-    ["PROBES_SERVER_PORT", s.probesServerPort]
-  ] as const) {
-    if (typeof port === "number" && (port < 1 || port > 65535))
-      problems.push(`${env}: ${port} is not a port (1..65535)`)
+  return problems
+}
+
+/**
+ * Parses the settings from environment variables (a record such as `process.env`). A variable set to the empty
+ * string counts as unset (the Go handler's rule), so a chart that renders `VAR: ""` gets the default.
+ *
+ * @category parsing
+ * @since 0.1.0
+ */
+export const parse = (
+  env: Readonly<Record<string, string | undefined>>,
+  options: ParseOptions = {}
+): Parsed | InvalidSettings => {
+  const warnings: Array<string> = []
+  const given = (name: string): string | undefined => (env[name] === "" ? undefined : env[name])
+  // The table's input: each setting's text under its key, from its variable or its deprecated alias.
+  const input: Record<string, string> = {}
+  const notYetSupported: Array<string> = []
+  for (const variable of variables) {
+    let raw = given(variable.env)
+    if (variable.deprecatedAlias !== undefined && given(variable.deprecatedAlias) !== undefined) {
+      if (raw === undefined) {
+        raw = given(variable.deprecatedAlias)
+        warnings.push(`${variable.deprecatedAlias} is deprecated; use ${variable.env}`)
+      } else {
+        warnings.push(
+          `both ${variable.deprecatedAlias} (deprecated) and ${variable.env} are set; ${variable.env} wins`
+        )
+      }
+    }
+    if (raw === undefined) continue
+    input[variable.key] = raw
+    if (variable.notYetSupported) notYetSupported.push(variable.env)
   }
-  const metadataUrl = URL.parse(String(s.metadataUrl))
-  if (metadataUrl === null) problems.push(`INSTANCE_METADATA_URL: "${s.metadataUrl}" is not a URL`)
-  else if (metadataUrl.protocol !== "http:")
-    problems.push(
-      `INSTANCE_METADATA_URL: "${s.metadataUrl}" must be an http:// URL (the instance metadata service speaks plain HTTP)`
-    )
+  const decode = Schema.decodeUnknownResult(schema)
+  const decoded = decode(input, { errors: "all" })
+  const problems: Array<string> = []
+  if (decoded._tag === "Failure") {
+    const failed = new Set<string>()
+    for (const { path, message } of formatIssues(decoded.failure.issue).issues) {
+      const key = String(path?.[0] ?? "")
+      failed.add(key)
+      problems.push(`${variables.find((v) => v.key === key)?.env ?? key}: "${input[key] ?? ""}" ${message}`)
+    }
+    // The rules across settings are checked too, with the defaults standing in for the values refused above, so
+    // that one message lists every problem.
+    const others = decode(Object.fromEntries(Object.entries(input).filter(([key]) => !failed.has(key))))
+    if (others._tag === "Success") problems.push(...crossChecks(others.success, options))
+  } else {
+    problems.push(...crossChecks(decoded.success, options))
+  }
+  if (problems.length > 0 || decoded._tag === "Failure") {
+    return new InvalidSettings({
+      problems,
+      message: `invalid settings (${problems.length}):\n${problems.map((p) => `  - ${p}`).join("\n")}`
+    })
+  }
   // Accepted rather than refused, so that the Go handler's values work unchanged; said once, at start.
   const webhookSettings = notYetSupported.filter((name) => name.startsWith("WEBHOOK_"))
   if (webhookSettings.length > 0) {
@@ -647,26 +678,7 @@ export const parse = (
   for (const name of notYetSupported.filter((name) => !name.startsWith("WEBHOOK_"))) {
     warnings.push(`${name} is accepted for compatibility with the Go handler but has no effect in nth`)
   }
-  if (!String(s.probesServerEndpoint).startsWith("/")) {
-    problems.push(`PROBES_SERVER_ENDPOINT: "${s.probesServerEndpoint}" must start with /`)
-  }
-  const annotations = parseAnnotations(String(s.kubernetesEventsExtraAnnotations ?? ""), problems)
-
-  if (problems.length > 0) {
-    return new InvalidSettings({
-      problems,
-      message: `invalid settings (${problems.length}):\n${problems.map((p) => `  - ${p}`).join("\n")}`
-    })
-  }
-  return {
-    settings: {
-      ...(values as unknown as Settings),
-      logLevel: logLevel as Settings["logLevel"],
-      taintEffect: s.taintEffect as NodeAction.TaintEffect,
-      kubernetesEventsExtraAnnotations: annotations
-    },
-    warnings
-  }
+  return { settings: decoded.success, warnings }
 }
 
 /**
@@ -679,15 +691,8 @@ export const parse = (
 export const loadFor = (options: ParseOptions): Effect.Effect<Parsed, InvalidSettings | Config.ConfigError> =>
   Effect.gen(function* () {
     const names = variables.flatMap((v) => (v.deprecatedAlias ? [v.env, v.deprecatedAlias] : [v.env]))
-    const raw = yield* Config.all(
-      Object.fromEntries(names.map((name) => [name, Config.option(Config.String(name))]))
-    )
-    const env = Object.fromEntries(
-      Object.entries(raw as Record<string, Option.Option<string>>).map(([k, v]) => [
-        k,
-        Option.getOrUndefined(v)
-      ])
-    )
+    const env: Record<string, string | undefined> = {}
+    for (const name of names) env[name] = Option.getOrUndefined(yield* Config.option(Config.String(name)))
     const parsed = parse(env, options)
     return parsed instanceof InvalidSettings ? yield* parsed : parsed
   })
@@ -700,13 +705,17 @@ export const loadFor = (options: ParseOptions): Effect.Effect<Parsed, InvalidSet
  */
 export const load: Effect.Effect<Parsed, InvalidSettings | Config.ConfigError> = loadFor({})
 
+// ---------------------------------------------------------------------------------------------------------------
+// What the settings mean for the libraries
+// ---------------------------------------------------------------------------------------------------------------
+
 /**
- * The settings that {@link NodeAction.decide} takes.
+ * The rules that {@link NodeAction.decide} takes.
  *
  * @category conversions
  * @since 0.1.0
  */
-export const toActionSettings = (settings: Settings): NodeAction.Settings => ({
+export const toActionSettings = (settings: Settings): NodeAction.Rules => ({
   mode: settings.enableSqsTerminationDraining ? "queue" : "imds",
   cordonOnly: settings.cordonOnly,
   enableSpotInterruptionDraining: settings.enableSpotInterruptionDraining,
@@ -719,12 +728,55 @@ export const toActionSettings = (settings: Settings): NodeAction.Settings => ({
 })
 
 /**
- * The `--help` text: every variable with its default.
+ * The handler's options from the Go handler's settings: what each setting means for {@link Handler.Options}.
+ *
+ * @category conversions
+ * @since 0.2.0
+ */
+export const toHandlerOptions = (settings: Settings): Handler.Options => ({
+  actions: toActionSettings(settings),
+  dryRun: settings.dryRun,
+  drain: {
+    ignoreDaemonSets: settings.ignoreDaemonSets,
+    deleteEmptyDirData: settings.deleteLocalData,
+    gracePeriodSeconds: settings.podTerminationGracePeriod,
+    timeoutSeconds: settings.nodeTerminationGracePeriod
+  },
+  excludeFromLoadBalancers: settings.excludeFromLoadBalancers,
+  // The Go handler adds it after a drain, never in cordon-only mode (the cordon-only action has no post-drain).
+  outOfServiceTaint: settings.enableOutOfServiceTaint && !settings.cordonOnly,
+  ownPod: { name: settings.podName, namespace: settings.podNamespace },
+  kubernetesEvents: {
+    enabled: settings.emitKubernetesEvents,
+    extraAnnotations: settings.kubernetesEventsExtraAnnotations,
+    reportingInstance: settings.nodeName
+  }
+})
+
+const modeTitles: Readonly<Record<Mode, string>> = {
+  common: "Both modes",
+  imds: "IMDS mode (the DaemonSet program)",
+  queue: "Queue mode (the Deployment program)"
+}
+
+/**
+ * The `--help` text: every variable with its default, by the mode it applies to.
  *
  * @category formatting
  * @since 0.1.0
  */
 export const help = (): string =>
-  variables
-    .map((v) => `  ${v.env.padEnd(42)} ${v.help} (default: ${v.default === "" ? '""' : v.default})`)
-    .join("\n")
+  (["common", "imds", "queue"] as const)
+    .map(
+      (mode) =>
+        `${modeTitles[mode]}:\n${variables
+          .filter((v) => v.mode === mode)
+          .map(
+            (v) =>
+              `  ${v.env.padEnd(42)} ${v.help} (default: ${v.default === "" ? '""' : v.default})${
+                v.deprecatedAlias ? ` [also ${v.deprecatedAlias}, deprecated]` : ""
+              }`
+          )
+          .join("\n")}`
+    )
+    .join("\n\n")

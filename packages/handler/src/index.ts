@@ -18,12 +18,6 @@ export * as EventStore from "./EventStore.ts"
  */
 export * as Handler from "./Handler.ts"
 /**
- * The probes and metrics HTTP servers.
- *
- * @since 0.1.0
- */
-export * as HttpServer from "./HttpServer.ts"
-/**
  * Kubernetes Events on the Node.
  *
  * @since 0.1.0
@@ -41,3 +35,10 @@ export * as Metrics from "./Metrics.ts"
  * @since 0.1.0
  */
 export * as Settings from "./Settings.ts"
+
+/**
+ * The handler's steps as data, in the Go handler's order, for programs to extend.
+ *
+ * @since 0.2.0
+ */
+export * as Step from "./Step.ts"

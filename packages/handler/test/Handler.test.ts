@@ -45,7 +45,7 @@ const withHandler = <A, E>(
   })
 ) => {
   const metrics = Metrics.make()
-  const layer = Handler.layer(settings, metrics).pipe(
+  const layer = Handler.layer(Settings.toHandlerOptions(settings), metrics).pipe(
     Layer.provide(Layer.mergeAll(TaintManager.layer({ dryRun: settings.dryRun }), Drainer.layer)),
     Layer.provideMerge(kube)
   )
@@ -116,7 +116,7 @@ describe("Handler", () => {
       })
     )
     expect(first._tag).toBe("Drained")
-    expect(second._tag).toBe("Duplicate")
+    expect(second._tag).toBe("AlreadyDone")
     const after = await bed.clients.core.readNode({ name: node.name })
     expect(after.spec?.unschedulable).toBe(true)
     expect(after.spec?.taints?.map((t) => t.key)).toContain("aws-node-termination-handler/spot-itn")
@@ -170,7 +170,7 @@ describe("Handler", () => {
       Effect.gen(function* () {
         expect((yield* handler.handle(scheduled(node, "active")))._tag).toBe("Drained")
         expect((yield* handler.handle(scheduled(node, "canceled")))._tag).toBe("Uncordoned")
-        expect((yield* handler.handle(scheduled(node, "canceled")))._tag).toBe("Duplicate")
+        expect((yield* handler.handle(scheduled(node, "canceled")))._tag).toBe("AlreadyDone")
       })
     )
     const after = await bed.clients.core.readNode({ name: node.name })
@@ -192,10 +192,9 @@ describe("Handler", () => {
     const { node } = await nodeWithPods(1)
     const settings = settingsFor(node.name, { TAINT_NODE: "true", EMIT_KUBERNETES_EVENTS: "true" })
     expect((await withHandler(settings, (handler) => handler.handle(spotNotice(node))))._tag).toBe("Drained")
-    // A new process: the Spot drain is known only from the node's record (the store puts it on its ignore list).
+    // A new process: the Spot drain is known only from the node's record.
     const { outcome, metricsText } = await withHandler(settings, (handler) =>
       Effect.gen(function* () {
-        yield* handler.recover({ uptimeSeconds: 100_000 })
         const outcome = yield* handler.handle(scheduled(node, "canceled"))
         return { outcome, metricsText: handler.metrics.render() }
       })
@@ -241,8 +240,8 @@ describe("Handler", () => {
         return { preDrain, uncordon, metricsText: handler.metrics.render() }
       })
     )
-    expect(preDrain).toMatchObject({ _tag: "Failed", step: "taint" })
-    expect(uncordon._tag).toBe("Failed")
+    expect(preDrain).toEqual({ _tag: "NodeNotFound", nodeName: ghostName })
+    expect(uncordon).toEqual({ _tag: "NodeNotFound", nodeName: ghostName })
     expect(metricsText).toContain('actions_total{node_action="pre-drain",node_status="error"} 1')
     expect(metricsText).toContain('actions_total{node_action="uncordon",node_status="error"} 1')
     // The pre-drain task failed, so no cordon was tried: no cordon-and-drain error either.
@@ -299,8 +298,8 @@ describe("Handler", () => {
         return { first, again, metrics: handler.metrics.render() }
       })
     )
-    expect(outcome.first._tag).toBe("Failed")
-    expect(outcome.again._tag).toBe("Duplicate")
+    expect(outcome.first).toEqual({ _tag: "NodeNotFound", nodeName: "no-such-node" })
+    expect(outcome.again).toMatchObject({ _tag: "Failed", retryable: true })
     expect(outcome.metrics).toContain('actions_total{node_action="cordon-and-drain",node_status="error"} 1')
   })
 
@@ -410,8 +409,15 @@ describe("Handler", () => {
     const settings = settingsFor(node.name, { EMIT_KUBERNETES_EVENTS: "true" })
     const metricsText = await withHandler(settings, (handler) =>
       Effect.gen(function* () {
-        for (let poll = 0; poll < 40; poll++)
-          yield* handler.monitorFailed("SPOT_ITN_MONITOR", { message: "IMDS answered 500" })
+        for (let poll = 0; poll < 40; poll++) {
+          handler.metrics.eventErrors.increment({ event_error_where: "SPOT_ITN_MONITOR" })
+          yield* handler.events.emit(
+            node.name,
+            "Warning",
+            "MonitorError",
+            "There was a problem monitoring for events in monitor 'SPOT_ITN_MONITOR'"
+          )
+        }
         // Another reason on the same node is not held back by the MonitorError flood.
         yield* handler.handle(spotNotice(node))
         return handler.metrics.render()

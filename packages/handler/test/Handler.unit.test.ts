@@ -10,7 +10,7 @@ import { KubeClient } from "@nth/kube"
 import { type NodeRecord, TaintManager } from "@nth/taint-manager"
 import { Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
-import { Handler, Metrics, Settings } from "../src/index.ts"
+import { Handler, Metrics, Settings, Step } from "../src/index.ts"
 
 const nodeName = "node-1"
 
@@ -68,6 +68,13 @@ interface Calls {
 }
 
 const notFound = () => new TaintManager.NodeNotFound({ nodeName, message: "no such node (stand-in)" })
+const conflict = () =>
+  new TaintManager.NodeConflict({
+    nodeName,
+    operation: "patch",
+    attempts: 5,
+    message: "kept changing (stand-in)"
+  })
 
 /**
  * A handler over stand-ins: `taints` overrides the taint manager's methods (the others succeed and do nothing),
@@ -79,6 +86,7 @@ const makeHandler = (options: {
     Record<keyof TaintManager.Service, (input: never) => Effect.Effect<unknown, unknown>>
   >
   readonly drain?: Effect.Effect<unknown, unknown>
+  readonly steps?: Handler.Options["steps"]
 }) =>
   Effect.gen(function* () {
     const calls: Calls = { taints: [], drains: 0 }
@@ -104,7 +112,11 @@ const makeHandler = (options: {
       uncordon: () => Effect.die("unused")
     }
     const metrics = Metrics.make()
-    const handler = yield* Handler.make(options.settings ?? settingsFor(), metrics).pipe(
+    const handlerOptions = Settings.toHandlerOptions(options.settings ?? settingsFor())
+    const handler = yield* Handler.make(
+      options.steps === undefined ? handlerOptions : { ...handlerOptions, steps: options.steps },
+      metrics
+    ).pipe(
       Effect.provide(
         Layer.mergeAll(
           Layer.succeed(TaintManager.TaintManager, taints),
@@ -129,7 +141,7 @@ describe("Handler, settling every event", () => {
       const first = yield* handler.handle(spotNotice)
       expect(first).toMatchObject({ _tag: "Failed", error: "boom" })
       expect(handler.store.stateOf(spotNotice)).toBe("Failed")
-      expect((yield* handler.handle(spotNotice))._tag).toBe("Duplicate")
+      expect(yield* handler.handle(spotNotice)).toMatchObject({ _tag: "Failed", retryable: true })
       yield* TestClock.adjust("5 seconds")
       expect((yield* handler.handle(spotNotice))._tag).toBe("Drained")
       expect(handler.store.stateOf(spotNotice)).toBe("Done")
@@ -146,7 +158,7 @@ describe("Handler, settling every event", () => {
       yield* Fiber.interrupt(fiber)
       expect(handler.store.stateOf(spotNotice)).toBe("Interrupted")
       yield* TestClock.adjust("1 minute")
-      expect((yield* handler.handle(spotNotice))._tag).toBe("Duplicate")
+      expect((yield* handler.handle(spotNotice))._tag).toBe("InProgress")
       expect(calls.drains).toBe(1)
     })
   )
@@ -205,10 +217,10 @@ describe("Handler, undoing a cancelled scheduled event", () => {
   it.effect("a failed uncordon is counted as an error", () =>
     Effect.gen(function* () {
       const { handler, metrics } = yield* makeHandler({
-        taints: { readRecord: () => Effect.fail(notFound()) }
+        taints: { readRecord: () => Effect.fail(conflict()) }
       })
       const outcome = yield* handler.handle(scheduled("instance-event-1", "canceled"))
-      expect(outcome).toMatchObject({ _tag: "Failed", step: "read the node's record" })
+      expect(outcome).toMatchObject({ _tag: "Failed", step: "read the node's record", retryable: true })
       expect(metrics.render()).toContain('actions_total{node_action="uncordon",node_status="error"} 1')
     })
   )
@@ -223,7 +235,7 @@ describe("Handler, pre-drain task", () => {
 
       const failing = yield* makeHandler({
         settings: settingsFor({ TAINT_NODE: "true" }),
-        taints: { addTaint: () => Effect.fail(notFound()) }
+        taints: { addTaint: () => Effect.fail(conflict()) }
       })
       expect(yield* failing.handler.handle(spotNotice)).toMatchObject({ _tag: "Failed", step: "taint" })
       expect(failing.calls.taints).not.toContain("cordon")
@@ -234,52 +246,134 @@ describe("Handler, pre-drain task", () => {
   )
 })
 
-describe("Handler, start-up recovery", () => {
-  const run = (handler: Handler.Service, uptimeSeconds: number | undefined) =>
+describe("Handler, outcomes", () => {
+  it.effect("done: a drain, with the acknowledgement the event calls for", () =>
     Effect.gen(function* () {
-      const fiber = yield* Effect.forkChild(handler.recover({ uptimeSeconds }))
-      for (let second = 0; second < 10; second++) yield* TestClock.adjust("1 second")
-      yield* Fiber.join(fiber)
-    })
-
-  it.effect("tries again every 2 s, and takes the result of the try that works", () =>
-    Effect.gen(function* () {
-      let tries = 0
-      const { handler, metrics } = yield* makeHandler({
-        taints: {
-          uncordonAfterReboot: () =>
-            Effect.suspend(() => {
-              tries += 1
-              return tries < 3
-                ? Effect.fail(notFound())
-                : Effect.succeed({ result: { _tag: "NotRebooted", eventId: "instance-event-1" } })
-            })
-        }
-      })
-      yield* run(handler, 100)
-      expect(tries).toBe(3)
-      expect(handler.store.offer(scheduled("instance-event-1", "active"), 0)).toBe("seen")
-      expect(metrics.render()).not.toMatch(/nth_startup_recovery_failures_total \d/)
+      const { handler } = yield* makeHandler({})
+      expect(yield* handler.handle(spotNotice)).toMatchObject({ _tag: "Drained", acknowledgement: "None" })
+      expect(Handler.isDone(yield* handler.handle(scheduled("instance-event-9", "active")))).toBe(true)
     })
   )
 
-  it.effect("gives up after 4 tries with a warning and a metric", () =>
+  it.effect("done: a cordon, in cordon-only mode", () =>
     Effect.gen(function* () {
-      const { handler, calls, metrics } = yield* makeHandler({
-        taints: { readRecord: () => Effect.fail(notFound()) }
-      })
-      yield* run(handler, 100)
-      expect(calls.taints.filter((name) => name === "readRecord")).toHaveLength(4)
-      expect(metrics.render()).toContain("nth_startup_recovery_failures_total 1")
+      const { handler, calls } = yield* makeHandler({ settings: settingsFor({ CORDON_ONLY: "true" }) })
+      expect(yield* handler.handle(spotNotice)).toMatchObject({ _tag: "Cordoned", acknowledgement: "None" })
+      expect(calls.drains).toBe(0)
     })
   )
 
-  it.effect("never checks for a reboot with an unknown uptime", () =>
+  it.effect("already in progress, then already done", () =>
+    Effect.gen(function* () {
+      const { handler, calls } = yield* makeHandler({
+        drain: Effect.sleep("10 seconds").pipe(Effect.as({ pods: [], apiRequests: 0 }))
+      })
+      const first = yield* Effect.forkChild(handler.handle(spotNotice))
+      while (calls.drains === 0) yield* Effect.yieldNow
+      expect((yield* handler.handle(spotNotice))._tag).toBe("InProgress")
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* Fiber.join(first))._tag).toBe("Drained")
+      expect((yield* handler.handle(spotNotice))._tag).toBe("AlreadyDone")
+      expect(calls.drains).toBe(1)
+    })
+  )
+
+  it.effect("node not found: the node is not in the cluster", () =>
+    Effect.gen(function* () {
+      const { handler } = yield* makeHandler({ taints: { cordon: () => Effect.fail(notFound()) } })
+      expect(yield* handler.handle(spotNotice)).toEqual({ _tag: "NodeNotFound", nodeName })
+    })
+  )
+
+  it.effect("ignored, with why", () =>
+    Effect.gen(function* () {
+      const { handler } = yield* makeHandler({
+        settings: settingsFor({ ENABLE_SPOT_INTERRUPTION_DRAINING: "false" })
+      })
+      const outcome = yield* handler.handle(spotNotice)
+      expect(outcome._tag).toBe("Ignored")
+      if (outcome._tag === "Ignored") expect(outcome.reason).not.toBe("")
+    })
+  )
+
+  it.effect("failed, retryable or not", () =>
+    Effect.gen(function* () {
+      const retryable = yield* makeHandler({
+        drain: Effect.fail(
+          new Drainer.DrainTimeout({ node: nodeName, message: "timed out", pods: [], report: {} })
+        )
+      })
+      expect(yield* retryable.handler.handle(spotNotice)).toMatchObject({
+        _tag: "Failed",
+        step: "drain",
+        retryable: true
+      })
+      const refused = yield* makeHandler({
+        drain: Effect.fail(
+          new Drainer.DrainRefused({ node: nodeName, message: "refused", refusals: [], report: {} })
+        )
+      })
+      expect(yield* refused.handler.handle(spotNotice)).toMatchObject({
+        _tag: "Failed",
+        step: "drain",
+        retryable: false
+      })
+    })
+  )
+
+  it.effect("an event without a node is refused", () =>
     Effect.gen(function* () {
       const { handler, calls } = yield* makeHandler({})
-      yield* run(handler, undefined)
-      expect(calls.taints).not.toContain("uncordonAfterReboot")
-      expect(calls.taints).toContain("readRecord")
+      const { nodeName: _node, ...withoutNode } = spotNotice
+      expect(yield* handler.handle(withoutNode)).toMatchObject({ _tag: "Failed", retryable: false })
+      expect(calls.taints).toEqual([])
+      expect(calls.drains).toBe(0)
+    })
+  )
+})
+
+describe("Handler, steps as data", () => {
+  it.effect("runs a program's own steps in order, and one alongside the drain until it ends", () =>
+    Effect.gen(function* () {
+      const seen: Array<string> = []
+      let beats = 0
+      const { handler } = yield* makeHandler({
+        drain: Effect.sleep("3 seconds").pipe(Effect.as({ pods: [], apiRequests: 0 })),
+        steps: (defaults) =>
+          Step.insertAfter(
+            [
+              ...defaults.map((s) => ({
+                ...s,
+                run: (c: Step.Context) => Effect.tap(s.run(c), () => Effect.sync(() => seen.push(s.name)))
+              })),
+              {
+                name: "heartbeat",
+                phase: "drain",
+                alongside: "drain",
+                run: () =>
+                  Effect.forever(
+                    Effect.sync(() => {
+                      beats += 1
+                    }).pipe(Effect.andThen(Effect.sleep("1 second")))
+                  )
+              }
+            ],
+            "record drained",
+            {
+              name: "acknowledge",
+              phase: "acknowledge",
+              run: () => Effect.sync(() => seen.push("acknowledge"))
+            }
+          )
+      })
+      const fiber = yield* Effect.forkChild(handler.handle(spotNotice))
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* Fiber.join(fiber))._tag).toBe("Drained")
+      expect(seen).toEqual(["cordon", "record drain started", "drain", "record drained", "acknowledge"])
+      const atEnd = beats
+      expect(atEnd).toBeGreaterThanOrEqual(3)
+      yield* TestClock.adjust("10 seconds")
+      expect(beats).toBe(atEnd)
     })
   )
 })

@@ -1,8 +1,6 @@
-import type { AddressInfo } from "node:net"
-import { createServer } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
-import { HttpServer, Settings } from "../src/index.ts"
+import { Settings } from "../src/index.ts"
 
 const parse = (env: Record<string, string>) => Settings.parse({ NODE_NAME: "node-1", ...env })
 
@@ -109,7 +107,7 @@ describe("Settings", () => {
       // One problem, about the mode: queue-mode checks do not pile up on top of it.
       expect(parsed.problems).toHaveLength(1)
       expect(parsed.message).toContain("ENABLE_SQS_TERMINATION_DRAINING")
-      expect(parsed.message).toContain("Deployment")
+      expect(parsed.message).toContain("runs IMDS mode only")
     }
     const imds = Settings.parse(
       { NODE_NAME: "node-1", ENABLE_SQS_TERMINATION_DRAINING: "false" },
@@ -236,24 +234,4 @@ describe("Settings", () => {
     expect(ok({ NODE_TERMINATION_GRACE_PERIOD: "0" }).settings.nodeTerminationGracePeriod).toBe(0)
     expect(ok({ POD_TERMINATION_GRACE_PERIOD: "-30" }).settings.podTerminationGracePeriod).toBe(-30)
   })
-})
-
-describe("HttpServer", () => {
-  it.live("retries a port in use, then fails with one line naming it", () =>
-    Effect.gen(function* () {
-      const holder = createServer()
-      const port = yield* Effect.promise(
-        () =>
-          new Promise<number>((resolve) =>
-            holder.listen(0, "127.0.0.1", () => resolve((holder.address() as AddressInfo).port))
-          )
-      )
-      const error = yield* Effect.flip(
-        Effect.scoped(HttpServer.serve({ port, host: "127.0.0.1", routes: {}, bindTimeout: "1 second" }))
-      )
-      holder.close()
-      expect(error._tag).toBe("ServerBindFailed")
-      expect(error.message).toBe(`port ${port} is still in use after 1s of retries`)
-    })
-  )
 })

@@ -4,13 +4,12 @@
  *
  * A refused eviction waits in {@link BudgetTracker.awaitChance}. When a watch event shows a budget selecting the
  * pod with `disruptionsAllowed > 0`, that many waiters (oldest first) are woken; a deleted budget wakes all of
- * its waiters. A fallback timer bounds every wait, so a missed event costs at most that long. The watch comes
- * back after an error with a growing backoff, relisting first.
+ * its waiters. A fallback timer bounds every wait, so a missed event costs at most that long. The watch is
+ * `ListWatch`'s: it comes back after an error with a growing backoff, relisting first.
  */
 import type { V1LabelSelector, V1Pod } from "@kubernetes/client-node"
-import type { KubeClient } from "@nth/kube"
+import { type KubeClient, ListWatch } from "@nth/kube"
 import { Deferred, Duration, Effect, Exit, type Schedule, type Scope, Stream } from "effect"
-import { keepRunning } from "./backoff.ts"
 import { matches } from "./labelSelector.ts"
 
 interface Budget {
@@ -32,7 +31,6 @@ interface BudgetObject {
   readonly metadata?: {
     readonly name?: string
     readonly namespace?: string
-    readonly resourceVersion?: string
   }
   readonly spec?: { readonly selector?: V1LabelSelector }
   readonly status?: { readonly disruptionsAllowed?: number }
@@ -109,40 +107,39 @@ export const makeBudgetTracker = (
       if (budget.disruptionsAllowed > 0) wakeFor(budget, namespace, budget.selector)
     }
 
-    // List, then watch from the list's resourceVersion; after any end or error, list again (which also catches
-    // what happened while the watch was down).
+    // ListWatch's Listed replaces the state (first, and after each relist); its events update it.
     const ready = yield* Deferred.make<void>()
-    const session = (progressed: () => void) =>
-      Effect.gen(function* () {
-        const list = yield* kube.call("list poddisruptionbudgets", (o) =>
-          kube.policy.listPodDisruptionBudgetForAllNamespaces({}, o)
-        )
-        const before = [...budgets.values()]
-        budgets.clear()
-        for (const item of list.items) apply("ADDED", item as BudgetObject)
-        // Budgets deleted while the watch was down free their waiters as a DELETED event would have.
-        for (const old of before)
-          if (!budgets.has(keyOf(old.namespace, old.name))) wakeFor(undefined, old.namespace, old.selector)
-        yield* Deferred.done(ready, Exit.void)
-        yield* kube
-          .watch<BudgetObject>("/apis/policy/v1/poddisruptionbudgets", {
-            resourceVersion: list.metadata?.resourceVersion,
-            allowWatchBookmarks: true,
-            timeoutSeconds: 300
-          })
-          .pipe(
-            Stream.runForEach((event) =>
-              Effect.sync(() => {
-                progressed()
-                if (event.type !== "BOOKMARK") apply(event.type, event.object)
-              })
-            )
-          )
-      }).pipe(
-        // A failed first list must not hold the waits back either (the fallback timer covers it).
-        Effect.ensuring(Deferred.done(ready, Exit.void))
-      )
-    yield* keepRunning(session, options.backoff ? { backoff: options.backoff } : {}).pipe(Effect.forkScoped)
+    yield* ListWatch.stream(kube, ListWatch.podDisruptionBudgets, { backoff: options.backoff }).pipe(
+      Stream.runForEach((signal) =>
+        Effect.sync(() => {
+          switch (signal._tag) {
+            case "Listed": {
+              const before = [...budgets.values()]
+              budgets.clear()
+              for (const item of signal.items) apply("ADDED", item)
+              // Budgets deleted while the watch was down free their waiters as a DELETED event would have.
+              for (const old of before)
+                if (!budgets.has(keyOf(old.namespace, old.name)))
+                  wakeFor(undefined, old.namespace, old.selector)
+              Deferred.doneUnsafe(ready, Exit.void)
+              return
+            }
+            case "Event": {
+              apply(signal.type, signal.object)
+              return
+            }
+            case "Down": {
+              // A failed first list must not hold the waits back either (the fallback timer covers it).
+              Deferred.doneUnsafe(ready, Exit.void)
+              return
+            }
+            case "Up":
+              return
+          }
+        })
+      ),
+      Effect.forkScoped
+    )
     yield* Deferred.await(ready).pipe(Effect.timeoutOption("5 seconds"))
 
     const fallback = Duration.fromInputUnsafe(options.fallback)

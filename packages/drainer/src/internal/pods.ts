@@ -6,23 +6,21 @@
  * but another UID appears (a StatefulSet's replacement), or when a relist no longer shows it. The watch starts
  * from the resourceVersion of the drain's own pod list, so no deletion can slip between the two.
  *
- * The watch comes back after an error with a growing backoff, relisting first. While it cannot be used (its
- * last attempt failed), the pods still awaited are polled once a second, by name, as kubectl does: a pod is
- * gone when no pod of its name exists or one with another UID does. When the watch and the polls are both
+ * The watch is `ListWatch`'s: it comes back after an error with a growing backoff, relisting first. While it
+ * cannot be used (its last attempt failed), the pods still awaited are polled once a second, by name, as
+ * kubectl does: a pod is gone when no pod of its name exists or one with another UID does. When the watch and the polls are both
  * refused (401, 403) the waits fail with the watch's error: no waiting can end them.
  */
 import type { V1Pod } from "@kubernetes/client-node"
-import type { KubeClient, KubeError } from "@nth/kube"
+import { type KubeClient, type KubeError, ListWatch } from "@nth/kube"
 import { Clock, Deferred, Duration, Effect, type Schedule, type Scope, Stream } from "effect"
 import type { PodRef } from "../DrainReport.ts"
-import { keepRunning } from "./backoff.ts"
 
 interface PodObject {
   readonly metadata?: {
     readonly uid?: string
     readonly name?: string
     readonly namespace?: string
-    readonly resourceVersion?: string
     readonly deletionTimestamp?: Date | string
   }
 }
@@ -46,7 +44,7 @@ export interface PodTracker {
 export interface PodTrackerOptions {
   /** How often awaited pods are polled while the watch is down (and stuck ones checked). Default 1 s. */
   readonly pollInterval?: Duration.Input
-  /** Between watch attempts that fail in a row. Default: `backoff.ts`'s. */
+  /** Between watch attempts that fail in a row. Default: `ListWatch.defaultBackoff`. */
   readonly backoff?: Schedule.Schedule<unknown>
   /** Poll rounds refused in a row (with the watch refused too) before the waits fail. Default 3. */
   readonly refusedPollsBeforeFailing?: number
@@ -73,7 +71,6 @@ export const makePodTracker = (
   options: PodTrackerOptions = {}
 ): Effect.Effect<PodTracker, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const fieldSelector = `spec.nodeName=${nodeName}`
     const pollInterval = Duration.fromInputUnsafe(options.pollInterval ?? "1 second")
     const refusedPollsBeforeFailing = options.refusedPollsBeforeFailing ?? 3
     // uid → namespace/name, for the pods still on the node.
@@ -85,7 +82,7 @@ export const makePodTracker = (
     const nameOf = (object: PodObject) => `${object.metadata?.namespace}/${object.metadata?.name}`
     // Set once the watch and the polls are both refused: every wait, present and future, fails with it.
     let failure: KubeError.KubeError | undefined
-    // False from a failed watch attempt until the next event: the polls stand in for it meanwhile.
+    // False from a failed watch (or list) attempt until the next event: the polls stand in for it meanwhile.
     let watchUsable = true
     let watchRefusal: KubeError.KubeError | undefined
     let refusedPolls = 0
@@ -122,56 +119,46 @@ export const makePodTracker = (
     }
 
     for (const pod of initial.pods) seen(pod)
-    let resourceVersion = initial.resourceVersion
 
-    const relist = Effect.gen(function* () {
-      const list = yield* kube.call(`list pods on ${nodeName}`, (o) =>
-        kube.core.listPodForAllNamespaces({ fieldSelector }, o)
-      )
-      const listed = new Set(list.items.map((pod) => pod.metadata?.uid))
-      for (const uid of [...present.keys()]) if (!listed.has(uid)) markGone(uid)
-      for (const pod of list.items) seen(pod)
-      resourceVersion = list.metadata?.resourceVersion
-    })
-
-    // Watch from where we are; after an error (a too old resourceVersion among them), relist first.
-    const session = (progressed: () => void) =>
-      Effect.gen(function* () {
-        if (resourceVersion === undefined) yield* relist
-        yield* kube
-          .watch<PodObject>("/api/v1/pods", {
-            fieldSelector,
-            resourceVersion,
-            allowWatchBookmarks: true,
-            timeoutSeconds: 300
-          })
-          .pipe(
-            Stream.runForEach((event) =>
-              Effect.sync(() => {
-                progressed()
-                watchUsable = true
-                watchRefusal = undefined
-                const version = event.object.metadata?.resourceVersion
-                if (version) resourceVersion = version
-                if (event.type === "DELETED") {
-                  const uid = event.object.metadata?.uid
-                  if (uid) markGone(uid)
-                } else if (event.type !== "BOOKMARK") {
-                  seen(event.object)
-                }
-              })
-            )
-          )
-      })
-
-    yield* keepRunning(session, {
-      ...(options.backoff ? { backoff: options.backoff } : {}),
-      onFailure: (error) => {
-        watchUsable = false
-        watchRefusal = isRefusal(error) ? error : undefined
-        resourceVersion = undefined
-      }
-    }).pipe(Effect.forkScoped)
+    // One watch of the node's pods, from the drain's own list; ListWatch relists after errors and on Gone.
+    yield* ListWatch.stream(kube, ListWatch.pods, {
+      fieldSelector: `spec.nodeName=${nodeName}`,
+      resourceVersion: initial.resourceVersion,
+      backoff: options.backoff
+    }).pipe(
+      Stream.runForEach((signal) =>
+        Effect.sync(() => {
+          switch (signal._tag) {
+            case "Listed": {
+              const listed = new Set(signal.items.map((pod) => pod.metadata?.uid))
+              for (const uid of [...present.keys()]) if (!listed.has(uid)) markGone(uid)
+              for (const pod of signal.items) seen(pod)
+              return
+            }
+            case "Event": {
+              if (signal.type === "DELETED") {
+                const uid = signal.object.metadata?.uid
+                if (uid) markGone(uid)
+              } else {
+                seen(signal.object)
+              }
+              return
+            }
+            case "Up": {
+              watchUsable = true
+              watchRefusal = undefined
+              return
+            }
+            case "Down": {
+              watchUsable = false
+              watchRefusal = isRefusal(signal.error) ? signal.error : undefined
+              return
+            }
+          }
+        })
+      ),
+      Effect.forkScoped
+    )
 
     // kubectl's wait, for the pods the watch cannot answer for: is a pod of that name still there, with that UID?
     const poll = (waiter: Waiter) => {

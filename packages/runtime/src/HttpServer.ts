@@ -2,11 +2,10 @@
  * The probes and metrics servers (`/healthz` as the Go handler answers it, `/metrics` in Prometheus text), on
  * `node:http`, as scoped resources: they stop listening when the program ends.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 import { createServer } from "node:http"
 import { Duration, Effect, Schedule, Schema, type Scope } from "effect"
-import type { Registry } from "./Metrics.ts"
 
 /**
  * The server could not listen: its port stayed in use past the retries, or the address was refused.
@@ -52,7 +51,7 @@ const listen = (port: number, host: string, routes: Routes) =>
  * with a {@link ServerBindFailed} whose message names the port.
  *
  * @category constructors
- * @since 0.1.0
+ * @since 0.2.0
  */
 export const serve = (options: {
   readonly port: number
@@ -94,11 +93,11 @@ export const serve = (options: {
  * The route table of the probes server (`{"health":"OK"}`, as the Go handler) and the metrics server.
  *
  * @category constructors
- * @since 0.1.0
+ * @since 0.2.0
  */
 export const routes = (options: {
   readonly probesPath?: string
-  readonly metrics?: Registry
+  readonly metrics?: { readonly render: () => string }
 }): Record<string, () => { contentType: string; body: string }> => ({
   ...(options.probesPath
     ? { [options.probesPath]: () => ({ contentType: "application/json", body: '{"health":"OK"}' }) }

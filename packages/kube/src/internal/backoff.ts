@@ -1,16 +1,18 @@
 /**
- * How the drain's background watches come back after an error: again and again, waiting longer after each
- * failure in a row (so a lasting error, a 403 say, costs a request every half minute, not ten a second), and at
- * once again after a session that worked.
+ * How a long-running watch comes back after an error: again and again, waiting longer after each failure in a
+ * row (so a lasting error, a 403 say, costs a request every half minute, not ten a second), and at once again
+ * after a session that worked.
  */
 import { Duration, Effect, Schedule } from "effect"
 
 /**
  * 250 ms, doubling, capped at 30 s (client-go's reflector and client-node's informer stop there too), each
- * delay scaled by a random factor in [0.8, 1.2] so that many drainers do not reconnect in step.
+ * delay scaled by a random factor in [0.8, 1.2] so that many watchers do not reconnect in step.
  */
+const maximumDelay = Duration.seconds(30)
+
 export const defaultBackoff: Schedule.Schedule<unknown> = Schedule.exponential("250 millis").pipe(
-  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(30)))),
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, maximumDelay))),
   Schedule.jittered
 )
 
@@ -23,7 +25,7 @@ export const defaultBackoff: Schedule.Schedule<unknown> = Schedule.exponential("
 export const keepRunning = <E, R>(
   session: (progressed: () => void) => Effect.Effect<void, E, R>,
   options: {
-    readonly backoff?: Schedule.Schedule<unknown>
+    readonly backoff?: Schedule.Schedule<unknown> | undefined
     readonly onFailure?: (error: E, failuresInARow: number) => void
   } = {}
 ): Effect.Effect<never, never, R> =>
@@ -46,7 +48,8 @@ export const keepRunning = <E, R>(
         failuresInARow += 1
         options.onFailure?.(result.failure, failuresInARow)
       }
-      // The backoffs used here never end, so the step only sleeps.
-      if (!progress) yield* step(undefined).pipe(Effect.ignore)
+      // A backoff that ends (a caller's `Schedule.recurs`, say) must not turn into a busy loop: past its end the
+      // session is retried at the cap.
+      if (!progress) yield* step(undefined).pipe(Effect.catch(() => Effect.sleep(maximumDelay)))
     }
   })

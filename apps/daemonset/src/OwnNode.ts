@@ -1,0 +1,131 @@
+/**
+ * What only the IMDS-mode program does, for the node it runs on: start-up recovery (uncordon after a scheduled
+ * reboot, and remembering the events the node's record says are done) and reporting failed IMDS polls. The queue
+ * program handles other nodes and has neither.
+ */
+import { Reason } from "@nth/events"
+import { Handler } from "@nth/handler"
+import { ImdsClient } from "@nth/imds-monitor"
+import { TaintManager } from "@nth/taint-manager"
+import { Effect, Schedule } from "effect"
+
+/** How long start-up recovery keeps trying: 4 tries, 2 s apart (the Go handler: every 2 s for up to 8 s). */
+const recoveryRetry = { schedule: Schedule.spaced("2 seconds"), times: 3 } as const
+
+const errorText = (error: unknown): string =>
+  typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
+
+export interface RecoverOptions {
+  readonly nodeName: string
+  /** Seconds since boot; `undefined` (unknown) never uncordons. */
+  readonly uptimeSeconds: number | undefined
+  /** `ENABLE_SCHEDULED_EVENT_DRAINING`: the uncordon after reboot belongs to it, as in the Go handler. */
+  readonly enableScheduledEventDraining: boolean
+  readonly dryRun: boolean
+}
+
+const recoverOnce = (options: RecoverOptions) =>
+  Effect.gen(function* () {
+    const handler = yield* Handler.Handler
+    const taints = yield* TaintManager.TaintManager
+    const { nodeName } = options
+    if (options.enableScheduledEventDraining && !options.dryRun) {
+      if (options.uptimeSeconds === undefined) {
+        yield* Effect.logWarning(
+          "the node's uptime is unknown (UPTIME_FROM_FILE or /proc/uptime unreadable): not checking for a reboot, so no uncordon after reboot"
+        )
+      } else {
+        const { result } = yield* taints.uncordonAfterReboot({
+          nodeName,
+          uptimeSeconds: options.uptimeSeconds
+        })
+        if (result._tag !== "NotMarked") {
+          // Whether or not the node rebooted, the scheduled event it was marked for is dealt with: if IMDS still
+          // lists it, it must not drain the node again (the Go handler's ignore list).
+          handler.store.ignore(result.eventId)
+          yield* Effect.logInfo(
+            result._tag === "Rebooted"
+              ? "back from the scheduled reboot: nth's cordon, taints and labels removed"
+              : "marked for uncordon after reboot, but no reboot happened yet"
+          ).pipe(Effect.annotateLogs({ eventId: result.eventId }))
+          if (result._tag === "Rebooted") {
+            handler.metrics.actions.increment({ node_action: "uncordon", node_status: "success" })
+            yield* handler.events.emit(
+              nodeName,
+              "Normal",
+              Reason.nodeAction.Uncordon,
+              "Node successfully uncordoned"
+            )
+          }
+        }
+      }
+    }
+    // Events this node's record says nth finished draining for are done: a restarted nth does not drain for them
+    // again. (A drain that started but did not finish is resumed when its event is seen again.)
+    const { record } = yield* taints.readRecord({ nodeName })
+    if (record?.drain?.finishedAt !== undefined)
+      for (const recorded of record.events) handler.store.ignore(recorded.id)
+  })
+
+/**
+ * At start-up: undoes nth's work on this node if it came back from the reboot it was drained for, and remembers
+ * the events already dealt with so they are not handled again. Tried up to 4 times, 2 s apart, then given up
+ * with a warning and `nth_startup_recovery_failures_total`.
+ */
+export const recover = (
+  options: RecoverOptions
+): Effect.Effect<void, never, Handler.Handler | TaintManager.TaintManager> =>
+  recoverOnce(options).pipe(
+    Effect.tapError((error) => Effect.logInfo(`start-up recovery failed, trying again: ${errorText(error)}`)),
+    Effect.retry(recoveryRetry),
+    Effect.catch((error) =>
+      Effect.gen(function* () {
+        const handler = yield* Handler.Handler
+        handler.metrics.startupRecoveryFailures.increment()
+        yield* Effect.logWarning(
+          `start-up recovery given up after ${recoveryRetry.times + 1} tries: ${errorText(error)}`
+        )
+      })
+    ),
+    Effect.annotateLogs({ node: options.nodeName })
+  )
+
+/**
+ * A failed poll of a monitor: counted (`events_error_total`), logged, and a `MonitorError` Event on this node
+ * (aggregated and rate limited by the handler's Events).
+ */
+export const reportMonitorFailure = (
+  nodeName: string,
+  monitor: string,
+  error: { readonly message: string }
+): Effect.Effect<void, never, Handler.Handler> =>
+  Effect.gen(function* () {
+    const handler = yield* Handler.Handler
+    handler.metrics.eventErrors.increment({ event_error_where: monitor })
+    yield* Effect.logWarning(`monitor ${monitor} failed: ${error.message}`)
+    yield* handler.events.emit(
+      nodeName,
+      "Warning",
+      Reason.nodeAction.MonitorError,
+      `There was a problem monitoring for events in monitor '${monitor}'`
+    )
+  })
+
+/**
+ * Logs the instance's identity once IMDS gives it. Polling does not wait for it (slow IMDS answers delayed the
+ * first poll by ~20 s) and notices are acted on without it; it is read in the background, retried with a
+ * growing delay up to a minute, until it comes.
+ */
+export const logIdentity: Effect.Effect<void, never, ImdsClient.ImdsClient> = Effect.gen(function* () {
+  const imds = yield* ImdsClient.ImdsClient
+  yield* imds.identity.pipe(
+    Effect.tapError((error) =>
+      Effect.logWarning(`instance identity unavailable, retrying: ${error.message}`)
+    ),
+    Effect.retry(Schedule.min([Schedule.exponential("1 second"), Schedule.spaced("1 minute")])),
+    Effect.tap((identity) =>
+      Effect.logInfo("instance identity read").pipe(Effect.annotateLogs({ instance: identity.instanceId }))
+    ),
+    Effect.ignore
+  )
+})

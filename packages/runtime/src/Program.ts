@@ -1,0 +1,163 @@
+/**
+ * How an nth program starts and stops, the same for every program: `--help`, settings read once and checked up
+ * front, logging as the settings say, the probes and metrics servers, SIGTERM and SIGINT, and the exit codes
+ *
+ *   0  stopped by SIGTERM or SIGINT (the kubelet stopping the pod), after in-flight work had its grace
+ *   1  failed: one line saying why (a stack trace only for a defect, a bug of nth's)
+ *   2  bad settings (a failure tagged `InvalidSettings` or `KubeConfigError`): the message, and a pointer to --help
+ *
+ * Signals and exit codes are handled here rather than by `@effect/platform-node`'s `NodeRuntime.runMain`, whose
+ * default teardown exits 130 on an interrupt and which brings undici into a program that needs no HTTP client
+ * of its own (see the runtime package's README for the measured cost).
+ *
+ * @since 0.2.0
+ */
+import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Logger, References, type Scope } from "effect"
+import * as HttpServer from "./HttpServer.ts"
+
+/**
+ * How logs are written.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Logging {
+  /** JSON lines instead of logfmt text (`JSON_LOGGING`). */
+  readonly json: boolean
+  /** `LOG_LEVEL`. */
+  readonly level: "debug" | "info" | "error"
+}
+
+/**
+ * The logger and minimum level as a layer.
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const logging = (options: Logging): Layer.Layer<never> =>
+  Layer.mergeAll(
+    Logger.layer([options.json ? Logger.consoleJson : Logger.consoleLogFmt]),
+    Layer.succeed(
+      References.MinimumLogLevel,
+      options.level === "debug" ? "Debug" : options.level === "error" ? "Error" : "Info"
+    )
+  )
+
+/**
+ * The Go handler's probes and metrics servers.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Servers {
+  /** `ENABLE_PROBES_SERVER`, `PROBES_SERVER_PORT`, `PROBES_SERVER_ENDPOINT`. */
+  readonly probes?: { readonly port: number; readonly path: string } | undefined
+  /** `ENABLE_PROMETHEUS_SERVER`, `PROMETHEUS_SERVER_PORT`. */
+  readonly metrics?:
+    | { readonly port: number; readonly registry: { readonly render: () => string } }
+    | undefined
+}
+
+/**
+ * Serves `/healthz`-style probes and `/metrics` (on one port when both share it) on all interfaces, as the Go
+ * handler does, until the scope closes. A port still in use is tried again for 60 s (see `HttpServer.serve`).
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const serve = (servers: Servers): Effect.Effect<void, HttpServer.ServerBindFailed, Scope.Scope> =>
+  Effect.gen(function* () {
+    const routes = HttpServer.routes({
+      ...(servers.probes ? { probesPath: servers.probes.path } : {}),
+      ...(servers.metrics ? { metrics: servers.metrics.registry } : {})
+    })
+    if (servers.probes) yield* HttpServer.serve({ port: servers.probes.port, routes })
+    if (servers.metrics && servers.metrics.port !== servers.probes?.port)
+      yield* HttpServer.serve({ port: servers.metrics.port, routes })
+  })
+
+/**
+ * A program.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Definition {
+  /** The command's name (`nth-daemonset`). */
+  readonly name: string
+  /** What it is, in a few words, for `--help`. */
+  readonly summary: string
+  /** The settings' part of `--help`. */
+  readonly help: () => string
+  /** The program: reads its settings (from the environment, through `Config`) and runs until interrupted. */
+  readonly main: Effect.Effect<void, unknown, Scope.Scope>
+}
+
+const isTagged = (error: unknown, ...tags: ReadonlyArray<string>): error is { readonly message: string } =>
+  typeof error === "object" &&
+  error !== null &&
+  tags.includes(String((error as { _tag?: unknown })._tag)) &&
+  typeof (error as { message?: unknown }).message === "string"
+
+/**
+ * The exit code and the message for how the program ended (`stopping`: a signal asked it to stop).
+ *
+ * @category getters
+ * @since 0.2.0
+ */
+export const exitOf = (
+  name: string,
+  exit: Exit.Exit<unknown, unknown>,
+  stopping: boolean
+): { readonly code: 0 | 1 | 2; readonly message?: string } => {
+  if (Exit.isSuccess(exit) || (stopping && Cause.hasInterruptsOnly(exit.cause))) return { code: 0 }
+  const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+  const error = failure?._tag === "Fail" ? failure.error : undefined
+  if (isTagged(error, "InvalidSettings"))
+    return { code: 2, message: `${name}: ${error.message}\nRun with --help to list the settings.` }
+  if (isTagged(error, "KubeConfigError"))
+    return { code: 2, message: `${name}: invalid settings: KUBECONFIG: ${error.message}` }
+  // A failure the program knows (a port that stayed busy, say) is one line; only a defect gets its stack trace.
+  if (typeof error === "object" && error !== null && "message" in error)
+    return { code: 1, message: `${name}: ${String(error.message)}` }
+  return { code: 1, message: `${name}: ${Cause.pretty(exit.cause)}` }
+}
+
+/**
+ * Runs the program as the process: `--help` / `-h` print the help and exit 0; otherwise the program runs with
+ * the environment as its `ConfigProvider` until it ends or a SIGTERM/SIGINT interrupts it, and the process exits
+ * with the code above.
+ *
+ * @category running
+ * @since 0.2.0
+ */
+export const run = (definition: Definition): void => {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    process.stdout.write(
+      `${definition.name}: ${definition.summary}.\n\n` +
+        `Settings (environment variables, as the Go handler's):\n${definition.help()}\n\n` +
+        "The probes and metrics servers listen on all interfaces (0.0.0.0), as the Go handler's do; a port still in use\n" +
+        "(the previous pod of a rollout, with host networking) is tried again for 60 s before the program gives up.\n" +
+        "Exit codes: 0 stopped by SIGTERM or SIGINT, 1 failure, 2 bad settings (KUBECONFIG included).\n"
+    )
+    process.exit(0)
+  }
+  const fiber = Effect.runFork(
+    Effect.scoped(definition.main).pipe(
+      Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv())
+    )
+  )
+  let stopping = false
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => {
+      if (stopping) return
+      stopping = true
+      Effect.runFork(Fiber.interrupt(fiber))
+    })
+  }
+  fiber.addObserver((exit) => {
+    const { code, message } = exitOf(definition.name, exit, stopping)
+    if (message !== undefined) process.stderr.write(`${message}\n`)
+    process.exit(code)
+  })
+}

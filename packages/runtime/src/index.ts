@@ -1,0 +1,26 @@
+/**
+ * @nth/runtime: what every nth program shares.
+ *
+ * @since 0.2.0
+ */
+
+/**
+ * The probes and metrics HTTP servers.
+ *
+ * @since 0.2.0
+ */
+export * as HttpServer from "./HttpServer.ts"
+
+/**
+ * Start, settings, logging, servers, signals and exit codes.
+ *
+ * @since 0.2.0
+ */
+export * as Program from "./Program.ts"
+
+/**
+ * Bounded concurrent handling with a graceful stop.
+ *
+ * @since 0.2.0
+ */
+export * as Runner from "./Runner.ts"
