@@ -1,3 +1,3 @@
 import { nthVitestConfig } from "@nth/vitest-preset"
 
-export default nthVitestConfig()
+export default nthVitestConfig({ globalSetup: ["@nth/testbed/vitest-setup"] })

@@ -214,6 +214,12 @@ export const makeFakeKube = (
           if (params.dryRun !== "All") node.unschedulable = body.spec.unschedulable === true
           return { metadata: { name: params.name }, spec: { unschedulable: node.unschedulable } }
         }),
+      // The drainer never lists nodes: the fake's one node, unrecorded.
+      listNode: () =>
+        Promise.resolve({
+          metadata: { resourceVersion: String(resourceVersion) },
+          items: [{ metadata: { name: "node-1" }, spec: { unschedulable: node.unschedulable } }]
+        }),
       listPodForAllNamespaces: (params) => {
         const fields = fieldsOf(params.fieldSelector)
         const byName = fields["metadata.name"] !== undefined

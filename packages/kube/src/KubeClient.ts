@@ -15,6 +15,7 @@ import type {
   V1DaemonSet,
   V1Eviction,
   V1Node,
+  V1NodeList,
   V1Pod,
   V1PodDisruptionBudgetList,
   V1PodList
@@ -89,6 +90,8 @@ export interface Api {
       },
       options?: CallOptions
     ) => Promise<V1Node>
+    /** The cluster's nodes (`GET /api/v1/nodes`), with the list query (selectors, pages, resourceVersion). */
+    readonly listNode: (params: ListQuery, options?: CallOptions) => Promise<V1NodeList>
     readonly listPodForAllNamespaces: (params: ListQuery, options?: CallOptions) => Promise<V1PodList>
     readonly createNamespacedPodEviction: (
       params: {
@@ -224,6 +227,7 @@ const makeApi = (connection: Http.Connection): Api => {
           options,
           PatchStrategy.JsonPatch
         ),
+      listNode: (params, options) => get("/api/v1/nodes", listQuery(params), options),
       listPodForAllNamespaces: (params, options) => get("/api/v1/pods", listQuery(params), options),
       createNamespacedPodEviction: ({ name, namespace, body, dryRun }, options) =>
         write(

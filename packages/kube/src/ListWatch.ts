@@ -28,7 +28,7 @@
  *
  * @since 0.2.0
  */
-import type { V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node"
+import type { V1Node, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node"
 import { Clock, Duration, Effect, Queue, type Schedule, Stream } from "effect"
 import * as Backoff from "./internal/backoff.ts"
 import type { CallOptions, Service } from "./KubeClient.ts"
@@ -58,14 +58,17 @@ export interface ListParams {
 }
 
 /**
- * What a list call answers.
+ * What a list call answers. The server's JSON names the next page's token `continue`; client-node's models name
+ * it `_continue`: either is followed.
  *
  * @category models
  * @since 0.2.0
  */
 export interface ObjectList<A> {
   readonly items: ReadonlyArray<A>
-  readonly metadata?: { readonly resourceVersion?: string; readonly _continue?: string } | undefined
+  readonly metadata?:
+    | { readonly resourceVersion?: string; readonly continue?: string; readonly _continue?: string }
+    | undefined
 }
 
 /**
@@ -91,6 +94,18 @@ export const pods: Resource<V1Pod> = {
   kind: "pods",
   path: "/api/v1/pods",
   list: (kube, params, options) => kube.core.listPodForAllNamespaces(params, options)
+}
+
+/**
+ * Nodes (narrow them with a label selector).
+ *
+ * @category resources
+ * @since 0.3.0
+ */
+export const nodes: Resource<V1Node> = {
+  kind: "nodes",
+  path: "/api/v1/nodes",
+  list: (kube, params, options) => kube.core.listNode(params, options)
 }
 
 /**
@@ -244,7 +259,7 @@ const loop = <A extends KubeObject>(
         items.push(...page.items)
         // Every page is served from the first page's snapshot: its resourceVersion is the list's.
         snapshot ??= page.metadata?.resourceVersion
-        token = page.metadata?._continue || undefined
+        token = page.metadata?.continue || page.metadata?._continue || undefined
       } while (token !== undefined)
       return { items, resourceVersion: snapshot }
     })

@@ -38,6 +38,32 @@ describe("KubeClient", () => {
     )
   )
 
+  it.live("lists nodes with a label selector, in pages", () =>
+    withClient((client) =>
+      Effect.gen(function* () {
+        const group = `g${Math.random().toString(16).slice(2, 8)}`
+        const nodes = yield* Effect.promise(() =>
+          Promise.all([1, 2, 3].map(() => bed.registerNode({ labels: { "testbed.nth.dev/group": group } })))
+        )
+        const selector = { labelSelector: `testbed.nth.dev/group=${group}` }
+        const first = yield* client.call("list nodes", (options) =>
+          client.core.listNode({ ...selector, limit: 2 }, options)
+        )
+        expect(first.items).toHaveLength(2)
+        // The JSON the server sent: `continue`, not client-node's `_continue`.
+        const token = (first.metadata as { readonly continue?: string } | undefined)?.continue
+        expect(token).toBeTruthy()
+        const rest = yield* client.call("list nodes", (options) =>
+          client.core.listNode({ ...selector, limit: 2, _continue: token! }, options)
+        )
+        expect([...first.items, ...rest.items].map((node) => node.metadata?.name).sort()).toEqual(
+          nodes.map((node) => node.name).sort()
+        )
+        expect(rest.items[0]?.spec?.providerID).toMatch(/^aws:\/\/\/us-east-1a\/i-/)
+      })
+    )
+  )
+
   it.live("reads the kubeconfig named by KUBECONFIG when given no KubeConfig", () =>
     Effect.gen(function* () {
       const client = yield* KubeClient.make()

@@ -335,4 +335,40 @@ describe("ListWatch against the test bed", () => {
       expect(kube.requestCount()).toBe(2)
     })
   )
+
+  it.live("lists nodes with a label selector in pages, then watches them", () =>
+    Effect.gen(function* () {
+      const kube = yield* KubeClient.make({ kubeConfig: bed.clients.kubeConfig, requestTimeout: "5 seconds" })
+      const group = `g${Math.random().toString(16).slice(2, 8)}`
+      const labels = { "testbed.nth.dev/group": group }
+      const first = yield* Effect.promise(() =>
+        Promise.all([1, 2, 3].map(() => bed.registerNode({ labels })))
+      )
+      const signals: Array<ListWatch.Signal<{ metadata?: { name?: string } }>> = []
+      yield* ListWatch.stream(kube, ListWatch.nodes, {
+        labelSelector: `testbed.nth.dev/group=${group}`,
+        pageSize: 2
+      }).pipe(
+        Stream.runForEach((signal) => Effect.sync(() => signals.push(signal))),
+        Effect.forkChild
+      )
+      yield* until(() => signals.some((signal) => signal._tag === "Listed"), "10 seconds")
+      const listed = signals[0]
+      expect(listed?._tag === "Listed" && listed.items.map((node) => node.metadata?.name).sort()).toEqual(
+        first.map((node) => node.name).sort()
+      )
+      const second = yield* Effect.promise(() => bed.registerNode({ labels }))
+      yield* until(
+        () =>
+          signals.some(
+            (signal) =>
+              signal._tag === "Event" &&
+              signal.type === "ADDED" &&
+              signal.object.metadata?.name === second.name
+          ),
+        "10 seconds"
+      )
+      expect(signals.some((signal) => signal._tag === "Down")).toBe(false)
+    })
+  )
 })

@@ -1,16 +1,29 @@
 /**
- * @nth/queue-monitor: nth's view of its SQS queue (queue mode).
+ * @nth/queue-monitor: nth's view of its SQS queue (queue mode), and of the instances and nodes its messages name.
  *
  * @since 0.1.0
  */
 
+/**
+ * The EC2 side of finding an instance's node: `DescribeInstances`, batched across concurrent lookups, cached and
+ * retried, and the Go handler's managed-tag check.
+ *
+ * @since 0.1.0
+ */
+export * as InstanceInfo from "./InstanceInfo.ts"
+/**
+ * The cluster's nodes, kept by a list and a watch and indexed by instance id and by name: which node is an
+ * instance's, without an API call.
+ *
+ * @since 0.1.0
+ */
+export * as NodeIndex from "./NodeIndex.ts"
 /**
  * The messages nth reads from its queue, as schemas, and `decode`, which turns a body into interruption events.
  *
  * @since 0.1.0
  */
 export * as QueueMessage from "./QueueMessage.ts"
-
 /**
  * The error decoding a message raises, with a closed `reason`.
  *
