@@ -755,8 +755,8 @@ export const toHandlerOptions = (settings: Settings): Handler.Options => ({
 
 const modeTitles: Readonly<Record<Mode, string>> = {
   common: "Both modes",
-  imds: "IMDS mode (the DaemonSet program)",
-  queue: "Queue mode (the Deployment program)"
+  imds: "IMDS mode",
+  queue: "Queue mode"
 }
 
 /**
