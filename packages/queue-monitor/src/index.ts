@@ -12,6 +12,19 @@
  */
 export * as InstanceInfo from "./InstanceInfo.ts"
 /**
+ * The intake of queue mode: the queue's messages as a stream, received by several pipelined long polls, kept
+ * invisible while held, settled by batched deletes and visibility changes, given back on stop.
+ *
+ * @since 0.1.0
+ */
+export * as Intake from "./Intake.ts"
+/**
+ * Auto Scaling lifecycle actions: completing them (idempotent across consumers) and heartbeats.
+ *
+ * @since 0.1.0
+ */
+export * as Lifecycle from "./Lifecycle.ts"
+/**
  * The cluster's nodes, kept by a list and a watch and indexed by instance id and by name: which node is an
  * instance's, without an API call.
  *
