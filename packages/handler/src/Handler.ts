@@ -18,12 +18,13 @@
  *
  * @since 0.1.0
  */
-import { Deadline, Drainer, type DrainReport, type PodFilter } from "@nth/drainer"
+import { Drainer, type PodFilter } from "@nth/drainer"
 import { type InterruptionEvent, NodeAction, Reason } from "@nth/events"
 import { KubeClient } from "@nth/kube"
 import { TaintManager } from "@nth/taint-manager"
-import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Fiber, Layer } from "effect"
 import * as EventStore from "./EventStore.ts"
+import * as NodeDrains from "./internal/nodeDrains.ts"
 import * as KubeEvents from "./KubeEvents.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Step from "./Step.ts"
@@ -174,15 +175,6 @@ interface StepFailure {
 // Failures that trying again cannot cure: the drainer's rules refuse the drain, or a pod can never be evicted.
 const permanent: ReadonlySet<string> = new Set(["DrainRefused", "EvictionFailed"])
 
-/** The step name of an event that joined another event's drain: that event reports the drain's failure. */
-const joinedDrain = "joined drain"
-
-/** The drain under way on a node, which later events of the node join. */
-interface NodeDrain {
-  readonly deadline: Deadline.Deadline
-  readonly result: Deferred.Deferred<DrainReport.DrainReport, StepFailure>
-}
-
 // Kinds whose Go pre-drain task is their taint: it runs (and is reported) even when TAINT_NODE is off.
 const alwaysPreDrained: ReadonlySet<InterruptionEvent.Kind> = new Set([
   "SpotInterruptionNotice",
@@ -219,8 +211,6 @@ export const make = (
       outOfServiceTaint: options.outOfServiceTaint ?? false
     })
     const steps = options.steps?.(defaults) ?? defaults
-    const drains = new Map<string, NodeDrain>()
-
     const ownPod: PodFilter.PodFilter = (pod) =>
       options.ownPod !== undefined &&
       options.ownPod.name !== "" &&
@@ -228,6 +218,21 @@ export const make = (
       (!options.ownPod.namespace || pod.metadata?.namespace === options.ownPod.namespace)
         ? { _tag: "Skip", reason: "Self", message: "nth's own pod" }
         : { _tag: "Remove" }
+    const drains = NodeDrains.make({
+      drainer,
+      events,
+      drainOptions: {
+        // The cordon step cordoned the node through the taint manager, which records the cordon as nth's.
+        cordon: false,
+        force: true,
+        ignoreDaemonSets: options.drain?.ignoreDaemonSets ?? true,
+        deleteEmptyDirData: options.drain?.deleteEmptyDirData ?? true,
+        gracePeriodSeconds: options.drain?.gracePeriodSeconds ?? -1,
+        timeoutSeconds: options.drain?.timeoutSeconds ?? 120,
+        dryRun: dryRun ? "client" : "none",
+        additionalFilters: [ownPod]
+      }
+    })
 
     const step = <A, E>(name: string, effect: Effect.Effect<A, E>) =>
       effect.pipe(
@@ -284,111 +289,6 @@ export const make = (
     const ofPhase = (...wanted: ReadonlyArray<Step.Phase>) => steps.filter((s) => wanted.includes(s.phase))
 
     // -----------------------------------------------------------------------------------------------------------
-    // The drain, one per node
-    // -----------------------------------------------------------------------------------------------------------
-
-    /** Drains the node under `owned`'s deadline (which events that join may move earlier). */
-    const runDrain = (nodeName: string, owned: NodeDrain): Effect.Effect<Step.Drained, unknown> =>
-      Effect.gen(function* () {
-        const services = yield* Effect.context<never>()
-        // Progress arrives in a plain callback: its log lines and Events run with the caller's services (so they
-        // go through the program's logger and level), and the drain ends once the Events are sent.
-        const sending: Array<Fiber.Fiber<void>> = []
-        const report = yield* drainer
-          .drain(nodeName, {
-            // The cordon step cordoned the node through the taint manager, which records the cordon as nth's.
-            cordon: false,
-            force: true,
-            ignoreDaemonSets: options.drain?.ignoreDaemonSets ?? true,
-            deleteEmptyDirData: options.drain?.deleteEmptyDirData ?? true,
-            gracePeriodSeconds: options.drain?.gracePeriodSeconds ?? -1,
-            timeoutSeconds: options.drain?.timeoutSeconds ?? 120,
-            deadline: owned.deadline,
-            dryRun: dryRun ? "client" : "none",
-            additionalFilters: [ownPod],
-            onProgress: (progress) => {
-              if (
-                progress._tag === "PodEvicted" ||
-                progress._tag === "PodEvictedAgain" ||
-                progress._tag === "PodBlocked" ||
-                progress._tag === "PodGone"
-              ) {
-                Effect.runForkWith(services)(
-                  Effect.logInfo(progress._tag).pipe(
-                    Effect.annotateLogs({ pod: `${progress.pod.namespace}/${progress.pod.name}` })
-                  )
-                )
-              }
-              // The Go handler reports each evicted pod with an Event on the pod.
-              if (progress._tag === "PodEvicted" || progress._tag === "PodDeleted") {
-                const { pod } = progress
-                sending.push(
-                  Effect.runForkWith(services)(
-                    events.emitFor(
-                      { kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
-                      "Normal",
-                      Reason.nodeAction.PodEviction,
-                      `Pod evicted due to node drain (node ${nodeName})`,
-                      { node: nodeName }
-                    )
-                  )
-                )
-              }
-            }
-          })
-          .pipe(Effect.ensuring(Effect.suspend(() => Fiber.awaitAll(sending))))
-        return { _tag: "Ran", report }
-      })
-
-    /** Waits for the drain under way on the node, first moving its deadline earlier if `deadline` is. */
-    const joinDrain = (
-      running: NodeDrain,
-      deadline: Date | undefined
-    ): Effect.Effect<Step.Drained, unknown> =>
-      Effect.gen(function* () {
-        const before = running.deadline.current()
-        const moved = deadline !== undefined && running.deadline.moveEarlier(deadline)
-        yield* Effect.logInfo("a drain is already under way on the node: this event joins it").pipe(
-          Effect.annotateLogs(
-            moved
-              ? { deadlineMovedTo: deadline.toISOString(), deadlineWas: before?.toISOString() ?? "none" }
-              : {}
-          )
-        )
-        const report = yield* Deferred.await(running.result).pipe(
-          Effect.mapError((failure): StepFailure => ({ ...failure, step: joinedDrain }))
-        )
-        return { _tag: "Joined", report }
-      })
-
-    // Looked up and claimed in one synchronous step, so that two events arriving together cannot both start a
-    // drain; from the claim on, the drain's end is always published (and the claim released), however it ends.
-    const drainNode = (nodeName: string, deadline: Date | undefined) =>
-      Effect.uninterruptibleMask((restore): Effect.Effect<Step.Drained, unknown> => {
-        const running = drains.get(nodeName)
-        if (running !== undefined) return restore(joinDrain(running, deadline))
-        const owned: NodeDrain = { deadline: Deadline.make(deadline), result: Deferred.makeUnsafe() }
-        drains.set(nodeName, owned)
-        return restore(runDrain(nodeName, owned)).pipe(
-          Effect.onExit((exit) =>
-            Effect.sync(() => {
-              drains.delete(nodeName)
-            }).pipe(
-              Effect.andThen(
-                Deferred.done(
-                  owned.result,
-                  Exit.mapError(
-                    Exit.map(exit, (drained) => drained.report),
-                    (error): StepFailure => ({ step: "drain", error: errorText(error), cause: error })
-                  )
-                )
-              )
-            )
-          )
-        )
-      })
-
-    // -----------------------------------------------------------------------------------------------------------
     // Acting on an event
     // -----------------------------------------------------------------------------------------------------------
 
@@ -412,7 +312,7 @@ export const make = (
           taints,
           events,
           drainNode: () =>
-            Effect.tap(drainNode(nodeName, deadline), (result) =>
+            Effect.tap(drains.drain(nodeName, deadline), (result) =>
               Effect.sync(() => {
                 drained = result
               })
@@ -497,7 +397,7 @@ export const make = (
           return result
         }).pipe(
           Effect.tapError((failure) =>
-            failure.step === joinedDrain
+            tagOf(failure.cause) === "JoinedDrainFailed"
               ? Effect.logWarning(`the drain this event joined failed: ${failure.error}`)
               : reportFailure(
                   nodeName,
