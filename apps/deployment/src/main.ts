@@ -1,0 +1,76 @@
+/**
+ * nth in queue mode: one Deployment reads the EC2, Auto Scaling and AWS Health events an SQS queue receives and
+ * cordons, taints and drains the nodes they name, completing Auto Scaling lifecycle actions. Settings are the Go
+ * handler's environment variables.
+ *
+ * Wiring only: settings → layers → servers → intake → messages (src/Messages.ts) → handler, on the shared runtime.
+ */
+import { Drainer } from "@nth/drainer"
+import { Handler, Metrics, Settings } from "@nth/handler"
+import { KubeClient } from "@nth/kube"
+import { InstanceInfo, Intake, NodeIndex } from "@nth/queue-monitor"
+import { Program, Runner } from "@nth/runtime"
+import { TaintManager } from "@nth/taint-manager"
+import { Effect, Layer, Stream } from "effect"
+import * as Messages from "./Messages.ts"
+
+const main = Effect.gen(function* () {
+  // This program is queue mode only: ENABLE_SQS_TERMINATION_DRAINING must be true.
+  const { settings, warnings } = yield* Settings.loadFor({ program: "queue" })
+  const metrics = Metrics.make()
+  const aws = Messages.awsOptions(settings)
+  const lifecycle = yield* Messages.makeLifecycle(aws)
+  const options = {
+    ...Settings.toHandlerOptions(settings),
+    steps: Messages.steps({ lifecycle, ...settings })
+  }
+  const services = Handler.layer(options, metrics).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        TaintManager.layer({ dryRun: settings.dryRun }),
+        Drainer.layer,
+        NodeIndex.layer({ useProviderId: settings.useProviderId })
+      )
+    ),
+    Layer.provideMerge(KubeClient.layer()), // in a pod: the service account; outside: KUBECONFIG
+    Layer.merge(InstanceInfo.layer(aws))
+  )
+  yield* Effect.gen(function* () {
+    for (const warning of warnings) yield* Effect.logWarning(warning)
+    yield* Program.serve({
+      probes: settings.enableProbesServer
+        ? { port: settings.probesServerPort, path: settings.probesServerEndpoint }
+        : undefined,
+      metrics: settings.enablePrometheusServer
+        ? { port: settings.prometheusServerPort, registry: metrics }
+        : undefined
+    })
+    const processMessage = yield* Messages.make({ lifecycle, metrics, ...settings })
+    // The intake outlives the runner (finalizers run in reverse): at a stop, work in flight can still settle.
+    const intake = yield* Intake.make({
+      queueUrl: settings.queueUrl,
+      ...aws,
+      visibilityTimeoutSeconds: settings.sqsMsgVisibilityTimeoutSec,
+      maxReceivesBeforeDrop: Messages.maxReceivesBeforeDrop
+    })
+    const runner = yield* Runner.make({ workers: settings.workers })
+    yield* Effect.logInfo("nth started in queue mode").pipe(
+      Effect.annotateLogs({ queue: settings.queueUrl, dryRun: settings.dryRun })
+    )
+    yield* intake.messages.pipe(
+      Stream.runForEach((message) => runner.submit(processMessage(message))),
+      Effect.ensuring(intake.stop)
+    )
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(services),
+    Effect.provide(Program.logging({ json: settings.jsonLogging, level: settings.logLevel }))
+  )
+})
+
+Program.run({
+  name: "nth-deployment",
+  summary: "the node termination handler in queue mode",
+  help: Settings.help,
+  main
+})
