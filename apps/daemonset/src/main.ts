@@ -1,8 +1,6 @@
 /**
  * nth in IMDS mode: one pod per node (a DaemonSet) polls its node's instance metadata and, when EC2 announces an
- * interruption, cordons, taints and drains the node. Settings are the Go handler's environment variables.
- *
- * Wiring only: settings → layers → servers → start-up recovery → monitors → handler, on the shared runtime.
+ * interruption, cordons, taints and drains the node. Wiring only, on the shared runtime (@nth/runtime).
  */
 import { Drainer } from "@nth/drainer"
 import { Handler, Metrics, Settings } from "@nth/handler"
@@ -33,34 +31,40 @@ const main = Effect.gen(function* () {
   const { nodeName } = settings
   yield* Effect.gen(function* () {
     for (const warning of warnings) yield* Effect.logWarning(warning)
-    yield* Program.serve({
+    yield* Effect.logInfo("nth started in IMDS mode").pipe(
+      Effect.annotateLogs({ node: nodeName, dryRun: settings.dryRun })
+    )
+    yield* Effect.forkScoped(OwnNode.logIdentity)
+    const handler = yield* Handler.Handler
+    // Made in this scope, which closes before the services' own: a stop waits for drains with the connections up.
+    const runner = yield* Runner.make({ workers: settings.workers })
+    // The servers may wait up to 60 s for a port the previous pod still holds: polling does not wait for them.
+    const servers = Program.serve({
       probes: settings.enableProbesServer
         ? { port: settings.probesServerPort, path: settings.probesServerEndpoint }
         : undefined,
       metrics: settings.enablePrometheusServer
         ? { port: settings.prometheusServerPort, registry: metrics }
         : undefined
-    })
-    yield* Effect.logInfo("nth started in IMDS mode").pipe(
-      Effect.annotateLogs({ node: nodeName, dryRun: settings.dryRun })
-    )
-    yield* Effect.forkScoped(OwnNode.logIdentity)
-    yield* OwnNode.recover({
-      nodeName,
-      uptimeSeconds: Uptime.read(settings.uptimeFromFile),
-      enableScheduledEventDraining: settings.enableScheduledEventDraining,
-      dryRun: settings.dryRun
-    })
-    const handler = yield* Handler.Handler
-    const runner = yield* Runner.make({ workers: settings.workers })
-    yield* ImdsMonitor.all({ ...settings, instanceId: undefined }).pipe(
-      Stream.runForEach((signal) =>
-        signal._tag === "PollFailed"
-          ? OwnNode.reportMonitorFailure(nodeName, signal.monitor, signal.error)
-          : runner.submit(handler.handle(signal.event))
+    }).pipe(Effect.andThen(Effect.never))
+    const polling = Effect.gen(function* () {
+      yield* OwnNode.recover({
+        nodeName,
+        uptimeSeconds: Uptime.read(settings.uptimeFromFile),
+        enableScheduledEventDraining: settings.enableScheduledEventDraining,
+        dryRun: settings.dryRun
+      })
+      yield* ImdsMonitor.all({ ...settings, instanceId: undefined }).pipe(
+        Stream.runForEach((signal) =>
+          signal._tag === "PollFailed"
+            ? OwnNode.reportMonitorFailure(nodeName, signal.monitor, signal.error)
+            : runner.submit(handler.handle(signal.event))
+        )
       )
-    )
+    })
+    yield* Effect.all([servers, polling], { concurrency: "unbounded", discard: true })
   }).pipe(
+    Effect.scoped,
     Effect.provide(services),
     Effect.provide(Program.logging({ json: settings.jsonLogging, level: settings.logLevel }))
   )

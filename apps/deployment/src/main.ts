@@ -11,7 +11,7 @@ import { KubeClient } from "@nth/kube"
 import { InstanceInfo, Intake, NodeIndex } from "@nth/queue-monitor"
 import { Program, Runner } from "@nth/runtime"
 import { TaintManager } from "@nth/taint-manager"
-import { Effect, Layer, Stream } from "effect"
+import { Duration, Effect, Layer, Stream } from "effect"
 import * as Messages from "./Messages.ts"
 
 const main = Effect.gen(function* () {
@@ -51,7 +51,12 @@ const main = Effect.gen(function* () {
       queueUrl: settings.queueUrl,
       ...aws,
       visibilityTimeoutSeconds: settings.sqsMsgVisibilityTimeoutSec,
-      maxReceivesBeforeDrop: Messages.maxReceivesBeforeDrop
+      maxReceivesBeforeDrop: Messages.maxReceivesBeforeDrop,
+      // Every worker holds a message for its whole drain, which may last until the heartbeats stop.
+      maxInFlight: Math.max(100, settings.workers),
+      maxHold: Duration.seconds(
+        Math.max(3600, settings.nodeTerminationGracePeriod + 600, settings.heartbeatUntil + 600)
+      )
     })
     const runner = yield* Runner.make({ workers: settings.workers })
     yield* Effect.logInfo("nth started in queue mode").pipe(
