@@ -206,6 +206,9 @@ export const make = (
     const store = EventStore.make({
       retryFailedAfterMs: Duration.toMillis(Duration.fromInputUnsafe(options.retryFailedAfter ?? "5 seconds"))
     })
+    // The last outcome of each event, so that a redelivery in the retry delay hears why (a node not found, an event
+    // ignored) rather than only "failed" or "done"; as many entries as the store has.
+    const lastOutcomes = new Map<string, Outcome>()
     const defaults = Step.defaults({
       excludeFromLoadBalancers: options.excludeFromLoadBalancers ?? false,
       outOfServiceTaint: options.outOfServiceTaint ?? false
@@ -521,7 +524,13 @@ export const make = (
         const now = yield* Clock.currentTimeMillis
         if (store.offer(event, now) === "seen") {
           const state = store.stateOf(event)
+          const last = lastOutcomes.get(EventStore.keyOf(event))
           if (state === "InProgress" || state === "Interrupted") return { _tag: "InProgress" } as const
+          if (
+            (state === "Failed" && last?._tag === "NodeNotFound") ||
+            (state === "Ignored" && last?._tag === "Ignored")
+          )
+            return last
           if (state === "Failed")
             return {
               _tag: "Failed",
@@ -534,7 +543,10 @@ export const make = (
         return yield* handleNew(event, nodeName, store.firstSeenAt(event) ?? now).pipe(
           Effect.onExit((exit) =>
             Effect.flatMap(Clock.currentTimeMillis, (settledAt) =>
-              Effect.sync(() => store.settle(event, settledState(exit), settledAt))
+              Effect.sync(() => {
+                store.settle(event, settledState(exit), settledAt)
+                if (Exit.isSuccess(exit)) lastOutcomes.set(EventStore.keyOf(event), exit.value)
+              })
             )
           ),
           Effect.catchDefect((defect) =>

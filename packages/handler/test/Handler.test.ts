@@ -299,7 +299,7 @@ describe("Handler", () => {
       })
     )
     expect(outcome.first).toEqual({ _tag: "NodeNotFound", nodeName: "no-such-node" })
-    expect(outcome.again).toMatchObject({ _tag: "Failed", retryable: true })
+    expect(outcome.again).toEqual({ _tag: "NodeNotFound", nodeName: "no-such-node" })
     expect(outcome.metrics).toContain('actions_total{node_action="cordon-and-drain",node_status="error"} 1')
   })
 

@@ -285,6 +285,20 @@ describe("Handler, outcomes", () => {
     })
   )
 
+  it.effect("a redelivery in the retry delay hears the same: node not found, or ignored with why", () =>
+    Effect.gen(function* () {
+      const missing = yield* makeHandler({ taints: { cordon: () => Effect.fail(notFound()) } })
+      expect((yield* missing.handler.handle(spotNotice))._tag).toBe("NodeNotFound")
+      expect(yield* missing.handler.handle(spotNotice)).toEqual({ _tag: "NodeNotFound", nodeName })
+      const off = yield* makeHandler({
+        settings: settingsFor({ ENABLE_SPOT_INTERRUPTION_DRAINING: "false" })
+      })
+      const first = yield* off.handler.handle(spotNotice)
+      expect(first._tag).toBe("Ignored")
+      expect(yield* off.handler.handle(spotNotice)).toEqual(first)
+    })
+  )
+
   it.effect("ignored, with why", () =>
     Effect.gen(function* () {
       const { handler } = yield* makeHandler({
