@@ -44,6 +44,7 @@ import {
   Schema,
   type Scope
 } from "effect"
+import * as SdkError from "./internal/sdkError.ts"
 
 /**
  * What nth keeps of an instance.
@@ -124,18 +125,6 @@ const deniedCodes = new Set([
   "RequestExpired",
   "CredentialsProviderError"
 ])
-const networkCodes = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT"
-])
 
 /**
  * Turns what an SDK call threw into an {@link InstanceInfoError}.
@@ -145,18 +134,10 @@ const networkCodes = new Set([
  */
 export const fromUnknown = (error: unknown): InstanceInfoError => {
   if (error instanceof InstanceInfoError) return error
-  const e = (typeof error === "object" && error !== null ? error : {}) as {
-    readonly name?: unknown
-    readonly code?: unknown
-    readonly Code?: unknown
-    readonly message?: unknown
-    readonly $metadata?: { readonly httpStatusCode?: unknown }
-  }
-  const message = typeof e.message === "string" && e.message !== "" ? e.message : String(error)
-  const status = typeof e.$metadata?.httpStatusCode === "number" ? e.$metadata.httpStatusCode : undefined
-  const awsCode = [e.Code, e.name].find((value): value is string => typeof value === "string" && value !== "")
-  const systemCode = typeof e.code === "string" ? e.code : undefined
-  const code = status !== undefined ? awsCode : (systemCode ?? awsCode)
+  const fields = SdkError.fieldsOf(error)
+  const { message, status } = fields
+  const awsCode = [fields.Code, fields.name].find((value) => value !== undefined && value !== "")
+  const code = status !== undefined ? awsCode : (fields.code ?? awsCode)
   const reason: Reason =
     (code !== undefined && throttlingCodes.has(code)) || status === 429
       ? "Throttled"
@@ -164,10 +145,7 @@ export const fromUnknown = (error: unknown): InstanceInfoError => {
         ? "ServerError"
         : (code !== undefined && deniedCodes.has(code)) || status === 401 || status === 403
           ? "Denied"
-          : status === undefined &&
-              ((code !== undefined && networkCodes.has(code)) ||
-                e.name === "TimeoutError" ||
-                e.name === "AbortError")
+          : SdkError.isNoAnswer(fields, code)
             ? "Unreachable"
             : "Failed"
   return new InstanceInfoError({

@@ -63,6 +63,7 @@ import {
   Semaphore,
   Stream
 } from "effect"
+import * as SdkError from "./internal/sdkError.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors
@@ -182,18 +183,6 @@ const receiptCodes = new Set([
   "AWS.SimpleQueueService.MessageNotInflight",
   "InvalidReceiptHandle"
 ])
-const networkCodes = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT"
-])
 
 const reasonOfCode = (code: string | undefined, message: string): Reason | undefined => {
   if (code === undefined) return undefined
@@ -215,25 +204,17 @@ const reasonOfCode = (code: string | undefined, message: string): Reason | undef
  */
 export const fromUnknown = (error: unknown, operation: Operation): IntakeError => {
   if (error instanceof IntakeError) return error
-  const e = (typeof error === "object" && error !== null ? error : {}) as {
-    readonly name?: unknown
-    readonly code?: unknown
-    readonly Code?: unknown
-    readonly message?: unknown
-    readonly $metadata?: { readonly httpStatusCode?: unknown }
-  }
-  const message = typeof e.message === "string" && e.message !== "" ? e.message : String(error)
-  const status = typeof e.$metadata?.httpStatusCode === "number" ? e.$metadata.httpStatusCode : undefined
+  const fields = SdkError.fieldsOf(error)
+  const { message, status } = fields
   // The SDK names the error by its JSON-protocol code (`QueueDoesNotExist`) and keeps the Query-protocol code
   // in `Code` (`AWS.SimpleQueueService.NonExistentQueue`).
-  const awsCode = [e.name, e.Code].find(
-    (value): value is string => typeof value === "string" && value !== "" && value !== "Error"
+  const awsCode = [fields.name, fields.Code].find(
+    (value) => value !== undefined && value !== "" && value !== "Error"
   )
-  const systemCode = typeof e.code === "string" ? e.code : undefined
-  const code = status !== undefined ? awsCode : (systemCode ?? awsCode)
+  const code = status !== undefined ? awsCode : (fields.code ?? awsCode)
   const reason: Reason =
     reasonOfCode(awsCode, message) ??
-    (e.name === "CredentialsProviderError"
+    (fields.name === "CredentialsProviderError"
       ? "NoCredentials"
       : status === 429
         ? "Throttled"
@@ -241,10 +222,7 @@ export const fromUnknown = (error: unknown, operation: Operation): IntakeError =
           ? "ServerError"
           : status === 401 || status === 403
             ? "Denied"
-            : status === undefined &&
-                ((systemCode !== undefined && networkCodes.has(systemCode)) ||
-                  e.name === "TimeoutError" ||
-                  e.name === "AbortError")
+            : SdkError.isNoAnswer(fields, fields.code)
               ? "Unreachable"
               : "Failed")
   return new IntakeError({

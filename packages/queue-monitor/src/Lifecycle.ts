@@ -14,6 +14,7 @@ import type {
   RecordLifecycleActionHeartbeatCommandInput
 } from "@aws-sdk/client-auto-scaling"
 import { Clock, Duration, Effect, Schedule, Schema } from "effect"
+import * as SdkError from "./internal/sdkError.ts"
 
 /**
  * Which lifecycle action: what a hook's message says (the event's fields).
@@ -48,11 +49,9 @@ export class LifecycleError extends Schema.TaggedError<LifecycleError>()("Lifecy
  */
 export type Completion = "Completed" | "AlreadyCompleted"
 
-const errorName = (error: unknown): string =>
-  typeof error === "object" && error !== null && "name" in error ? String(error.name) : ""
+const errorName = (error: unknown): string => SdkError.fieldsOf(error).name ?? ""
 
-const statusOf = (error: unknown): number | undefined =>
-  (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode
+const statusOf = (error: unknown): number | undefined => SdkError.fieldsOf(error).status
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
