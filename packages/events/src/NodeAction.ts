@@ -5,8 +5,10 @@
  * The rules are the Go handler's, with its setting names:
  * - `cordonOnly` turns every drain into a cordon;
  * - in IMDS mode the `enable*` settings switch monitors on and off, so an event of a disabled kind is ignored;
- *   in queue mode they don't apply (every kind that reaches the queue is acted on);
- * - a rebalance recommendation in IMDS mode is cordoned only, unless `enableRebalanceDraining`;
+ *   in queue mode they don't apply (every kind that reaches the queue is acted on), except the rebalance ones
+ *   when set (`rebalanceSettingsGiven`);
+ * - a rebalance recommendation is cordoned only, unless `enableRebalanceDraining`; in queue mode with neither
+ *   rebalance setting given, it is cordoned and drained (the Go handler's queue mode);
  * - a scheduled event that is `canceled` or `completed` undoes what nth did (uncordon);
  * - scheduled reboots, stops and retirements mark the node so that nth uncordons it when it comes back;
  * - an ASG termination hook is completed after the drain; a launch hook once the node is Ready.
@@ -55,10 +57,16 @@ export interface Rules {
   readonly enableSpotInterruptionDraining: boolean
   /** IMDS mode: act on EC2 scheduled events (and uncordon after a scheduled reboot). Default `true`. */
   readonly enableScheduledEventDraining: boolean
-  /** IMDS mode: cordon on rebalance recommendations. Default `false`. */
+  /** Cordon on rebalance recommendations (queue mode: see {@link Rules.rebalanceSettingsGiven}). Default `false`. */
   readonly enableRebalanceMonitoring: boolean
-  /** IMDS mode: cordon and drain on rebalance recommendations (implies monitoring). Default `false`. */
+  /** Cordon and drain on rebalance recommendations (implies monitoring). Default `false`. */
   readonly enableRebalanceDraining: boolean
+  /**
+   * Queue mode: whether either rebalance switch was set. When neither was, a rebalance recommendation is cordoned
+   * and drained, as the Go handler does in queue mode (so a migration changes nothing); when one was, both are
+   * honoured as in IMDS mode (the Go handler ignores them in queue mode, its issue #786). Default `false`.
+   */
+  readonly rebalanceSettingsGiven?: boolean
   /** IMDS mode: act on the ASG target lifecycle state `Terminated`. Default `false`. */
   readonly enableAsgLifecycleDraining: boolean
   /** Taint the node with the kind's taint before acting. Default `false`. */
@@ -210,12 +218,12 @@ const decisions: { readonly [K in Kind]: (event: OfKind<K>, settings: Rules) => 
       "ENABLE_SPOT_INTERRUPTION_DRAINING is false"
     ) ?? act(event, settings, { drain: true }),
 
-  RebalanceRecommendation: (event, settings) =>
-    imdsOnly(
-      settings,
-      settings.enableRebalanceMonitoring || settings.enableRebalanceDraining,
-      "ENABLE_REBALANCE_MONITORING and ENABLE_REBALANCE_DRAINING are false"
-    ) ?? act(event, settings, { drain: settings.mode === "queue" || settings.enableRebalanceDraining }),
+  RebalanceRecommendation: (event, settings) => {
+    const honoured = settings.mode === "imds" || settings.rebalanceSettingsGiven === true
+    if (honoured && !settings.enableRebalanceMonitoring && !settings.enableRebalanceDraining)
+      return ignore("ENABLE_REBALANCE_MONITORING and ENABLE_REBALANCE_DRAINING are false")
+    return act(event, settings, { drain: !honoured || settings.enableRebalanceDraining })
+  },
 
   ScheduledMaintenance: (event, settings) => {
     const disabled = imdsOnly(

@@ -46,6 +46,24 @@ describe("NodeAction.decide", () => {
     ],
     ["RebalanceRecommendation", {}, "queue", {}, "CordonAndDrain"],
     ["RebalanceRecommendation", {}, "queue", { cordonOnly: true }, "Cordon"],
+    // Neither rebalance setting given: the switches' defaults do not turn queue mode's drain off.
+    ["RebalanceRecommendation", {}, "queue", { enableRebalanceMonitoring: false }, "CordonAndDrain"],
+    // Either given: honoured as in IMDS mode (the Go handler's #786).
+    ["RebalanceRecommendation", {}, "queue", { rebalanceSettingsGiven: true }, "Ignore"],
+    [
+      "RebalanceRecommendation",
+      {},
+      "queue",
+      { rebalanceSettingsGiven: true, enableRebalanceMonitoring: true },
+      "Cordon"
+    ],
+    [
+      "RebalanceRecommendation",
+      {},
+      "queue",
+      { rebalanceSettingsGiven: true, enableRebalanceDraining: true },
+      "CordonAndDrain"
+    ],
     ["ScheduledMaintenance", { state: "active" }, "imds", {}, "CordonAndDrain"],
     ["ScheduledMaintenance", { state: "active" }, "imds", { enableScheduledEventDraining: false }, "Ignore"],
     ["ScheduledMaintenance", { state: "canceled" }, "imds", {}, "Uncordon"],
@@ -154,10 +172,12 @@ describe("NodeAction.decide", () => {
       )
     })
 
-    it("queue mode ignores nothing: the IMDS switches don't apply there", () => {
+    it("queue mode ignores nothing: the IMDS switches don't apply there (nor rebalance's, unless set)", () => {
       fc.assert(
         fc.property(decoded, anySettings, (event, s) => {
-          expect(NodeAction.decide(event, { ...s, mode: "queue" })._tag).not.toBe("Ignore")
+          expect(
+            NodeAction.decide(event, { ...s, mode: "queue", rebalanceSettingsGiven: false })._tag
+          ).not.toBe("Ignore")
         })
       )
     })

@@ -17,11 +17,12 @@ import type { InterruptionEvent } from "@nth/events"
  * - `Done`, `Ignored`: handled; never handed out again.
  * - `Failed`: handed out again once the retry delay has passed.
  * - `Interrupted`: its handling was cut short (shutdown); never handed out again by this process.
+ * - `Deferred`: not handled, its node being another handler's for now: handed out again at the next offer.
  *
  * @category models
  * @since 0.1.0
  */
-export type State = "InProgress" | "Done" | "Failed" | "Ignored" | "Interrupted"
+export type State = "InProgress" | "Done" | "Failed" | "Ignored" | "Interrupted" | "Deferred"
 
 interface Entry {
   readonly event: InterruptionEvent.InterruptionEvent
@@ -81,6 +82,11 @@ export const make = (options: { readonly retryFailedAfterMs: number }): EventSto
       const entry = entries.get(key)
       if (entry === undefined) {
         entries.set(key, { event, firstSeenAt: now, state: "InProgress", attempts: 1, failedAt: undefined })
+        return "new"
+      }
+      if (entry.state === "Deferred") {
+        entry.state = "InProgress"
+        entry.attempts += 1
         return "new"
       }
       if (entry.state === "Failed" && now - (entry.failedAt ?? 0) >= options.retryFailedAfterMs) {

@@ -21,8 +21,8 @@
 import { Drainer, type PodFilter } from "@nth/drainer"
 import { type InterruptionEvent, NodeAction, Reason } from "@nth/events"
 import { KubeClient } from "@nth/kube"
-import { TaintManager } from "@nth/taint-manager"
-import { Cause, Clock, Context, Duration, Effect, Exit, Fiber, Layer } from "effect"
+import { type NodeRecord, TaintManager } from "@nth/taint-manager"
+import { Cause, Clock, Context, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import * as EventStore from "./EventStore.ts"
 import * as NodeDrains from "./internal/nodeDrains.ts"
 import * as KubeEvents from "./KubeEvents.ts"
@@ -65,6 +65,22 @@ export interface Options {
   /** How long a failed event waits before it may be handled again. Default 5 seconds. */
   readonly retryFailedAfter?: Duration.Input
   /**
+   * Several handlers share the nodes (queue mode's replicas on one queue): before acting on a node, the handler
+   * claims it in the node's own record (`TaintManager.claim`, a write pinned to the node's resourceVersion),
+   * renews the claim while it acts and gives it up after. An event for a node that another live handler holds is
+   * `InProgress` (`heldBy`); an event the record shows done (by another handler, or by this one before a
+   * restart) is `AlreadyDone`; work cut short (a replica killed) is resumed from the record once the claim
+   * expires. Without it (IMDS mode: one handler per node), nothing is claimed.
+   *
+   * @since 0.3.0
+   */
+  readonly coordination?: {
+    /** Who this handler is, unique among those sharing the nodes and stable across its restarts (the pod's name). */
+    readonly holder: string
+    /** How long a claim lasts unless renewed (renewed every third of it). Default 30 seconds. */
+    readonly lease?: Duration.Input
+  }
+  /**
    * The steps, given the handler's own ({@link Step.defaults}): return them extended (e.g. with
    * {@link Step.insertAfter}) to add a program's own. Default: the handler's own.
    */
@@ -81,7 +97,8 @@ export interface Options {
  * - `Cordoned`, `Drained`, `Uncordoned`: done; `acknowledgement` says what the source expects now (queue mode
  *   completes the lifecycle action and deletes the message). `Drained.joined`: the drain of another event of the
  *   same node served this one too.
- * - `InProgress`: the same event is being handled now (or was handed over by a stop): do not acknowledge yet.
+ * - `InProgress`: the same event is being handled now (or was handed over by a stop), or the node is another
+ *   handler's for now (`heldBy`, see {@link Options.coordination}): do not acknowledge yet, ask again later.
  * - `AlreadyDone`: handled before (or known from the node's record after a restart): acknowledge again if
  *   needed, do nothing else.
  * - `NodeNotFound`: the event's node is not in the cluster.
@@ -106,7 +123,7 @@ export type Outcome =
       readonly joined?: boolean
     }
   | { readonly _tag: "Uncordoned"; readonly acknowledgement: NodeAction.Acknowledgement }
-  | { readonly _tag: "InProgress" }
+  | { readonly _tag: "InProgress"; readonly heldBy?: string }
   | { readonly _tag: "AlreadyDone" }
   | { readonly _tag: "NodeNotFound"; readonly nodeName: string }
   | { readonly _tag: "Ignored"; readonly reason: string }
@@ -299,7 +316,9 @@ export const make = (
       event: InterruptionEvent.InterruptionEvent,
       nodeName: string,
       action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
-      seenAt: number
+      seenAt: number,
+      /** The node's record said a drain had finished before this handler took the node (coordination only). */
+      drainedBefore = false
     ) =>
       Effect.gen(function* () {
         const eventDeadline = deadlineOf(event)
@@ -375,11 +394,19 @@ export const make = (
             cordonedAfterMs,
             drainedAfterMs
           } as const
-          if (drained?._tag === "Joined") {
+          // Another handler drained the node for another event before this one got it, and nothing was left to
+          // remove: served by that drain, as if joined (one CordonAndDrain per node, not one per replica).
+          const servedEarlier =
+            drainedBefore &&
+            drained?._tag === "Ran" &&
+            drained.report.pods.every((pod) => pod.outcome === "Skipped")
+          if (drained?._tag === "Joined" || servedEarlier) {
             // The event that started the drain counts and reports it; this one is recorded as served by it.
-            yield* Effect.logInfo("node drained by the drain this event joined").pipe(
-              Effect.annotateLogs({ drainedAfterMs })
-            )
+            yield* Effect.logInfo(
+              servedEarlier
+                ? "node drained already, for another event: nothing left to remove"
+                : "node drained by the drain this event joined"
+            ).pipe(Effect.annotateLogs({ drainedAfterMs }))
             return { ...result, joined: true }
           }
           count("cordon-and-drain", true)
@@ -456,6 +483,87 @@ export const make = (
         )
       )
 
+    // -----------------------------------------------------------------------------------------------------------
+    // Coordination: one handler at a time on a node (queue mode's replicas)
+    // -----------------------------------------------------------------------------------------------------------
+
+    const coordination =
+      options.coordination === undefined
+        ? undefined
+        : {
+            holder: options.coordination.holder,
+            leaseMs: Duration.toMillis(Duration.fromInputUnsafe(options.coordination.lease ?? "30 seconds"))
+          }
+
+    /** Whether the node's record shows this event's work done: listed, and the node drained (or cordoned). */
+    const doneIn = (
+      record: NodeRecord.NodeRecord | undefined,
+      event: InterruptionEvent.InterruptionEvent,
+      action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>
+    ) =>
+      record !== undefined &&
+      record.events.some((recorded) => recorded.id === event.id) &&
+      (action._tag === "Cordon" ? record.cordoned !== undefined : record.drain?.finishedAt !== undefined)
+
+    /**
+     * Runs `work` holding the node's claim: taken first (or the event is `InProgress`, the node being another's),
+     * renewed alongside, given up however the work ends (a stop hands the node over at once; a killed process's
+     * claim expires). `work` learns whether the record showed a finished drain.
+     */
+    const claimed = (
+      event: InterruptionEvent.InterruptionEvent,
+      nodeName: string,
+      action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
+      work: (drainedBefore: boolean) => Effect.Effect<Outcome, StepFailure>
+    ): Effect.Effect<Outcome, StepFailure> =>
+      Effect.gen(function* () {
+        if (coordination === undefined) return yield* work(false)
+        const { holder, leaseMs } = coordination
+        const ref = { id: event.id, kind: event.kind }
+        const taken = yield* step("claim the node", taints.claim({ nodeName, holder, event: ref, leaseMs }))
+        if (taken.result._tag === "HeldElsewhere") {
+          const other = taken.result
+          yield* Effect.logInfo(
+            `the node is being handled by ${other.holder} (event ${other.eventId ?? "unknown"}): waiting`
+          ).pipe(Effect.annotateLogs({ claimUntil: other.until.toISOString() }))
+          return { _tag: "InProgress", heldBy: other.holder } as const
+        }
+        const before = taken.result.record
+        const renew = taints.claim({ nodeName, holder, leaseMs }).pipe(
+          Effect.flatMap((renewed) =>
+            renewed.result._tag === "Claimed"
+              ? Effect.void
+              : Effect.andThen(
+                  Effect.logError(
+                    `the node's claim was lost to ${renewed.result.holder} (not renewed in time): two handlers may act on the node`
+                  ),
+                  Effect.interrupt
+                )
+          ),
+          Effect.catch((error) => Effect.logWarning(`renewing the node's claim failed: ${errorText(error)}`))
+        )
+        const release = taints.releaseClaim({ nodeName, holder }).pipe(
+          Effect.catch((error) =>
+            Effect.logWarning(
+              `giving up the node's claim failed (it expires on its own): ${errorText(error)}`
+            )
+          ),
+          Effect.uninterruptible
+        )
+        return yield* Effect.gen(function* () {
+          if (doneIn(before, event, action)) {
+            yield* Effect.logInfo("the node's record shows this event handled already (by another replica?)")
+            return { _tag: "AlreadyDone" } as const
+          }
+          const renewal = yield* Effect.forkChild(
+            Effect.repeat(Effect.delay(renew, Duration.millis(leaseMs / 3)), Schedule.forever)
+          )
+          return yield* work(before?.drain?.finishedAt !== undefined).pipe(
+            Effect.ensuring(Fiber.interrupt(renewal))
+          )
+        }).pipe(Effect.ensuring(release))
+      })
+
     const handleNew = (event: InterruptionEvent.InterruptionEvent, nodeName: string, seenAt: number) =>
       Effect.gen(function* () {
         const action = NodeAction.decide(event, options.actions)
@@ -469,16 +577,25 @@ export const make = (
         if (action._tag === "AwaitNodeReady") {
           return { _tag: "Ignored", reason: "launch lifecycle hooks are handled in queue mode" } as const
         }
-        yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
-        if (action._tag === "Uncordon") return yield* undo(event, nodeName)
-        // In IMDS mode a notice is acted on even when IMDS cannot tell the instance id: the node is known.
-        yield* events.emit(
-          nodeName,
-          "Normal",
-          Reason.received[event.kind],
-          event.instanceId === undefined ? `${event.description} (instance id unknown)` : event.description
-        )
-        return yield* act(event, nodeName, action, seenAt)
+        if (action._tag === "Uncordon") {
+          yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
+          return yield* undo(event, nodeName)
+        }
+        const start = (drainedBefore: boolean) =>
+          Effect.gen(function* () {
+            yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
+            // In IMDS mode a notice is acted on even when IMDS cannot tell the instance id: the node is known.
+            yield* events.emit(
+              nodeName,
+              "Normal",
+              Reason.received[event.kind],
+              event.instanceId === undefined
+                ? `${event.description} (instance id unknown)`
+                : event.description
+            )
+            return yield* act(event, nodeName, action, seenAt, drainedBefore)
+          })
+        return yield* claimed(event, nodeName, action, start)
       }).pipe(
         Effect.catch((failure: StepFailure) =>
           Effect.succeed<Outcome>(
@@ -498,11 +615,13 @@ export const make = (
     // later), an interruption (shutdown) is left to the next process, which resumes from the node's record.
     const settledState = (exit: Exit.Exit<Outcome>): Exclude<EventStore.State, "InProgress"> =>
       Exit.isSuccess(exit)
-        ? exit.value._tag === "Failed" || exit.value._tag === "NodeNotFound"
-          ? "Failed"
-          : exit.value._tag === "Ignored"
-            ? "Ignored"
-            : "Done"
+        ? exit.value._tag === "InProgress"
+          ? "Deferred"
+          : exit.value._tag === "Failed" || exit.value._tag === "NodeNotFound"
+            ? "Failed"
+            : exit.value._tag === "Ignored"
+              ? "Ignored"
+              : "Done"
         : Cause.hasInterruptsOnly(exit.cause)
           ? "Interrupted"
           : "Failed"

@@ -420,15 +420,17 @@ const imds = {
   }),
   enableRebalanceMonitoring: bool({
     env: "ENABLE_REBALANCE_MONITORING",
-    mode: "imds",
+    mode: "common",
     default: "false",
-    help: "IMDS mode: cordon on Spot rebalance recommendations"
+    help:
+      "Cordon on Spot rebalance recommendations (queue mode: with neither rebalance setting set, rebalance " +
+      "recommendations are cordoned and drained, as the Go handler does there)"
   }),
   enableRebalanceDraining: bool({
     env: "ENABLE_REBALANCE_DRAINING",
-    mode: "imds",
+    mode: "common",
     default: "false",
-    help: "IMDS mode: cordon and drain on Spot rebalance recommendations"
+    help: "Cordon and drain on Spot rebalance recommendations"
   }),
   uptimeFromFile: text({
     env: "UPTIME_FROM_FILE",
@@ -555,6 +557,13 @@ export class InvalidSettings extends Schema.TaggedError<InvalidSettings>()("Inva
 export interface Parsed {
   readonly settings: Settings
   readonly warnings: ReadonlyArray<string>
+  /**
+   * The variables that were set (under their own name or a deprecated alias), for the settings whose meaning
+   * depends on whether they were given at all (queue mode's rebalance switches, see {@link toHandlerOptions}).
+   *
+   * @since 0.3.0
+   */
+  readonly given: ReadonlySet<string>
 }
 
 /**
@@ -628,6 +637,7 @@ export const parse = (
   // The table's input: each setting's text under its key, from its variable or its deprecated alias.
   const input: Record<string, string> = {}
   const notYetSupported: Array<string> = []
+  const set = new Set<string>()
   for (const variable of variables) {
     let raw = given(variable.env)
     if (variable.deprecatedAlias !== undefined && given(variable.deprecatedAlias) !== undefined) {
@@ -642,6 +652,7 @@ export const parse = (
     }
     if (raw === undefined) continue
     input[variable.key] = raw
+    set.add(variable.env)
     if (variable.notYetSupported) notYetSupported.push(variable.env)
   }
   const decode = Schema.decodeUnknownResult(schema)
@@ -678,7 +689,7 @@ export const parse = (
   for (const name of notYetSupported.filter((name) => !name.startsWith("WEBHOOK_"))) {
     warnings.push(`${name} is accepted for compatibility with the Go handler but has no effect in nth`)
   }
-  return { settings: decoded.success, warnings }
+  return { settings: decoded.success, warnings, given: set }
 }
 
 /**
@@ -710,13 +721,18 @@ export const load: Effect.Effect<Parsed, InvalidSettings | Config.ConfigError> =
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * The rules that {@link NodeAction.decide} takes.
+ * The rules that {@link NodeAction.decide} takes. `given` ({@link Parsed.given}): in queue mode the rebalance
+ * switches count only when one of them was set; without it, queue mode drains rebalance recommendations.
  *
  * @category conversions
  * @since 0.1.0
  */
-export const toActionSettings = (settings: Settings): NodeAction.Rules => ({
+export const toActionSettings = (
+  settings: Settings,
+  given: ReadonlySet<string> = new Set()
+): NodeAction.Rules => ({
   mode: settings.enableSqsTerminationDraining ? "queue" : "imds",
+  rebalanceSettingsGiven: given.has("ENABLE_REBALANCE_MONITORING") || given.has("ENABLE_REBALANCE_DRAINING"),
   cordonOnly: settings.cordonOnly,
   enableSpotInterruptionDraining: settings.enableSpotInterruptionDraining,
   enableScheduledEventDraining: settings.enableScheduledEventDraining,
@@ -733,8 +749,12 @@ export const toActionSettings = (settings: Settings): NodeAction.Rules => ({
  * @category conversions
  * @since 0.2.0
  */
-export const toHandlerOptions = (settings: Settings): Handler.Options => ({
-  actions: toActionSettings(settings),
+export const toHandlerOptions = (
+  /** The settings; with `given` ({@link Parsed.given}) for queue mode's rebalance switches. */
+  settings: Settings,
+  given: ReadonlySet<string> = new Set()
+): Handler.Options => ({
+  actions: toActionSettings(settings, given),
   dryRun: settings.dryRun,
   drain: {
     ignoreDaemonSets: settings.ignoreDaemonSets,

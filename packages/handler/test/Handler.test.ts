@@ -56,6 +56,25 @@ const withHandler = <A, E>(
   )
 }
 
+/** {@link withHandler} with the handler's options given whole. */
+const withHandlerOptions = <A, E>(
+  options: Handler.Options,
+  f: (handler: Handler.Service) => Effect.Effect<A, E>,
+  kube: Layer.Layer<KubeClient.KubeClient, KubeError.KubeConfigError>
+) =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      return yield* f(yield* Handler.Handler)
+    }).pipe(
+      Effect.provide(
+        Handler.layer(options, Metrics.make()).pipe(
+          Layer.provide(Layer.mergeAll(TaintManager.layer({}), Drainer.layer)),
+          Layer.provideMerge(kube)
+        )
+      )
+    )
+  )
+
 const event = (encoded: Record<string, unknown>) => {
   const result = InterruptionEvent.decode(encoded)
   if (result._tag === "Failure") throw new Error(result.failure.message)
@@ -347,6 +366,90 @@ describe("Handler", () => {
       "SpotInterruptionNotice"
     ])
     expect(record?.drain?.finishedAt).toBeDefined()
+  })
+
+  // Issue 12: replicas on one queue each received a message for the node; the node's record decides who acts.
+  it("two coordinated handlers (queue replicas) given events for one node drain it once", async () => {
+    const { node } = await nodeWithPods(4)
+    const settings = settingsFor(node.name, {
+      EMIT_KUBERNETES_EVENTS: "true",
+      ENABLE_SQS_TERMINATION_DRAINING: "true",
+      QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/1/q"
+    })
+    const evictions = new Map<string, number>()
+    const kube = countingEvictions(evictions)
+    const replica = (holder: string) =>
+      Handler.layer(
+        { ...Settings.toHandlerOptions(settings), coordination: { holder } },
+        Metrics.make()
+      ).pipe(Layer.provide(Layer.mergeAll(TaintManager.layer({}), Drainer.layer)), Layer.provide(kube))
+    const handlerOf = Effect.gen(function* () {
+      return yield* Handler.Handler
+    })
+    const [a, b] = await Effect.runPromise(
+      Effect.all([Effect.provide(handlerOf, replica("a")), Effect.provide(handlerOf, replica("b"))])
+    )
+    const spot = spotNotice(node)
+    const reboot = scheduled(node, "active")
+    // The same event reaches both replicas (a redelivery), and a second event reaches the second one.
+    const outcomes = await Effect.runPromise(
+      Effect.all([a.handle(spot), b.handle(spot), b.handle(reboot)], { concurrency: "unbounded" })
+    )
+    const tags = outcomes.map((o) => o._tag)
+    expect(tags.filter((t) => t === "Drained")).toHaveLength(1)
+    expect(tags.filter((t) => t === "InProgress")).toHaveLength(2)
+    expect(outcomes.find((o) => o._tag === "InProgress")).toMatchObject({ heldBy: expect.any(String) })
+    // Asked again once the node is free: the event done is done, the other is served by the drain that ran.
+    const again = await Effect.runPromise(Effect.all([a.handle(spot), b.handle(spot), b.handle(reboot)]))
+    expect(again[0]._tag === "AlreadyDone" || again[0]._tag === "Drained").toBe(true)
+    expect(again[1]).toEqual({ _tag: "AlreadyDone" })
+    expect(again[2]).toMatchObject({ _tag: "Drained", joined: true })
+    for (const [pod, sent] of evictions) expect(sent, pod).toBe(1)
+    expect(evictions.size).toBeGreaterThanOrEqual(1)
+    const reasons = (await nodeEvents(node.name)).map((e) => e.reason)
+    expect(reasons.filter((r) => r === "CordonAndDrain")).toHaveLength(1)
+    const record = (await bed.clients.core.readNode({ name: node.name })).metadata?.annotations?.[
+      "nth.dev/record"
+    ]
+    expect(JSON.parse(record ?? "{}")).not.toHaveProperty("claim")
+  })
+
+  it("a coordinated handler resumes a drain whose holder died once its claim expires, evicting each pod once", async () => {
+    const { node } = await nodeWithPods(3)
+    const settings = settingsFor(node.name, {
+      ENABLE_SQS_TERMINATION_DRAINING: "true",
+      QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/1/q"
+    })
+    const spot = spotNotice(node)
+    const tm = TaintManager.layer({}).pipe(
+      Layer.provide(KubeClient.layer({ kubeConfig: bed.clients.kubeConfig }))
+    )
+    // A replica that was killed mid-drain: its claim (2 s left), the cordon and the drain's start are on the node.
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const taints = yield* TaintManager.TaintManager
+        const ref = { id: spot.id, kind: spot.kind }
+        yield* taints.claim({ nodeName: node.name, holder: "killed", event: ref, leaseMs: 2_000 })
+        yield* taints.cordon({ nodeName: node.name, event: ref })
+        yield* taints.recordDrainStarted({ nodeName: node.name, event: ref })
+      }).pipe(Effect.provide(tm))
+    )
+    const evictions = new Map<string, number>()
+    const outcomes = await withHandlerOptions(
+      { ...Settings.toHandlerOptions(settings), coordination: { holder: "survivor", lease: "10 seconds" } },
+      (handler) =>
+        Effect.gen(function* () {
+          const first = yield* handler.handle(spot)
+          yield* Effect.sleep("2500 millis")
+          const second = yield* handler.handle(spot)
+          return [first, second] as const
+        }),
+      countingEvictions(evictions)
+    )
+    expect(outcomes[0]).toEqual({ _tag: "InProgress", heldBy: "killed" })
+    expect(outcomes[1]._tag).toBe("Drained")
+    for (const [pod, sent] of evictions) expect(sent, pod).toBe(1)
+    expect((await podsOn(node.name)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(0)
   })
 
   it("a second notice with an earlier deadline moves the drain under way earlier, re-evicting once", async () => {

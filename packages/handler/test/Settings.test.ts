@@ -37,6 +37,24 @@ describe("Settings", () => {
     })
   })
 
+  it("in queue mode, honours the rebalance switches only when one of them was set (the Go handler's #786)", () => {
+    const queue = {
+      ENABLE_SQS_TERMINATION_DRAINING: "true",
+      QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/1/q"
+    }
+    const rules = (env: Record<string, string>) => {
+      const { settings, given } = ok({ ...queue, ...env })
+      return Settings.toHandlerOptions(settings, given).actions
+    }
+    expect(rules({})).toMatchObject({ mode: "queue", rebalanceSettingsGiven: false })
+    expect(rules({ ENABLE_REBALANCE_MONITORING: "" })).toMatchObject({ rebalanceSettingsGiven: false })
+    expect(rules({ ENABLE_REBALANCE_MONITORING: "false" })).toMatchObject({ rebalanceSettingsGiven: true })
+    expect(rules({ ENABLE_REBALANCE_DRAINING: "true" })).toMatchObject({
+      rebalanceSettingsGiven: true,
+      enableRebalanceDraining: true
+    })
+  })
+
   it("reads booleans as Go does", () => {
     for (const value of ["1", "t", "T", "TRUE", "true", "True"])
       expect(ok({ DRY_RUN: value }).settings.dryRun).toBe(true)

@@ -11,6 +11,7 @@
 import type {
   AutoScalingClient,
   CompleteLifecycleActionCommandInput,
+  DescribeLifecycleHooksCommandOutput,
   RecordLifecycleActionHeartbeatCommandInput
 } from "@aws-sdk/client-auto-scaling"
 import { Clock, Duration, Effect, Schedule, Schema } from "effect"
@@ -81,6 +82,18 @@ const isTransient = (error: LifecycleError) =>
   error.reason === "Throttled" || error.reason === "ServerError" || error.reason === "Unreachable"
 
 /**
+ * How long a hook waits: `heartbeatTimeout` after the action starts or its last heartbeat, and at most
+ * `globalTimeout` in all (the smaller of 48 hours and 100 heartbeat timeouts, when Auto Scaling says).
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export interface HookTimeouts {
+  readonly heartbeatTimeout: Duration.Duration
+  readonly globalTimeout: Duration.Duration | undefined
+}
+
+/**
  * The Auto Scaling calls queue mode makes.
  *
  * @category models
@@ -91,6 +104,15 @@ export interface Lifecycle {
   readonly complete: (action: Action) => Effect.Effect<Completion, LifecycleError>
   /** One `RecordLifecycleActionHeartbeat`. `false` when the action is no longer waiting. */
   readonly heartbeat: (action: Action) => Effect.Effect<boolean, LifecycleError>
+  /**
+   * The hook's timeouts (`DescribeLifecycleHooks`, remembered per hook once known); `undefined` when the group
+   * has no such hook.
+   *
+   * @since 0.3.0
+   */
+  readonly hookTimeouts: (
+    hook: Pick<Action, "autoScalingGroupName" | "lifecycleHookName">
+  ) => Effect.Effect<HookTimeouts | undefined, LifecycleError>
 }
 
 /**
@@ -149,7 +171,42 @@ export const make = (client: AutoScalingClient): Lifecycle => {
       )
     })
 
-  return { complete, heartbeat }
+  // A hook's timeouts change only when an operator edits the hook: one call per hook and process.
+  const knownHooks = new Map<string, HookTimeouts | undefined>()
+  const hookTimeouts: Lifecycle["hookTimeouts"] = (hook) =>
+    Effect.gen(function* () {
+      const key = `${hook.autoScalingGroupName}/${hook.lifecycleHookName}`
+      if (knownHooks.has(key)) return knownHooks.get(key)
+      const { DescribeLifecycleHooksCommand } = yield* Effect.promise(
+        () => import("@aws-sdk/client-auto-scaling")
+      )
+      const output: DescribeLifecycleHooksCommandOutput = yield* send((abortSignal) =>
+        client.send(
+          new DescribeLifecycleHooksCommand({
+            AutoScalingGroupName: hook.autoScalingGroupName,
+            LifecycleHookNames: [hook.lifecycleHookName]
+          }),
+          { abortSignal }
+        )
+      ).pipe(
+        Effect.mapError((error) => toError("describe lifecycle hooks", error)),
+        Effect.retry({ schedule: retried, while: isTransient })
+      )
+      const found = output.LifecycleHooks?.find((h) => h.LifecycleHookName === hook.lifecycleHookName)
+      const timeouts =
+        found === undefined
+          ? undefined
+          : {
+              // Auto Scaling's default when the hook was created without one.
+              heartbeatTimeout: Duration.seconds(found.HeartbeatTimeout ?? 3600),
+              globalTimeout:
+                found.GlobalTimeout === undefined ? undefined : Duration.seconds(found.GlobalTimeout)
+            }
+      knownHooks.set(key, timeouts)
+      return timeouts
+    })
+
+  return { complete, heartbeat, hookTimeouts }
 }
 
 /**

@@ -2,7 +2,7 @@
  * Lifecycle actions against the test bed's Auto Scaling (moto, with the launcher's lifecycle actions).
  */
 import { Fixtures, useTestBed } from "@nth/testbed"
-import { Effect, Fiber } from "effect"
+import { Duration, Effect, Fiber } from "effect"
 import { describe, expect, it } from "vitest"
 import { Lifecycle } from "../src/index.ts"
 
@@ -50,5 +50,24 @@ describe("Lifecycle", () => {
     await Effect.runPromise(lifecycle.complete(action))
     // The next heartbeat hears that the action is no longer waiting, and the loop ends by itself.
     await Effect.runPromise(Fiber.join(beating).pipe(Effect.timeout("3 seconds")))
+  })
+
+  it("reads a hook's timeouts once, and knows a hook the group does not have", async () => {
+    const lifecycle = Lifecycle.make(bed.clients.autoScaling)
+    const group = Fixtures.uniqueName("asg")
+    await bed.registerNode({
+      autoScalingGroup: {
+        name: group,
+        hooks: [
+          { name: "nth-slow", transition: "autoscaling:EC2_INSTANCE_TERMINATING", heartbeatTimeout: 900 }
+        ]
+      }
+    })
+    const hook = { autoScalingGroupName: group, lifecycleHookName: "nth-slow" }
+    const timeouts = await Effect.runPromise(lifecycle.hookTimeouts(hook))
+    expect(timeouts && Duration.toSeconds(timeouts.heartbeatTimeout)).toBe(900)
+    expect(
+      await Effect.runPromise(lifecycle.hookTimeouts({ ...hook, lifecycleHookName: "nope" }))
+    ).toBeUndefined()
   })
 })

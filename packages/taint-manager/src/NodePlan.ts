@@ -226,6 +226,7 @@ const fresh = (node: V1Node): NodeRecord => ({
 
 const isEmpty = (record: NodeRecord): boolean =>
   record.events.length === 0 &&
+  record.claim === undefined &&
   record.drain === undefined &&
   record.cordoned === undefined &&
   !hasWorkToUndo(record)
@@ -539,6 +540,73 @@ export const recordDrained = (
       result: { startedAt, finishedAt: now },
       record: { ...withEvent(record, input.event, now), drain: { startedAt, finishedAt: now } }
     }
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Claims: one handler at a time on a node
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * - `Claimed`: the caller holds the node until `until` (taken, renewed, or taken over from an expired claim).
+ *   `record` is the record as it was before the claim (`undefined`: nth had no record of the node): what earlier
+ *   handlers did for the caller to resume from.
+ * - `HeldElsewhere`: another handler holds the node, for `eventId`, until `until` unless it renews.
+ *
+ * @category claims
+ * @since 0.3.0
+ */
+export type Claimed =
+  | { readonly _tag: "Claimed"; readonly until: Date; readonly record: NodeRecord | undefined }
+  | {
+      readonly _tag: "HeldElsewhere"
+      readonly holder: string
+      readonly eventId: string | undefined
+      readonly until: Date
+    }
+
+/**
+ * Claims the node for `holder` for `leaseMs` from `now`, unless another holder's claim has not expired yet;
+ * claiming again renews. Sent pinned to the node's resourceVersion like every write, so of two handlers
+ * claiming at once one wins and the other reads the winner's claim. Expiry is judged by the caller's clock: the
+ * lease must be long against the clock skew between handlers (nodes and pods are kept in sync by NTP).
+ *
+ * @category claims
+ * @since 0.3.0
+ */
+export const claim = (
+  node: V1Node,
+  input: { readonly holder: string; readonly event?: EventRef; readonly leaseMs: number },
+  now: Date
+): Plan<Claimed> =>
+  plan<Claimed>(node, now, ({ read: found, record }) => {
+    const held = record.claim
+    if (held !== undefined && held.holder !== input.holder && held.until.getTime() > now.getTime()) {
+      return {
+        result: { _tag: "HeldElsewhere", holder: held.holder, eventId: held.eventId, until: held.until }
+      }
+    }
+    const until = new Date(now.getTime() + input.leaseMs)
+    const eventId = input.event?.id ?? (held?.holder === input.holder ? held.eventId : undefined)
+    return {
+      result: { _tag: "Claimed", until, record: found.record },
+      record: {
+        ...record,
+        claim: { holder: input.holder, ...(eventId === undefined ? {} : { eventId }), until }
+      }
+    }
+  })
+
+/**
+ * Gives up `holder`'s claim (nothing to do when the node is not held by it). True when a claim was removed.
+ *
+ * @category claims
+ * @since 0.3.0
+ */
+export const releaseClaim = (node: V1Node, input: { readonly holder: string }, now: Date): Plan<boolean> =>
+  plan<boolean>(node, now, ({ record }) => {
+    if (record.claim?.holder !== input.holder) return { result: false }
+    const { claim: _released, ...rest } = record
+    return { result: true, record: rest }
   })
 
 // ---------------------------------------------------------------------------------------------------------------

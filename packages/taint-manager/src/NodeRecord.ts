@@ -153,6 +153,8 @@ export type RecordedEvent = typeof RecordedEvent.Type
  * - `taints`: the taints nth added; only these are ever removed.
  * - `excludedFromLoadBalancers`: nth set the exclude-from-load-balancers label (and so may remove it).
  * - `drain`: when the drain started and finished.
+ * - `claim`: which handler is acting on the node now, for which event, and until when unless it renews the claim
+ *   (several handlers share the nodes in queue mode: its replicas). An expired claim is free to take.
  *
  * Unknown fields are ignored when read, so an older nth reads a newer nth's record.
  *
@@ -169,6 +171,9 @@ export const NodeRecord = Schema.Struct({
   excludedFromLoadBalancers: Schema.optionalKey(Schema.Struct({ at: Schema.optionalKey(Timestamp) })),
   drain: Schema.optionalKey(
     Schema.Struct({ startedAt: Timestamp, finishedAt: Schema.optionalKey(Timestamp) })
+  ),
+  claim: Schema.optionalKey(
+    Schema.Struct({ holder: Schema.String, eventId: Schema.optionalKey(Schema.String), until: Timestamp })
   )
 })
 

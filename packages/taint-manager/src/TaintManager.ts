@@ -116,6 +116,22 @@ export interface Service {
   readonly recordDrained: (
     input: Target & { readonly event?: NodePlan.EventRef }
   ) => Effect.Effect<Outcome<NodePlan.DrainRecorded>, TaintManagerError>
+  /**
+   * Claims the node for one handler (or renews its claim) unless another holds it. See {@link NodePlan.claim}.
+   *
+   * @since 0.3.0
+   */
+  readonly claim: (
+    input: Target & { readonly holder: string; readonly event?: NodePlan.EventRef; readonly leaseMs: number }
+  ) => Effect.Effect<Outcome<NodePlan.Claimed>, TaintManagerError>
+  /**
+   * Gives up a handler's claim. See {@link NodePlan.releaseClaim}.
+   *
+   * @since 0.3.0
+   */
+  readonly releaseClaim: (
+    input: Target & { readonly holder: string }
+  ) => Effect.Effect<Outcome<boolean>, TaintManagerError>
   /** Undoes everything nth did to the node. See {@link NodePlan.clear}. */
   readonly clear: (
     input: Target & { readonly uncordon?: boolean }
@@ -299,6 +315,10 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
         write("record drain start", nodeName, (node, now) => NodePlan.recordDrainStarted(node, input, now)),
       recordDrained: ({ nodeName, ...input }) =>
         write("record drain end", nodeName, (node, now) => NodePlan.recordDrained(node, input, now)),
+      claim: ({ nodeName, ...input }) =>
+        write("claim", nodeName, (node, now) => NodePlan.claim(node, input, now)),
+      releaseClaim: ({ nodeName, ...input }) =>
+        write("release claim", nodeName, (node, now) => NodePlan.releaseClaim(node, input, now)),
       clear: ({ nodeName, ...input }) =>
         write("clear", nodeName, (node, now) => NodePlan.clear(node, { ...input, fieldManager }, now)),
       uncordonAfterReboot: ({ nodeName, now, ...input }) =>
@@ -427,6 +447,8 @@ export const createTaintManager = (options: CreateOptions): PromiseTaintManager 
     markCordoned: operation("markCordoned"),
     recordDrainStarted: operation("recordDrainStarted"),
     recordDrained: operation("recordDrained"),
+    claim: operation("claim"),
+    releaseClaim: operation("releaseClaim"),
     clear: operation("clear"),
     uncordonAfterReboot: operation("uncordonAfterReboot"),
     readRecord: operation("readRecord")

@@ -270,6 +270,62 @@ describe("drain records", () => {
   })
 })
 
+describe("claims", () => {
+  const lease = 30_000
+  const at = (ms: number) => new Date(now.getTime() + ms)
+
+  it("claims a node nth has no record of, and gives it up leaving no record", () => {
+    const claimed = NodePlan.claim(node(), { holder: "a", event: spot, leaseMs: lease }, now)
+    expect(claimed.result).toEqual({ _tag: "Claimed", until: at(lease), record: undefined })
+    const held = applyPatch(node(), claimed.patch)
+    expect(recordOf(held)?.claim).toEqual({ holder: "a", eventId: spot.id, until: at(lease) })
+    const released = applyOnce(held, (n) => NodePlan.releaseClaim(n, { holder: "a" }, now))
+    expect(released.result).toBe(true)
+    expect(released.again).toBe(false)
+    expect(released.node.metadata?.annotations?.[NodeRecord.recordAnnotation]).toBeUndefined()
+  })
+
+  it("refuses another holder until the claim expires, then lets it take over", () => {
+    const held = applyPatch(
+      node(),
+      NodePlan.claim(node(), { holder: "a", event: spot, leaseMs: lease }, now).patch
+    )
+    const refused = NodePlan.claim(held, { holder: "b", event: reboot, leaseMs: lease }, at(lease - 1))
+    expect(refused).toEqual({
+      result: { _tag: "HeldElsewhere", holder: "a", eventId: spot.id, until: at(lease) },
+      patch: undefined
+    })
+    // Another holder cannot give up a claim it does not hold.
+    expect(NodePlan.releaseClaim(held, { holder: "b" }, now).patch).toBeUndefined()
+    const taken = NodePlan.claim(held, { holder: "b", event: reboot, leaseMs: lease }, at(lease))
+    expect(taken.result).toMatchObject({ _tag: "Claimed", until: at(2 * lease) })
+    expect(recordOf(applyPatch(held, taken.patch))?.claim).toEqual({
+      holder: "b",
+      eventId: reboot.id,
+      until: at(2 * lease)
+    })
+  })
+
+  it("renews the holder's own claim, and hands back the record as it was for a resumption", () => {
+    let current = applyPatch(node(), NodePlan.cordon(node(), { event: spot }, now).patch)
+    current = applyPatch(current, NodePlan.recordDrainStarted(current, { event: spot }, now).patch)
+    const first = NodePlan.claim(current, { holder: "a", event: spot, leaseMs: lease }, now)
+    expect(first.result).toMatchObject({
+      _tag: "Claimed",
+      record: { events: [{ id: spot.id }], drain: { startedAt: now } }
+    })
+    current = applyPatch(current, first.patch)
+    const renewed = NodePlan.claim(current, { holder: "a", leaseMs: lease }, at(10_000))
+    expect(renewed.result).toMatchObject({ _tag: "Claimed", until: at(10_000 + lease) })
+    current = applyPatch(current, renewed.patch)
+    expect(recordOf(current)?.claim).toEqual({ holder: "a", eventId: spot.id, until: at(10_000 + lease) })
+    // Giving up the claim keeps the rest of the record.
+    current = applyPatch(current, NodePlan.releaseClaim(current, { holder: "a" }, now).patch)
+    expect(recordOf(current)).toMatchObject({ cordoned: { byNth: true }, drain: { startedAt: now } })
+    expect(recordOf(current)?.claim).toBeUndefined()
+  })
+})
+
 // A node as nth leaves it for a scheduled reboot: marked, tainted, excluded from load balancers, cordoned,
 // drained; plus an operator's label and taint.
 const handled = (options: { readonly operatorCordon?: boolean } = {}): V1Node => {

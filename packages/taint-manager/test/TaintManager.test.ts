@@ -317,6 +317,31 @@ describe("TaintManager", () => {
     })
   )
 
+  it.live("of several handlers claiming a node at once, exactly one holds it", () =>
+    withManager(
+      Effect.gen(function* () {
+        const manager = yield* TaintManager.TaintManager
+        const name = yield* register()
+        const holders = ["a", "b", "c", "d", "e", "f"]
+        const results = yield* Effect.forEach(
+          holders,
+          (holder) => manager.claim({ nodeName: name, holder, event: spot, leaseMs: 30_000 }),
+          { concurrency: "unbounded" }
+        )
+        const winners = holders.filter((_, i) => results[i]?.result._tag === "Claimed")
+        expect(winners).toHaveLength(1)
+        for (const [i, outcome] of results.entries()) {
+          if (outcome.result._tag === "HeldElsewhere") expect(outcome.result.holder).toBe(winners[0])
+          else expect(holders[i]).toBe(winners[0])
+        }
+        const record = (yield* manager.readRecord({ nodeName: name })).record
+        expect(record?.claim).toMatchObject({ holder: winners[0], eventId: spot.id })
+        expect((yield* manager.releaseClaim({ nodeName: name, holder: winners[0] ?? "" })).result).toBe(true)
+        expect((yield* manager.readRecord({ nodeName: name })).record).toBeUndefined()
+      })
+    )
+  )
+
   it.live("uncordon after reboot removes only what nth added", () =>
     withManager(
       Effect.gen(function* () {
