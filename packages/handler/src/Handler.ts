@@ -501,8 +501,7 @@ export const make = (
       event: InterruptionEvent.InterruptionEvent,
       action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>
     ) =>
-      record !== undefined &&
-      record.events.some((recorded) => recorded.id === event.id) &&
+      record?.events.some((recorded) => recorded.id === event.id) === true &&
       (action._tag === "Cordon" ? record.cordoned !== undefined : record.drain?.finishedAt !== undefined)
 
     /**
