@@ -2,52 +2,24 @@
  * End to end: the built DaemonSet program (dist/main.js, as a child process) against the test bed's real API
  * server and controllers and the IMDS emulator.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Settings } from "@nth/handler"
 import { ImdsMock } from "@nth/imds-mock"
-import { Fixtures, useTestBed } from "@nth/testbed"
+import { Fixtures, Programs, useTestBed } from "@nth/testbed"
 import { describe, expect, it } from "vitest"
 
 const bed = useTestBed()
 const appPath = join(import.meta.dirname, "..", "dist", "main.js")
 
-interface App {
-  readonly process: ChildProcess
-  readonly logs: Array<string>
-  readonly exited: Promise<number | null>
-  readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
-}
-
-const startApp = (env: Record<string, string>, args: ReadonlyArray<string> = []): App => {
-  const child = spawn(process.execPath, [appPath, ...args], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      KUBECONFIG: bed.clients.env.KUBECONFIG,
-      JSON_LOGGING: "true",
-      ...env
-    },
-    stdio: ["ignore", "pipe", "pipe"]
+const startApp = (env: Record<string, string>, args: ReadonlyArray<string> = []): Programs.Program =>
+  Programs.startProgram(appPath, {
+    env: { KUBECONFIG: bed.clients.env.KUBECONFIG, JSON_LOGGING: "true", ...env },
+    args,
+    cleanup: bed.defer
   })
-  const logs: Array<string> = []
-  const collect = (chunk: Buffer) => logs.push(...chunk.toString().split("\n").filter(Boolean))
-  child.stdout.on("data", collect)
-  child.stderr.on("data", collect)
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  bed.defer(() => child.kill("SIGKILL"))
-  return {
-    process: child,
-    logs,
-    exited,
-    stop: async (signal = "SIGTERM") => {
-      child.kill(signal)
-      return exited
-    }
-  }
-}
 
 const uptimeFile = (seconds: number) => {
   const file = join(tmpdir(), `nth-uptime-${Math.random().toString(16).slice(2)}`)
@@ -115,16 +87,7 @@ const morePolls = (imds: { requests: () => ReadonlyArray<{ path: string }> }, su
     pollsOf() >= before + n ? true : undefined
   )
 }
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+const { freePort } = Programs
 const recordOf = async (node: string) => (await readNode(node)).metadata?.annotations?.["nth.dev/record"]
 
 describe("nth-daemonset", () => {

@@ -7,11 +7,11 @@
  * none, made visible again later (`release`, a delay growing with its receive count) when trying again may help,
  * `poison` when it cannot be read or trying again cannot help.
  */
-import { AutoScalingClient } from "@aws-sdk/client-auto-scaling"
+import { hostname } from "node:os"
 import type { InterruptionEvent } from "@nth/events"
 import { Handler, type Metrics, Step } from "@nth/handler"
 import { InstanceInfo, Intake, Lifecycle, NodeIndex, QueueMessage } from "@nth/queue-monitor"
-import { Clock, Duration, Effect, Result, type Scope } from "effect"
+import { Clock, Duration, Effect, Result } from "effect"
 
 /**
  * Receives after which a message whose node is not found is deleted (without DELETE_SQS_MSG_IF_NODE_NOT_FOUND):
@@ -23,46 +23,19 @@ export const maxReceivesBeforeDrop = 5
 const inProgressRecheck = Duration.seconds(2)
 /** How long a message whose event stays in progress is held before it is released (a stop hands events over). */
 const inProgressLimit = Duration.minutes(30)
-/** A launch hook waits for a Ready node at most this long: the longest heartbeat timeout Auto Scaling allows. */
+/**
+ * A launch hook's node is waited for as long as the hook waits (its heartbeat timeout: nth sends no heartbeats for
+ * it); when the hook's timeout cannot be read, this long: the longest heartbeat timeout Auto Scaling allows.
+ */
 const launchLimit = Duration.hours(2)
 /** A launch hook's node is looked at again at least this often. */
 const launchRecheck = Duration.seconds(30)
 
-/** The region of an SQS queue URL (`https://sqs.<region>.amazonaws.com/…`), for EC2 and Auto Scaling. */
-export const regionOfQueueUrl = (queueUrl: string): string | undefined =>
-  /^https?:\/\/sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\//.exec(queueUrl)?.[1]
-
-/** Where the AWS clients go. */
-export interface AwsOptions {
-  readonly region?: string
-  readonly endpoint?: string
-}
-
 /**
- * `AWS_REGION`, else the queue URL's region, else the SDK's (`AWS_REGION`, the shared config); `AWS_ENDPOINT` (an
- * emulator), else the SDK's.
+ * This replica's name in the nodes' claims: its pod's name (`POD_NAME`), which a restarted container keeps (so it
+ * takes its own claims back at once); outside a pod, the host and process.
  */
-export const awsOptions = (settings: {
-  readonly awsRegion: string
-  readonly awsEndpoint: string
-  readonly queueUrl: string
-}): AwsOptions => {
-  const region = settings.awsRegion || regionOfQueueUrl(settings.queueUrl)
-  return {
-    ...(region ? { region } : {}),
-    ...(settings.awsEndpoint ? { endpoint: settings.awsEndpoint } : {})
-  }
-}
-
-/**
- * Lifecycle actions on an Auto Scaling client of their own, destroyed with the scope. The SDK's retries are off:
- * `Lifecycle.complete` retries transient failures itself, and a failed heartbeat is followed by the next.
- */
-export const makeLifecycle = (aws: AwsOptions): Effect.Effect<Lifecycle.Lifecycle, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => new AutoScalingClient({ ...aws, maxAttempts: 1 })),
-    (client) => Effect.sync(() => client.destroy())
-  ).pipe(Effect.map(Lifecycle.make))
+export const replicaName = (podName: string): string => podName || `${hostname()}-${process.pid}`
 
 const errorText = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
@@ -98,44 +71,86 @@ const completeAction = (lifecycle: Lifecycle.Lifecycle, event: LifecycleEvent) =
 
 export interface StepsOptions {
   readonly lifecycle: Lifecycle.Lifecycle
-  /** `HEARTBEAT_INTERVAL` in seconds; `-1`: no heartbeats. */
+  /** `HEARTBEAT_INTERVAL` in seconds; `-1`: derived from the hook's heartbeat timeout, see {@link steps}. */
   readonly heartbeatInterval: number
   /** `HEARTBEAT_UNTIL` in seconds; `-1` with an interval: 172800 (48 h), as the Go handler. */
   readonly heartbeatUntil: number
   /** `COMPLETE_LIFECYCLE_ACTION_DELAY_SECONDS`; `0` or less: none. */
   readonly completeLifecycleActionDelaySeconds: number
+  /** `NODE_TERMINATION_GRACE_PERIOD`: the drain's timeout in seconds; `0`: none. */
+  readonly nodeTerminationGracePeriod: number
 }
 
 const isTermination = (context: Step.Context) => context.event.kind === "AsgLifecycleTermination"
 
+/** Time allowed between the hook's start and nth's first look at it (the message's trip, a busy queue). */
+const hookSlack = Duration.seconds(60)
+
 /**
- * The handler's steps for a termination lifecycle hook: heartbeats alongside the drain (when
- * `HEARTBEAT_INTERVAL` is set), and after it (phase `acknowledge`) the delay, then `CompleteLifecycleAction`.
+ * The heartbeats a termination hook's drain needs: `HEARTBEAT_INTERVAL`/`HEARTBEAT_UNTIL` when set; when not,
+ * derived from the hook's own heartbeat timeout if the drain (bounded by `NODE_TERMINATION_GRACE_PERIOD` plus the
+ * completion delay, or unbounded) could outlast it: a heartbeat every half timeout, until the drain's bound (or
+ * the hook's global timeout, 48 h at most). `undefined`: none needed.
+ */
+export const heartbeatPlan = (options: StepsOptions, action: Lifecycle.Action) =>
+  Effect.gen(function* () {
+    if (options.heartbeatInterval > 0) {
+      return {
+        interval: Duration.seconds(options.heartbeatInterval),
+        until: Duration.seconds(options.heartbeatUntil > 0 ? options.heartbeatUntil : 172_800)
+      }
+    }
+    const timeouts = yield* options.lifecycle
+      .hookTimeouts(action)
+      .pipe(
+        Effect.catch((error) =>
+          Effect.as(
+            Effect.logWarning(
+              `reading the hook's timeout failed, so no heartbeats are derived from it: ${error.message}`
+            ),
+            undefined
+          )
+        )
+      )
+    if (timeouts === undefined) return undefined
+    const bounded = options.nodeTerminationGracePeriod > 0
+    const drainBound = Duration.sum(
+      Duration.seconds(
+        options.nodeTerminationGracePeriod + Math.max(0, options.completeLifecycleActionDelaySeconds)
+      ),
+      hookSlack
+    )
+    if (bounded && Duration.isLessThan(drainBound, timeouts.heartbeatTimeout)) return undefined
+    const interval = Duration.max(Duration.divideUnsafe(timeouts.heartbeatTimeout, 2), Duration.seconds(5))
+    const until = bounded ? drainBound : (timeouts.globalTimeout ?? Duration.hours(48))
+    yield* Effect.logInfo(
+      `the drain could outlast the hook's heartbeat timeout (${Duration.format(timeouts.heartbeatTimeout)}): ` +
+        `heartbeats every ${Duration.format(interval)} for at most ${Duration.format(until)}`
+    )
+    return { interval, until }
+  })
+
+/**
+ * The handler's steps for a termination lifecycle hook: heartbeats alongside the drain (see {@link heartbeatPlan}),
+ * and after it (phase `acknowledge`) the delay, then `CompleteLifecycleAction`.
  */
 export const steps =
   (options: StepsOptions) =>
   (defaults: ReadonlyArray<Step.Step>): ReadonlyArray<Step.Step> => {
     const { lifecycle } = options
-    const heartbeats: ReadonlyArray<Step.Step> =
-      options.heartbeatInterval > 0
-        ? [
-            {
-              name: "lifecycle heartbeats",
-              phase: "drain",
-              alongside: "drain",
-              appliesTo: isTermination,
-              run: (context) => {
-                const action = actionOf(context.event)
-                return action === undefined
-                  ? Effect.void
-                  : Lifecycle.heartbeats(lifecycle, action, {
-                      interval: Duration.seconds(options.heartbeatInterval),
-                      until: Duration.seconds(options.heartbeatUntil > 0 ? options.heartbeatUntil : 172_800)
-                    })
-              }
-            }
-          ]
-        : []
+    const heartbeats: Step.Step = {
+      name: "lifecycle heartbeats",
+      phase: "drain",
+      alongside: "drain",
+      appliesTo: isTermination,
+      run: (context) =>
+        Effect.gen(function* () {
+          const action = actionOf(context.event)
+          if (action === undefined) return
+          const plan = yield* heartbeatPlan(options, action)
+          if (plan !== undefined) yield* Lifecycle.heartbeats(lifecycle, action, plan)
+        })
+    }
     const complete: Step.Step = {
       name: "complete lifecycle action",
       phase: "acknowledge",
@@ -151,7 +166,7 @@ export const steps =
           yield* completeAction(lifecycle, context.event)
         })
     }
-    return [...Step.insertAfter(defaults, "drain", ...heartbeats), complete]
+    return [...Step.insertAfter(defaults, "drain", heartbeats), complete]
   }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -208,11 +223,33 @@ export const make = (
     const instances = yield* InstanceInfo.InstanceInfo
     const nodes = yield* NodeIndex.NodeIndex
     const { lifecycle, metrics } = options
-    const settled = metrics.counter<"outcome">(
-      "nth_queue_messages_total",
-      "Messages of the queue settled, by how: complete (deleted), release (tried again later), poison",
-      { labels: ["outcome"] }
+    // Queue mode's own metrics, beside the Go handler's (which the handler counts). `kind`: the kind of the
+    // message's (first) event, or `unreadable`, `ignored`, `test-notification`.
+    const received = metrics.counter<"kind">(
+      "nth_queue_messages_received_total",
+      "Messages received from the queue (every receive, redeliveries included), by kind",
+      { labels: ["kind"] }
     )
+    const settled = metrics.counter<"kind" | "outcome">(
+      "nth_queue_messages_total",
+      "Messages of the queue settled, by kind and how: deleted, released (made visible again, tried later), poison",
+      { labels: ["kind", "outcome"] }
+    )
+    const receiveLag = metrics.histogram(
+      "nth_queue_receive_lag_seconds",
+      "From a message's arrival in the queue to its first receive"
+    )
+    const eventToCordon = metrics.histogram<"kind">(
+      "nth_queue_event_to_cordon_seconds",
+      "From an event's message arriving in the queue to its node being cordoned, by kind",
+      { labels: ["kind"] }
+    )
+    const eventToDrained = metrics.histogram<"kind">(
+      "nth_queue_event_to_drained_seconds",
+      "From an event's message arriving in the queue to its node being drained, by kind",
+      { labels: ["kind"] }
+    )
+    const outcomeLabel = { Complete: "deleted", Release: "released", Poison: "poison" } as const
 
     /** No node for the event's instance: deleted with DELETE_SQS_MSG_IF_NODE_NOT_FOUND or on the bound. */
     const notFound = (event: InterruptionEvent.InterruptionEvent, message: Intake.Message) =>
@@ -262,8 +299,14 @@ export const make = (
             )
           )
         }
+        const limit = yield* lifecycle.hookTimeouts(event).pipe(
+          Effect.map((timeouts) => timeouts?.heartbeatTimeout ?? launchLimit),
+          Effect.catch((error) =>
+            Effect.as(Effect.logWarning(`reading the hook's timeout failed: ${error.message}`), launchLimit)
+          )
+        )
         const age = (yield* Clock.currentTimeMillis) - message.sentAt.getTime()
-        if (age > Duration.toMillis(launchLimit)) {
+        if (age > Duration.toMillis(limit)) {
           yield* Effect.logWarning(
             "the launched instance's node never became Ready while the hook could wait: message deleted"
           )
@@ -322,7 +365,29 @@ export const make = (
           return yield* launch(event, node && { ready: NodeIndex.isReady(node) }, message)
         const nodeName = node?.metadata?.name
         if (nodeName === undefined) return yield* notFound(event, message)
+        yield* Effect.logDebug("node found").pipe(Effect.annotateLogs({ node: nodeName }))
+        const handedAt = yield* Clock.currentTimeMillis
         const outcome = yield* handleHeld({ ...event, nodeName })
+        if (outcome._tag === "Cordoned" || outcome._tag === "Drained") {
+          // Measured from the message's arrival in the queue: what the operator waits for, queueing included.
+          const since = (afterMs: number) => (handedAt + afterMs - message.sentAt.getTime()) / 1000
+          eventToCordon.observe(since(outcome.cordonedAfterMs), { kind: event.kind })
+          if (outcome._tag === "Drained")
+            eventToDrained.observe(since(outcome.drainedAfterMs), { kind: event.kind })
+        }
+        if (outcome._tag === "AlreadyDone" && event.kind === "AsgLifecycleTermination") {
+          // Drained before (by another replica, or by this one before a crash): the completion may be what was
+          // cut short. Completing again is harmless (Auto Scaling says the action is no longer waiting).
+          return yield* completeAction(lifecycle, event).pipe(
+            Effect.as(complete),
+            Effect.catch((error) =>
+              Effect.as(
+                Effect.logWarning(`completing the lifecycle action failed: ${error.message}`),
+                release()
+              )
+            )
+          )
+        }
         if (Handler.isDone(outcome) || outcome._tag === "AlreadyDone" || outcome._tag === "Ignored")
           return complete
         switch (outcome._tag) {
@@ -341,12 +406,13 @@ export const make = (
         Effect.annotateLogs({ eventId: event.id, kind: event.kind, instance: event.instanceId ?? "unknown" })
       )
 
-    const settle = (message: Intake.Message, verdict: Verdict) =>
+    const settle = (message: Intake.Message, verdict: Verdict, kind: string) =>
       Effect.gen(function* () {
-        settled.increment({ outcome: verdict._tag.toLowerCase() })
+        settled.increment({ kind, outcome: outcomeLabel[verdict._tag] })
         switch (verdict._tag) {
           case "Complete":
-            return yield* message.complete
+            yield* message.complete
+            return yield* Effect.logDebug("message deleted")
           case "Release":
             return yield* message.release(verdict.after)
           case "Poison": {
@@ -364,13 +430,26 @@ export const make = (
 
     return (message: Intake.Message) =>
       Effect.gen(function* () {
+        yield* Effect.logDebug("message received").pipe(
+          Effect.annotateLogs({ sentAt: message.sentAt.toISOString() })
+        )
+        if (message.receiveCount <= 1)
+          receiveLag.observe(Math.max(0, message.receivedAt.getTime() - message.sentAt.getTime()) / 1000)
         const decoded = QueueMessage.decode(message.body, { now: new Date(yield* Clock.currentTimeMillis) })
+        const kind = Result.isFailure(decoded)
+          ? "unreadable"
+          : decoded.success._tag === "Events"
+            ? (decoded.success.events[0]?.kind ?? "ignored")
+            : decoded.success._tag === "Ignored"
+              ? "ignored"
+              : "test-notification"
+        received.increment({ kind })
         if (Result.isFailure(decoded)) {
           handler.metrics.eventErrors.increment({ event_error_where: "sqs-message" })
           yield* Effect.logWarning(
             `unreadable message (${decoded.failure.reason}): ${decoded.failure.message}`
           )
-          return yield* settle(message, poison)
+          return yield* settle(message, poison, kind)
         }
         if (decoded.success._tag !== "Events") {
           yield* Effect.logDebug(
@@ -378,7 +457,7 @@ export const make = (
               ? `message ignored: ${decoded.success.reason}`
               : "Auto Scaling test notification"
           )
-          return yield* settle(message, complete)
+          return yield* settle(message, complete, kind)
         }
         const verdicts = yield* Effect.forEach(
           decoded.success.events,
@@ -387,12 +466,12 @@ export const make = (
             concurrency: "unbounded"
           }
         )
-        yield* settle(message, combine(verdicts))
+        yield* settle(message, combine(verdicts), kind)
       }).pipe(
         Effect.catchDefect((defect) =>
           Effect.andThen(
             Effect.logError(`handling the message failed unexpectedly: ${errorText(defect)}`),
-            settle(message, release())
+            settle(message, release(), "unknown")
           )
         ),
         Effect.annotateLogs({ messageId: message.messageId, receiveCount: message.receiveCount })

@@ -12,17 +12,20 @@ import { InstanceInfo, Intake, NodeIndex } from "@nth/queue-monitor"
 import { Program, Runner } from "@nth/runtime"
 import { TaintManager } from "@nth/taint-manager"
 import { Duration, Effect, Layer, Stream } from "effect"
+import * as Aws from "./Aws.ts"
 import * as Messages from "./Messages.ts"
 
 const main = Effect.gen(function* () {
   // This program is queue mode only: ENABLE_SQS_TERMINATION_DRAINING must be true.
-  const { settings, warnings } = yield* Settings.loadFor({ program: "queue" })
+  const { settings, warnings, given } = yield* Settings.loadFor({ program: "queue" })
   const metrics = Metrics.make()
-  const aws = Messages.awsOptions(settings)
-  const lifecycle = yield* Messages.makeLifecycle(aws)
+  const aws = yield* Aws.awsOptions(settings)
+  const lifecycle = yield* Aws.makeLifecycle(aws)
   const options = {
-    ...Settings.toHandlerOptions(settings),
-    steps: Messages.steps({ lifecycle, ...settings })
+    ...Settings.toHandlerOptions(settings, given),
+    steps: Messages.steps({ lifecycle, ...settings }),
+    // Replicas share the nodes: each node is claimed in its own record by the replica acting on it.
+    coordination: { holder: Messages.replicaName(settings.podName) }
   }
   const services = Handler.layer(options, metrics).pipe(
     Layer.provideMerge(
@@ -37,6 +40,8 @@ const main = Effect.gen(function* () {
   )
   yield* Effect.gen(function* () {
     for (const warning of warnings) yield* Effect.logWarning(warning)
+    const proxies = Aws.describeProxies(aws)
+    if (proxies !== undefined) yield* Effect.logInfo(proxies)
     yield* Program.serve({
       probes: settings.enableProbesServer
         ? { port: settings.probesServerPort, path: settings.probesServerEndpoint }

@@ -6,11 +6,10 @@
  * instance here carries a tag of this file's own, given as MANAGED_TAG: the program acts on these instances only
  * (the others' messages are deleted as unmanaged), so it never drains another file's node.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs"
-import { AwsEvents, Fixtures, useTestBed } from "@nth/testbed"
+import { AwsEvents, Fixtures, Programs, useTestBed } from "@nth/testbed"
 import { describe, expect, it } from "vitest"
 
 const bed = useTestBed()
@@ -28,27 +27,14 @@ const freshQueue = async () => {
   return queue.queueUrl
 }
 
-interface App {
-  readonly process: ChildProcess
-  readonly logs: Array<string>
-  readonly exited: Promise<number | null>
-  readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
-}
-
 const startApp = (
   queueUrl: string,
   env: Record<string, string> = {},
   args: ReadonlyArray<string> = []
-): App => {
-  const { env: bedEnv } = bed.clients
-  const child = spawn(process.execPath, [appPath, ...args], {
+): Programs.Program =>
+  Programs.startProgram(appPath, {
     env: {
-      PATH: process.env.PATH ?? "",
-      KUBECONFIG: bedEnv.KUBECONFIG,
-      AWS_REGION: bedEnv.AWS_REGION,
-      AWS_ENDPOINT: bedEnv.AWS_ENDPOINT_URL,
-      AWS_ACCESS_KEY_ID: bedEnv.AWS_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: bedEnv.AWS_SECRET_ACCESS_KEY,
+      ...Programs.testBedEnv(bed.clients.env),
       ENABLE_SQS_TERMINATION_DRAINING: "true",
       QUEUE_URL: queueUrl,
       NODE_NAME: "nth-deployment-e2e",
@@ -56,29 +42,11 @@ const startApp = (
       JSON_LOGGING: "true",
       ...env
     },
-    stdio: ["ignore", "pipe", "pipe"]
+    args,
+    cleanup: bed.defer
   })
-  const logs: Array<string> = []
-  const collect = (chunk: Buffer) => logs.push(...chunk.toString().split("\n").filter(Boolean))
-  child.stdout.on("data", collect)
-  child.stderr.on("data", collect)
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  bed.defer(() => child.kill("SIGKILL"))
-  return {
-    process: child,
-    logs,
-    exited,
-    stop: async (signal = "SIGTERM") => {
-      child.kill(signal)
-      return exited
-    }
-  }
-}
 
-const started = (app: App) =>
-  Fixtures.waitFor("the start", async () =>
-    app.logs.some((line) => line.includes("nth started in queue mode")) ? true : undefined
-  )
+const started = (app: Programs.Program) => Programs.waitForLog(app, "nth started in queue mode")
 
 /** A node of this file's (tagged `managedTag`) running `replicas` pods, and a spare for their replacements. */
 const managedNodeWithPods = async (

@@ -22,7 +22,7 @@ import { Drainer, type PodFilter } from "@nth/drainer"
 import { type InterruptionEvent, NodeAction, Reason } from "@nth/events"
 import { KubeClient } from "@nth/kube"
 import { type NodeRecord, TaintManager } from "@nth/taint-manager"
-import { Cause, Clock, Context, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import * as EventStore from "./EventStore.ts"
 import * as NodeDrains from "./internal/nodeDrains.ts"
 import * as KubeEvents from "./KubeEvents.ts"
@@ -317,14 +317,16 @@ export const make = (
       nodeName: string,
       action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
       seenAt: number,
-      /** The node's record said a drain had finished before this handler took the node (coordination only). */
-      drainedBefore = false
+      earlier: EarlierDrains
     ) =>
       Effect.gen(function* () {
         const eventDeadline = deadlineOf(event)
         const deadline =
           eventDeadline !== undefined && eventDeadline.getTime() > seenAt ? eventDeadline : undefined
         let drained: Step.Drained | undefined
+        // Whether the node was drained before this event's drain began (another event's drain, perhaps another
+        // handler's): known to coordinated handlers only.
+        let drainedBefore = false
         const context: Step.Context = {
           event,
           nodeName,
@@ -334,11 +336,12 @@ export const make = (
           taints,
           events,
           drainNode: () =>
-            Effect.tap(drains.drain(nodeName, deadline), (result) =>
-              Effect.sync(() => {
-                drained = result
-              })
-            )
+            Effect.gen(function* () {
+              drainedBefore = earlier.drainedEarlier()
+              drained = yield* drains.drain(nodeName, deadline)
+              if (drained._tag === "Ran") earlier.markDrained()
+              return drained
+            })
         }
 
         // The Go handler's pre-drain task, reported as such when the event has one.
@@ -495,6 +498,8 @@ export const make = (
             leaseMs: Duration.toMillis(Duration.fromInputUnsafe(options.coordination.lease ?? "30 seconds"))
           }
 
+    const noEarlierDrains = { drainedEarlier: () => false, markDrained: () => {} }
+
     /** Whether the node's record shows this event's work done: listed, and the node drained (or cordoned). */
     const doneIn = (
       record: NodeRecord.NodeRecord | undefined,
@@ -505,29 +510,43 @@ export const make = (
       (action._tag === "Cordon" ? record.cordoned !== undefined : record.drain?.finishedAt !== undefined)
 
     /**
-     * Runs `work` holding the node's claim: taken first (or the event is `InProgress`, the node being another's),
-     * renewed alongside, given up however the work ends (a stop hands the node over at once; a killed process's
-     * claim expires). `work` learns whether the record showed a finished drain.
+     * What an event's drain learns of drains before it, to tell a drain that found nothing left to remove (another
+     * event's drain did the work: reported as joined) from a drain of its own.
      */
-    const claimed = (
-      event: InterruptionEvent.InterruptionEvent,
-      nodeName: string,
-      action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
-      work: (drainedBefore: boolean) => Effect.Effect<Outcome, StepFailure>
-    ): Effect.Effect<Outcome, StepFailure> =>
+    interface EarlierDrains {
+      /** Whether the node was drained before (the record said so when the event got the node, or an event of this
+       * handler drained it since). */
+      readonly drainedEarlier: () => boolean
+      readonly markDrained: () => void
+    }
+
+    /** The claim could not be taken: another handler holds the node. */
+    interface HeldElsewhere {
+      readonly _tag: "HeldElsewhere"
+      readonly holder: string
+      readonly eventId: string | undefined
+      readonly until: Date
+    }
+
+    /**
+     * This handler's claims, one per node however many of its events work on the node at once (they share it: the
+     * drain under way is joined, not raced). The first event claims the node in its record and starts the
+     * renewals; the last one to finish gives the claim up.
+     */
+    interface Hold {
+      users: number
+      /** The node's record as the claim found it. */
+      readonly taken: Deferred.Deferred<NodeRecord.NodeRecord | undefined, StepFailure | HeldElsewhere>
+      renewal: Fiber.Fiber<unknown> | undefined
+      /** One of the events holding the node drained it. */
+      drained: boolean
+    }
+    const holds = new Map<string, Hold>()
+
+    const takeClaim = (nodeName: string, event: InterruptionEvent.InterruptionEvent, hold: Hold) =>
       Effect.gen(function* () {
-        if (coordination === undefined) return yield* work(false)
+        if (coordination === undefined) return undefined
         const { holder, leaseMs } = coordination
-        const ref = { id: event.id, kind: event.kind }
-        const taken = yield* step("claim the node", taints.claim({ nodeName, holder, event: ref, leaseMs }))
-        if (taken.result._tag === "HeldElsewhere") {
-          const other = taken.result
-          yield* Effect.logInfo(
-            `the node is being handled by ${other.holder} (event ${other.eventId ?? "unknown"}): waiting`
-          ).pipe(Effect.annotateLogs({ claimUntil: other.until.toISOString() }))
-          return { _tag: "InProgress", heldBy: other.holder } as const
-        }
-        const before = taken.result.record
         const renew = taints.claim({ nodeName, holder, leaseMs }).pipe(
           Effect.flatMap((renewed) =>
             renewed.result._tag === "Claimed"
@@ -541,27 +560,112 @@ export const make = (
           ),
           Effect.catch((error) => Effect.logWarning(`renewing the node's claim failed: ${errorText(error)}`))
         )
-        const release = taints.releaseClaim({ nodeName, holder }).pipe(
-          Effect.catch((error) =>
-            Effect.logWarning(
-              `giving up the node's claim failed (it expires on its own): ${errorText(error)}`
-            )
-          ),
-          Effect.uninterruptible
+        const taken = yield* step(
+          "claim the node",
+          taints.claim({ nodeName, holder, event: { id: event.id, kind: event.kind }, leaseMs })
         )
-        return yield* Effect.gen(function* () {
-          if (doneIn(before, event, action)) {
-            yield* Effect.logInfo("the node's record shows this event handled already (by another replica?)")
-            return { _tag: "AlreadyDone" } as const
-          }
-          const renewal = yield* Effect.forkChild(
-            Effect.repeat(Effect.delay(renew, Duration.millis(leaseMs / 3)), Schedule.forever)
-          )
-          return yield* work(before?.drain?.finishedAt !== undefined).pipe(
-            Effect.ensuring(Fiber.interrupt(renewal))
-          )
-        }).pipe(Effect.ensuring(release))
+        if (taken.result._tag === "HeldElsewhere") {
+          const { holder: other, eventId, until } = taken.result
+          return yield* Effect.fail<HeldElsewhere>({ _tag: "HeldElsewhere", holder: other, eventId, until })
+        }
+        hold.renewal = yield* Effect.forkDetach(
+          Effect.repeat(Effect.delay(renew, Duration.millis(leaseMs / 3)), Schedule.forever)
+        )
+        return taken.result.record
       })
+
+    const releaseHold = (nodeName: string, hold: Hold) =>
+      Effect.gen(function* () {
+        hold.users -= 1
+        if (hold.users > 0 || holds.get(nodeName) !== hold || coordination === undefined) return
+        holds.delete(nodeName)
+        if (hold.renewal !== undefined) yield* Fiber.interrupt(hold.renewal)
+        if (!Exit.isSuccess(yield* Effect.exit(Deferred.await(hold.taken)))) return
+        yield* taints
+          .releaseClaim({ nodeName, holder: coordination.holder })
+          .pipe(
+            Effect.catch((error) =>
+              Effect.logWarning(
+                `giving up the node's claim failed (it expires on its own): ${errorText(error)}`
+              )
+            )
+          )
+      }).pipe(Effect.uninterruptible)
+
+    /**
+     * Runs `work` holding the node's claim: taken first (or the event is `InProgress`, the node being another's),
+     * renewed alongside, given up once no event of this handler works on the node (a stop hands the node over at
+     * once; a killed process's claim expires). Before the work, the node's record is checked for this event
+     * being done already (by another handler, or before a restart).
+     */
+    const claimed = (
+      event: InterruptionEvent.InterruptionEvent,
+      nodeName: string,
+      action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
+      work: (drains: EarlierDrains) => Effect.Effect<Outcome, StepFailure>
+    ): Effect.Effect<Outcome, StepFailure> => {
+      if (coordination === undefined) return work(noEarlierDrains)
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function* () {
+          let hold = holds.get(nodeName)
+          const claimer = hold === undefined
+          if (hold === undefined) {
+            const fresh: Hold = { users: 0, taken: Deferred.makeUnsafe(), renewal: undefined, drained: false }
+            holds.set(nodeName, fresh)
+            hold = fresh
+            yield* Effect.forkDetach(
+              Effect.exit(takeClaim(nodeName, event, fresh)).pipe(
+                Effect.flatMap((exit) =>
+                  Effect.sync(() => {
+                    // A claim refused or failed is not kept: the next event of the node tries again.
+                    if (!Exit.isSuccess(exit) && holds.get(nodeName) === fresh) holds.delete(nodeName)
+                  }).pipe(Effect.andThen(Deferred.done(fresh.taken, exit)))
+                )
+              )
+            )
+          }
+          hold.users += 1
+          const current = hold
+          return yield* restore(
+            Effect.gen(function* () {
+              const taken = yield* Effect.exit(Deferred.await(current.taken))
+              if (!Exit.isSuccess(taken)) {
+                const failure = Cause.findErrorOption(taken.cause)
+                if (
+                  failure._tag === "Some" &&
+                  "_tag" in failure.value &&
+                  failure.value._tag === "HeldElsewhere"
+                ) {
+                  const other = failure.value
+                  yield* Effect.logInfo(
+                    `the node is being handled by ${other.holder} (event ${other.eventId ?? "unknown"}): waiting`
+                  ).pipe(Effect.annotateLogs({ claimUntil: other.until.toISOString() }))
+                  return { _tag: "InProgress", heldBy: other.holder } as const
+                }
+                return yield* Effect.failCause(taken.cause as Cause.Cause<StepFailure>)
+              }
+              // The claim's own read is fresh; an event joining this handler's claim reads the record again.
+              const record = claimer
+                ? taken.value
+                : (yield* step("read the node's record", taints.readRecord({ nodeName }))).record
+              if (doneIn(record, event, action)) {
+                yield* Effect.logInfo(
+                  "the node's record shows this event handled already (by another replica?)"
+                )
+                return { _tag: "AlreadyDone" } as const
+              }
+              const recordedDrain = record?.drain?.finishedAt !== undefined
+              return yield* work({
+                drainedEarlier: () => recordedDrain || current.drained,
+                markDrained: () => {
+                  current.drained = true
+                }
+              })
+            })
+          ).pipe(Effect.ensuring(releaseHold(nodeName, current)))
+        })
+      )
+    }
 
     const handleNew = (event: InterruptionEvent.InterruptionEvent, nodeName: string, seenAt: number) =>
       Effect.gen(function* () {
@@ -580,7 +684,7 @@ export const make = (
           yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
           return yield* undo(event, nodeName)
         }
-        const start = (drainedBefore: boolean) =>
+        const start = (earlier: EarlierDrains) =>
           Effect.gen(function* () {
             yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
             // In IMDS mode a notice is acted on even when IMDS cannot tell the instance id: the node is known.
@@ -592,7 +696,7 @@ export const make = (
                 ? `${event.description} (instance id unknown)`
                 : event.description
             )
-            return yield* act(event, nodeName, action, seenAt, drainedBefore)
+            return yield* act(event, nodeName, action, seenAt, earlier)
           })
         return yield* claimed(event, nodeName, action, start)
       }).pipe(

@@ -29,6 +29,7 @@ import type {
   DescribeInstancesRequest,
   DescribeInstancesResult,
   EC2Client,
+  EC2ClientConfig,
   Instance as Ec2Instance
 } from "@aws-sdk/client-ec2"
 import {
@@ -215,8 +216,8 @@ export type DescribeInstances = (
  */
 export interface Options {
   /**
-   * The client to send with (one with middleware, say). Default: one built from `region` and `endpoint`, with
-   * the SDK's own retries off, destroyed with the scope.
+   * The client to send with (one with middleware, say). Default: one built from `region`, `endpoint` and
+   * `requestHandler`, with the SDK's own retries off, destroyed with the scope.
    */
   readonly client?: EC2Client | undefined
   /** Default: the SDK's (`AWS_REGION`, the shared config file). */
@@ -226,6 +227,11 @@ export interface Options {
    * (`AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL`, else EC2's regional endpoint).
    */
   readonly endpoint?: string | undefined
+  /**
+   * How the client sends its requests (one that goes through a proxy, say). Default: the SDK's (a keep-alive
+   * `NodeHttpHandler`, which ignores `HTTPS_PROXY`).
+   */
+  readonly requestHandler?: EC2ClientConfig["requestHandler"] | undefined
   /** How long a first lookup waits for others to share its call. Default 10 ms. */
   readonly batchWindow?: Duration.Input | undefined
   /** At most this many instances per call (a full batch is sent at once). Default 100. */
@@ -434,6 +440,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
             new sdk.EC2Client({
               ...(options.region ? { region: options.region } : {}),
               ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+              ...(options.requestHandler ? { requestHandler: options.requestHandler } : {}),
               // Retries are the service's (a jittered schedule): the SDK's would multiply them.
               maxAttempts: 1
             })

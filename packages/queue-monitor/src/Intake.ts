@@ -374,8 +374,8 @@ export interface Options {
   readonly queueUrl: string
   /**
    * The client to send with (one with middleware, say; set its `maxAttempts` to 1, or the SDK's retries
-   * multiply the intake's). Default: one built from `region`, `endpoint` and `credentials`, with the SDK's own
-   * retries off, destroyed with the scope.
+   * multiply the intake's). Default: one built from `region`, `endpoint`, `credentials` and `requestHandler`,
+   * with the SDK's own retries off, destroyed with the scope.
    */
   readonly client?: SQSClient | undefined
   /**
@@ -390,6 +390,11 @@ export interface Options {
   readonly endpoint?: string | undefined
   /** Default: the SDK's default credential chain (environment, web identity, SSO, shared files, IMDS/ECS). */
   readonly credentials?: SQSClientConfig["credentials"] | undefined
+  /**
+   * How the client sends its requests (one that goes through a proxy, say). Default: the SDK's (a keep-alive
+   * `NodeHttpHandler`, which ignores `HTTPS_PROXY`).
+   */
+  readonly requestHandler?: SQSClientConfig["requestHandler"] | undefined
   /** How many long polls are in flight at once. Default 4. */
   readonly receivers?: number | undefined
   /**
@@ -607,6 +612,7 @@ export const make = (options: Options): Effect.Effect<Service, IntakeError, Scop
               ...(region ? { region } : {}),
               ...(options.endpoint ? { endpoint: options.endpoint } : {}),
               ...(options.credentials ? { credentials: options.credentials } : {}),
+              ...(options.requestHandler ? { requestHandler: options.requestHandler } : {}),
               // Retries are the intake's (jittered schedules): the SDK's would multiply them.
               maxAttempts: 1
             })

@@ -236,6 +236,25 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
         )
       )
 
+    // The node as nth's own last write left it (the API server's answer to the PATCH), per node: the next write
+    // to that node starts from it instead of a GET. If anyone changed the node since, the pinned resourceVersion
+    // makes the server refuse the write with 409 and the retry reads the node afresh, so this saves requests
+    // without ever writing on a stale node. A node's handling is a run of writes (claim, taint, cordon, drain
+    // start and end, claim release): measured with 1000 Spot notices in queue mode, the GETs were half of nth's
+    // Kubernetes requests (20.7 requests per event) and the API server was the bottleneck.
+    const lastWritten = new Map<string, V1Node>()
+    const remember = (nodeName: string, node: V1Node | undefined) => {
+      if (dryRun) return
+      lastWritten.delete(nodeName)
+      if (node?.metadata?.resourceVersion === undefined) return
+      lastWritten.set(nodeName, node)
+      // Bounded: the oldest entries go first (a Map iterates in insertion order).
+      if (lastWritten.size > 5_000) {
+        const oldest = lastWritten.keys().next()
+        if (!oldest.done) lastWritten.delete(oldest.value)
+      }
+    }
+
     const write = <A>(
       operation: string,
       nodeName: string,
@@ -247,9 +266,16 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
         let attempts = 0
         const attempt = Effect.gen(function* () {
           attempts += 1
-          const node = yield* readNode(nodeName)
+          // The first attempt may start from nth's own last write; a retry always reads afresh.
+          const known = attempts === 1 ? lastWritten.get(nodeName) : undefined
+          let node = known ?? (yield* readNode(nodeName))
           const now = at ?? new Date(yield* Clock.currentTimeMillis)
-          const planned = compute(node, now)
+          let planned = compute(node, now)
+          if (planned.patch === undefined && known !== undefined) {
+            // "Nothing to do" is never decided on a node that may be stale (an operator may have removed a taint).
+            node = yield* readNode(nodeName)
+            planned = compute(node, now)
+          }
           if (planned.patch === undefined) return planned
           // Pinning the resourceVersion makes the server refuse the patch with 409 if the node changed since it
           // was read (a JSON Patch `test` op would fail with an indistinct 422 instead).
@@ -257,7 +283,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
             { op: "replace", path: "/metadata/resourceVersion", value: node.metadata?.resourceVersion ?? "" },
             ...planned.patch
           ]
-          yield* client
+          const written = yield* client
             .call(
               `${operation} on node ${nodeName}`,
               (callOptions) =>
@@ -268,10 +294,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
               { patch: KubeClient.PatchStrategy.JsonPatch }
             )
             .pipe(
-              Effect.catchTag("KubeError", (error) =>
-                error.reason === "Invalid" ? staleOrInvalid(nodeName, node, error) : notFound(nodeName)(error)
-              )
+              Effect.catchTag("KubeError", (error) => {
+                lastWritten.delete(nodeName)
+                return error.reason === "Invalid"
+                  ? staleOrInvalid(nodeName, node, error)
+                  : notFound(nodeName)(error)
+              })
             )
+          remember(nodeName, written)
           return planned
         })
         return attempt.pipe(

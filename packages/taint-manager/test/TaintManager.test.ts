@@ -317,6 +317,32 @@ describe("TaintManager", () => {
     })
   )
 
+  it.live(
+    "starts a write from its own last write, yet never acts on it once someone else changed the node",
+    () =>
+      withManager(
+        Effect.gen(function* () {
+          const manager = yield* TaintManager.TaintManager
+          const name = yield* register()
+          yield* manager.addTaint({ nodeName: name, taint: spotTaint, event: spot })
+          // An operator removes nth's taint between two of nth's writes: "already there" would be wrong now.
+          yield* operatorTaints(name, (taints) => taints.filter((t) => t.key !== spotTaint.key))
+          const again = yield* manager.addTaint({ nodeName: name, taint: spotTaint, event: spot })
+          expect(again.result._tag).toBe("Added")
+          // And an operator's taint added in between is kept by nth's next write (refused once, then recomputed).
+          yield* operatorTaint(name, otherTaint)
+          const cordoned = yield* manager.cordon({ nodeName: name, event: spot })
+          expect(cordoned.attempts).toBe(2)
+          expect(taintsOf(yield* readNode(name))).toEqual(
+            [
+              `${spotTaint.key}=${spotTaint.value}:${spotTaint.effect}`,
+              "other.example/dedicated=gpu:NoSchedule"
+            ].sort()
+          )
+        })
+      )
+  )
+
   it.live("of several handlers claiming a node at once, exactly one holds it", () =>
     withManager(
       Effect.gen(function* () {

@@ -3,6 +3,7 @@
  * sources from a client (real AWS refuses them), so tests inject the events a real account would get through a
  * real rule into a real queue.
  */
+import { randomUUID } from "node:crypto"
 import type { PutEventsRequestEntry } from "@aws-sdk/client-eventbridge"
 
 const region = "us-east-1"
@@ -109,3 +110,44 @@ export const healthScheduledChange = (
     instanceIds.map(instanceArn)
   )
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// What Auto Scaling sends without EventBridge: a lifecycle hook's notification target is an SQS queue (the body
+// below, as is) or an SNS topic (the body as the `Message` of SNS's notification). Not PutEvents entries: message
+// bodies, for SendMessage or SNS Publish.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The notification a lifecycle hook sends when it fires, as JSON (an SQS message body, an SNS message). */
+export const lifecycleNotification = (
+  action: LifecycleAction,
+  transition: "autoscaling:EC2_INSTANCE_TERMINATING" | "autoscaling:EC2_INSTANCE_LAUNCHING",
+  options: { readonly requestId?: string; readonly time?: Date } = {}
+): string =>
+  JSON.stringify({
+    Origin: transition === "autoscaling:EC2_INSTANCE_TERMINATING" ? "AutoScalingGroup" : "EC2",
+    Destination: transition === "autoscaling:EC2_INSTANCE_TERMINATING" ? "EC2" : "AutoScalingGroup",
+    LifecycleHookName: action.lifecycleHookName,
+    AccountId: account,
+    RequestId: options.requestId ?? randomUUID(),
+    LifecycleTransition: transition,
+    AutoScalingGroupName: action.autoScalingGroupName,
+    Service: "AWS Auto Scaling",
+    Time: (options.time ?? new Date()).toISOString(),
+    EC2InstanceId: action.instanceId,
+    LifecycleActionToken: action.lifecycleActionToken,
+    ...(action.notificationMetadata === undefined
+      ? {}
+      : { NotificationMetadata: action.notificationMetadata })
+  })
+
+/** The test notification Auto Scaling sends to a hook's target when the hook is created, as JSON. */
+export const autoScalingTestNotification = (autoScalingGroupName: string): string =>
+  JSON.stringify({
+    AccountId: account,
+    RequestId: randomUUID(),
+    AutoScalingGroupARN: groupArn(autoScalingGroupName),
+    AutoScalingGroupName: autoScalingGroupName,
+    Service: "AWS Auto Scaling",
+    Event: "autoscaling:TEST_NOTIFICATION",
+    Time: new Date().toISOString()
+  })

@@ -201,11 +201,23 @@ const ensureAutoScalingGroup = async (clients: Clients, group: AutoScalingGroupO
   }
 }
 
+/** An EC2 instance in moto (and its Auto Scaling group), before or without a Node. */
+export interface FakeInstance {
+  readonly instanceId: string
+  readonly zone: string
+  readonly instanceType: string
+  readonly privateDnsName: string
+  readonly autoScalingGroupName: string | undefined
+}
+
 /**
- * Launches an EC2 instance in moto and registers its Node, managed by KWOK (Ready within a second). The node
- * carries the labels a kubelet on EC2 would set and `spec.providerID` = `aws:///<zone>/<instance-id>`.
+ * Launches an EC2 instance in moto, tagged `aws-node-termination-handler/managed` (and `options.tags`), in an Auto
+ * Scaling group when `options.autoScalingGroup` says so. No Node: see {@link registerNode}, {@link registerNodeFor}.
  */
-export const registerNode = async (clients: Clients, options: NodeOptions = {}): Promise<FakeNode> => {
+export const launchInstance = async (
+  clients: Clients,
+  options: Pick<NodeOptions, "zone" | "instanceType" | "autoScalingGroup" | "tags"> = {}
+): Promise<FakeInstance> => {
   const zone = options.zone ?? "us-east-1a"
   const instanceType = options.instanceType ?? "m5.large"
   const tags = Object.entries({ "aws-node-termination-handler/managed": "", ...options.tags })
@@ -222,7 +234,6 @@ export const registerNode = async (clients: Clients, options: NodeOptions = {}):
   const instance = run.Instances?.[0]
   if (!instance?.InstanceId || !instance.PrivateDnsName) throw new Error("moto returned no instance")
   const instanceId = instance.InstanceId
-  const privateDnsName = instance.PrivateDnsName
   if (options.autoScalingGroup) {
     await ensureAutoScalingGroup(clients, options.autoScalingGroup, zone)
     await clients.autoScaling.send(
@@ -232,6 +243,29 @@ export const registerNode = async (clients: Clients, options: NodeOptions = {}):
       })
     )
   }
+  return {
+    instanceId,
+    zone,
+    instanceType,
+    privateDnsName: instance.PrivateDnsName,
+    autoScalingGroupName: options.autoScalingGroup?.name
+  }
+}
+
+/**
+ * Registers the Node of an instance launched with {@link launchInstance}, managed by KWOK (Ready within a second).
+ * The node carries the labels a kubelet on EC2 would set and `spec.providerID` = `aws:///<zone>/<instance-id>`.
+ * With `kwok: false` no KWOK manages it: it has no conditions (it is not Ready) until a test sets them.
+ */
+export const registerNodeFor = async (
+  clients: Clients,
+  instance: FakeInstance,
+  options: Omit<NodeOptions, "zone" | "instanceType" | "autoScalingGroup" | "tags"> & {
+    readonly kwok?: boolean
+  } = {}
+): Promise<FakeNode> => {
+  const { instanceId, privateDnsName, zone, instanceType } = instance
+  const kwok = options.kwok ?? true
   const name = options.name ?? privateDnsName
   const providerId = `aws:///${zone}/${instanceId}`
   const maxPods = String(options.maxPods ?? 110)
@@ -249,7 +283,7 @@ export const registerNode = async (clients: Clients, options: NodeOptions = {}):
           "testbed.nth.dev/fake": "true",
           ...options.labels
         },
-        annotations: { "kwok.x-k8s.io/node": "fake" }
+        annotations: kwok ? { "kwok.x-k8s.io/node": "fake" } : {}
       },
       spec: { providerID: providerId, ...(options.unschedulable ? { unschedulable: true } : {}) },
       status: {
@@ -258,10 +292,14 @@ export const registerNode = async (clients: Clients, options: NodeOptions = {}):
       }
     }
   })
-  await waitFor(`node ${name} Ready`, async () => {
-    const node = await clients.core.readNode({ name })
-    return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ? true : undefined
-  })
+  if (kwok) {
+    await waitFor(`node ${name} Ready`, async () => {
+      const node = await clients.core.readNode({ name })
+      return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")
+        ? true
+        : undefined
+    })
+  }
   return {
     name,
     instanceId,
@@ -269,8 +307,43 @@ export const registerNode = async (clients: Clients, options: NodeOptions = {}):
     zone,
     instanceType,
     privateDnsName,
-    autoScalingGroupName: options.autoScalingGroup?.name
+    autoScalingGroupName: instance.autoScalingGroupName
   }
+}
+
+/**
+ * Launches an EC2 instance in moto and registers its Node, managed by KWOK (Ready within a second): {@link
+ * launchInstance}, then {@link registerNodeFor}.
+ */
+export const registerNode = async (clients: Clients, options: NodeOptions = {}): Promise<FakeNode> =>
+  registerNodeFor(clients, await launchInstance(clients, options), options)
+
+/**
+ * Sets a node's `Ready` condition (status subresource), as a kubelet reports it. For nodes KWOK does not manage
+ * (`registerNodeFor(…, { kwok: false })`): KWOK would overwrite it on its own nodes.
+ */
+export const setNodeReady = async (clients: Clients, name: string, ready: boolean) => {
+  const now = new Date()
+  await clients.core.patchNodeStatus(
+    {
+      name,
+      body: {
+        status: {
+          conditions: [
+            {
+              type: "Ready",
+              status: ready ? "True" : "False",
+              reason: ready ? "KubeletReady" : "KubeletNotReady",
+              message: ready ? "kubelet is posting ready status" : "container runtime is starting",
+              lastHeartbeatTime: now,
+              lastTransitionTime: now
+            }
+          ]
+        }
+      }
+    },
+    setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch)
+  )
 }
 
 export const deleteNode = async (clients: Clients, name: string): Promise<void> => {
@@ -466,33 +539,89 @@ export interface EventQueue {
   readonly ruleName: string
 }
 
+export interface Queue {
+  readonly queueUrl: string
+  readonly queueArn: string
+}
+
 /**
- * An SQS queue and an EventBridge rule that delivers to it every event nth consumes in queue mode (the rule
- * the Go handler's documentation sets up: `aws.ec2`, `aws.autoscaling`, `aws.health`).
+ * A plain SQS queue (messages kept 5 minutes unless `attributes` say otherwise), e.g. a dead-letter queue, or a
+ * queue Auto Scaling or SNS deliver to.
  */
-export const createEventQueue = async (clients: Clients, prefix = "nth"): Promise<EventQueue> => {
-  const name = uniqueName(prefix)
+export const createQueue = async (
+  clients: Clients,
+  prefix = "nth",
+  attributes: Readonly<Record<string, string>> = {}
+): Promise<Queue> => {
   const { QueueUrl } = await clients.sqs.send(
-    new CreateQueueCommand({ QueueName: name, Attributes: { MessageRetentionPeriod: "300" } })
+    new CreateQueueCommand({
+      QueueName: uniqueName(prefix),
+      Attributes: { MessageRetentionPeriod: "300", ...attributes }
+    })
   )
   if (!QueueUrl) throw new Error("CreateQueue returned no URL")
-  const attributes = await clients.sqs.send(
+  const read = await clients.sqs.send(
     new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ["QueueArn"] })
   )
-  const queueArn = attributes.Attributes?.QueueArn
+  const queueArn = read.Attributes?.QueueArn
   if (!queueArn) throw new Error("queue has no ARN")
-  const ruleName = `${name}-rule`
+  return { queueUrl: QueueUrl, queueArn }
+}
+
+export const deleteQueue = async (clients: Clients, queue: Queue): Promise<void> => {
+  await clients.sqs.send(new DeleteQueueCommand({ QueueUrl: queue.queueUrl }))
+}
+
+/** How many messages a queue holds: `visible` (ApproximateNumberOfMessages) and `inFlight` (…NotVisible). */
+export const queueDepth = async (
+  clients: Clients,
+  queueUrl: string
+): Promise<{ readonly visible: number; readonly inFlight: number }> => {
+  const { Attributes } = await clients.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    })
+  )
+  return {
+    visible: Number(Attributes?.ApproximateNumberOfMessages ?? Number.NaN),
+    inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? Number.NaN)
+  }
+}
+
+export interface EventQueue extends Queue {
+  readonly ruleName: string
+}
+
+/**
+ * An SQS queue and an EventBridge rule that delivers to it every event nth consumes in queue mode (the rule
+ * the Go handler's documentation sets up: `aws.ec2`, `aws.autoscaling`, `aws.health`). `attributes` are the
+ * queue's (a `RedrivePolicy`, say); `eventPattern` replaces the rule's pattern (e.g. one instance's events only,
+ * so that no other test's events reach the queue).
+ */
+export const createEventQueue = async (
+  clients: Clients,
+  prefix = "nth",
+  options: {
+    readonly attributes?: Readonly<Record<string, string>>
+    readonly eventPattern?: object
+  } = {}
+): Promise<EventQueue> => {
+  const queue = await createQueue(clients, prefix, options.attributes)
+  const ruleName = `${queue.queueUrl.split("/").pop()}-rule`
   await clients.eventBridge.send(
     new PutRuleCommand({
       Name: ruleName,
-      EventPattern: JSON.stringify({ source: ["aws.ec2", "aws.autoscaling", "aws.health"] }),
+      EventPattern: JSON.stringify(
+        options.eventPattern ?? { source: ["aws.ec2", "aws.autoscaling", "aws.health"] }
+      ),
       State: "ENABLED"
     })
   )
   await clients.eventBridge.send(
-    new PutTargetsCommand({ Rule: ruleName, Targets: [{ Id: "nth", Arn: queueArn }] })
+    new PutTargetsCommand({ Rule: ruleName, Targets: [{ Id: "nth", Arn: queue.queueArn }] })
   )
-  return { queueUrl: QueueUrl, queueArn, ruleName }
+  return { ...queue, ruleName }
 }
 
 /**
@@ -502,7 +631,56 @@ export const createEventQueue = async (clients: Clients, prefix = "nth"): Promis
 export const deleteEventQueue = async (clients: Clients, queue: EventQueue): Promise<void> => {
   await clients.eventBridge.send(new RemoveTargetsCommand({ Rule: queue.ruleName, Ids: ["nth"] }))
   await clients.eventBridge.send(new DeleteRuleCommand({ Name: queue.ruleName }))
-  await clients.sqs.send(new DeleteQueueCommand({ QueueUrl: queue.queueUrl }))
+  await deleteQueue(clients, queue)
+}
+
+// SNS, through moto's Query API with fetch (the repo has no SNS client): moto picks the service from the credential
+// scope of the Authorization header and does not check the signature.
+const snsCall = async (clients: Clients, action: string, parameters: Readonly<Record<string, string>>) => {
+  const day = new Date().toISOString().slice(0, 10).replaceAll("-", "")
+  const response = await fetch(`${clients.env.AWS_ENDPOINT_URL}/`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      authorization: `AWS4-HMAC-SHA256 Credential=${clients.env.AWS_ACCESS_KEY_ID}/${day}/${clients.env.AWS_REGION}/sns/aws4_request, SignedHeaders=host, Signature=0`
+    },
+    body: new URLSearchParams({ Action: action, Version: "2010-03-31", ...parameters })
+  })
+  const text = await response.text()
+  if (!response.ok) throw new Error(`SNS ${action} failed (${response.status}): ${text}`)
+  return text
+}
+
+export interface Topic {
+  readonly topicArn: string
+  readonly subscriptionArn: string
+}
+
+/**
+ * An SNS topic with `queue` subscribed to it, raw message delivery off: the queue receives each published message
+ * as SNS's JSON notification (`Type`, `MessageId`, `TopicArn`, `Message`, …), as Auto Scaling's notifications
+ * arrive when a lifecycle hook's target is a topic.
+ */
+export const createTopicForQueue = async (clients: Clients, queue: Queue, prefix = "nth"): Promise<Topic> => {
+  const created = await snsCall(clients, "CreateTopic", { Name: uniqueName(prefix) })
+  const topicArn = /<TopicArn>([^<]+)<\/TopicArn>/.exec(created)?.[1]
+  if (!topicArn) throw new Error(`CreateTopic returned no ARN: ${created}`)
+  const subscribed = await snsCall(clients, "Subscribe", {
+    TopicArn: topicArn,
+    Protocol: "sqs",
+    Endpoint: queue.queueArn
+  })
+  const subscriptionArn = /<SubscriptionArn>([^<]+)<\/SubscriptionArn>/.exec(subscribed)?.[1]
+  if (!subscriptionArn) throw new Error(`Subscribe returned no ARN: ${subscribed}`)
+  return { topicArn, subscriptionArn }
+}
+
+export const publishToTopic = async (clients: Clients, topic: Topic, message: string): Promise<void> => {
+  await snsCall(clients, "Publish", { TopicArn: topic.topicArn, Message: message })
+}
+
+export const deleteTopic = async (clients: Clients, topic: Topic): Promise<void> => {
+  await snsCall(clients, "DeleteTopic", { TopicArn: topic.topicArn })
 }
 
 export const publishEvents = async (clients: Clients, entries: ReadonlyArray<PutEventsRequestEntry>) => {
@@ -521,6 +699,9 @@ export interface RecordedLifecycleAction {
   readonly state: "waiting" | "completed"
   readonly result: "CONTINUE" | "ABANDON" | null
   readonly heartbeats: number
+  /** When the action started and was completed, in seconds since the epoch (the emulator's clock). */
+  readonly startedAt: number
+  readonly completedAt: number | null
 }
 
 /**

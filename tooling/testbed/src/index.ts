@@ -3,5 +3,8 @@
  */
 export * as AwsEvents from "./awsEvents.ts"
 export * as Fixtures from "./fixtures.ts"
+export * as Fleet from "./fleet.ts"
+export * as Programs from "./programs.ts"
+export * as SqsCeiling from "./sqsCeiling.ts"
 export * as TestBed from "./TestBed.ts"
 export { useTestBed } from "./useTestBed.ts"
