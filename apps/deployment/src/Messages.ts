@@ -23,6 +23,8 @@ export const maxReceivesBeforeDrop = 5
 const inProgressRecheck = Duration.seconds(2)
 /** How long a message whose event stays in progress is held before it is released (a stop hands events over). */
 const inProgressLimit = Duration.minutes(30)
+/** How long a message whose node another replica holds is held before it is released, to come back later. */
+const heldElsewhereLimit = Duration.seconds(10)
 /**
  * A launch hook's node is waited for as long as the hook waits (its heartbeat timeout: nth sends no heartbeats for
  * it); when the hook's timeout cannot be read, this long: the longest heartbeat timeout Auto Scaling allows.
@@ -320,14 +322,20 @@ export const make = (
         return release(Duration.min(Intake.defaultReleaseDelay(message.receiveCount), launchRecheck))
       })
 
-    /** Hands the event to the handler; an event another message's work is handling is waited for, held. */
+    /**
+     * Hands the event to the handler. The same event being handled by another message's work here is waited for,
+     * the message held. A node another replica holds is waited for briefly only, then the message is released
+     * (back after a growing delay): a wait as long as that replica's drain would keep one of `WORKERS` busy.
+     */
     const handleHeld = (event: InterruptionEvent.InterruptionEvent) =>
       Effect.gen(function* () {
         const started = yield* Clock.currentTimeMillis
         for (;;) {
           const outcome = yield* handler.handle(event)
           if (outcome._tag !== "InProgress") return outcome
-          if ((yield* Clock.currentTimeMillis) - started > Duration.toMillis(inProgressLimit)) return outcome
+          const waited = (yield* Clock.currentTimeMillis) - started
+          const limit = outcome.heldBy === undefined ? inProgressLimit : heldElsewhereLimit
+          if (waited > Duration.toMillis(limit)) return outcome
           yield* Effect.sleep(inProgressRecheck)
         }
       })

@@ -500,14 +500,21 @@ export const make = (
 
     const noEarlierDrains = { drainedEarlier: () => false, markDrained: () => {} }
 
-    /** Whether the node's record shows this event's work done: listed, and the node drained (or cordoned). */
+    /**
+     * Whether the node's record shows this event's work done: listed, and the node drained (or cordoned) after it
+     * was listed. An older drain does not count: a node drained for an earlier event, uncordoned since, then
+     * tainted for this event before a crash must be drained again, not reported done.
+     */
     const doneIn = (
       record: NodeRecord.NodeRecord | undefined,
       event: InterruptionEvent.InterruptionEvent,
       action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>
-    ) =>
-      record?.events.some((recorded) => recorded.id === event.id) === true &&
-      (action._tag === "Cordon" ? record.cordoned !== undefined : record.drain?.finishedAt !== undefined)
+    ) => {
+      const listed = record?.events.find((recorded) => recorded.id === event.id)
+      if (record === undefined || listed === undefined) return false
+      const done = action._tag === "Cordon" ? record.cordoned?.at : record.drain?.finishedAt
+      return done !== undefined && (listed.at === undefined || done.getTime() >= listed.at.getTime())
+    }
 
     /**
      * What an event's drain learns of drains before it, to tell a drain that found nothing left to remove (another
@@ -574,22 +581,33 @@ export const make = (
         return taken.result.record
       })
 
+    // Nodes whose claim is being given up: a new event of the node waits for that write, or the release (by holder)
+    // could remove the claim the new event has just taken.
+    const releasing = new Map<string, Deferred.Deferred<void>>()
+
     const releaseHold = (nodeName: string, hold: Hold) =>
       Effect.gen(function* () {
         hold.users -= 1
         if (hold.users > 0 || holds.get(nodeName) !== hold || coordination === undefined) return
         holds.delete(nodeName)
+        const released = Deferred.makeUnsafe<void>()
+        releasing.set(nodeName, released)
+        // The claim's write finishes first: the renewals it starts are known only then.
+        const taken = yield* Effect.exit(Deferred.await(hold.taken))
         if (hold.renewal !== undefined) yield* Fiber.interrupt(hold.renewal)
-        if (!Exit.isSuccess(yield* Effect.exit(Deferred.await(hold.taken)))) return
-        yield* taints
-          .releaseClaim({ nodeName, holder: coordination.holder })
-          .pipe(
-            Effect.catch((error) =>
-              Effect.logWarning(
-                `giving up the node's claim failed (it expires on its own): ${errorText(error)}`
+        if (Exit.isSuccess(taken)) {
+          yield* taints
+            .releaseClaim({ nodeName, holder: coordination.holder })
+            .pipe(
+              Effect.catch((error) =>
+                Effect.logWarning(
+                  `giving up the node's claim failed (it expires on its own): ${errorText(error)}`
+                )
               )
             )
-          )
+        }
+        releasing.delete(nodeName)
+        yield* Deferred.succeed(released, undefined)
       }).pipe(Effect.uninterruptible)
 
     /**
@@ -607,6 +625,13 @@ export const make = (
       if (coordination === undefined) return work(noEarlierDrains)
       return Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
+          for (
+            let pending = releasing.get(nodeName);
+            pending !== undefined;
+            pending = releasing.get(nodeName)
+          ) {
+            yield* restore(Deferred.await(pending))
+          }
           let hold = holds.get(nodeName)
           const claimer = hold === undefined
           if (hold === undefined) {

@@ -490,7 +490,9 @@ const queue = {
     env: "HEARTBEAT_INTERVAL",
     mode: "queue",
     default: "-1",
-    help: "Queue mode: seconds between lifecycle heartbeats (30..3600)"
+    help:
+      "Queue mode: seconds between lifecycle heartbeats (30..3600); unset: derived from the hook's heartbeat " +
+      "timeout when the drain could outlast it"
   }),
   heartbeatUntil: int({
     env: "HEARTBEAT_UNTIL",

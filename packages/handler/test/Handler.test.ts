@@ -452,6 +452,44 @@ describe("Handler", () => {
     expect((await podsOn(node.name)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(0)
   })
 
+  it("a coordinated handler does not take an old drain for this event's: tainted before a crash, drained anew", async () => {
+    const { node } = await nodeWithPods(2)
+    const settings = settingsFor(node.name, {
+      ENABLE_SQS_TERMINATION_DRAINING: "true",
+      QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/1/q",
+      TAINT_NODE: "true"
+    })
+    const spot = spotNotice(node)
+    const tm = TaintManager.layer({}).pipe(
+      Layer.provide(KubeClient.layer({ kubeConfig: bed.clients.kubeConfig }))
+    )
+    // A drain for an earlier event finished; the node was uncordoned since; then this event's taint was written
+    // and the replica died before cordoning.
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const taints = yield* TaintManager.TaintManager
+        const earlier = { id: "rebalance-earlier", kind: "RebalanceRecommendation" } as const
+        yield* taints.recordDrainStarted({ nodeName: node.name, event: earlier })
+        yield* taints.recordDrained({ nodeName: node.name, event: earlier })
+        yield* Effect.sleep("20 millis")
+        const taint = {
+          key: "aws-node-termination-handler/spot-itn",
+          value: spot.id.slice(0, 63),
+          effect: "NoSchedule" as const
+        }
+        yield* taints.addTaint({ nodeName: node.name, taint, event: { id: spot.id, kind: spot.kind } })
+      }).pipe(Effect.provide(tm))
+    )
+    const outcome = await withHandlerOptions(
+      { ...Settings.toHandlerOptions(settings), coordination: { holder: "replica" } },
+      (handler) => handler.handle(spot),
+      KubeClient.layer({ kubeConfig: bed.clients.kubeConfig })
+    )
+    expect(outcome._tag).toBe("Drained")
+    expect((await bed.clients.core.readNode({ name: node.name })).spec?.unschedulable).toBe(true)
+    expect((await podsOn(node.name)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(0)
+  })
+
   it("a second notice with an earlier deadline moves the drain under way earlier, re-evicting once", async () => {
     const { node } = await bed.nodeWithDeployment({ replicas: 2, terminationGracePeriodSeconds: 60 })
     const settings = settingsFor(node.name)

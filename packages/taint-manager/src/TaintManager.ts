@@ -247,7 +247,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
       if (dryRun) return
       lastWritten.delete(nodeName)
       if (node?.metadata?.resourceVersion === undefined) return
-      lastWritten.set(nodeName, node)
+      // The images a node lists are most of its size and no write looks at them (managedFields are kept: the
+      // cordon's owner is read from them).
+      lastWritten.set(
+        nodeName,
+        node.status?.images ? { ...node, status: { ...node.status, images: [] } } : node
+      )
       // Bounded: the oldest entries go first (a Map iterates in insertion order).
       if (lastWritten.size > 5_000) {
         const oldest = lastWritten.keys().next()
