@@ -163,7 +163,16 @@ export const steps =
           const delay = options.completeLifecycleActionDelaySeconds
           if (delay > 0) {
             yield* Effect.logInfo(`waiting ${delay} s before completing the lifecycle action`)
-            yield* Effect.sleep(Duration.seconds(delay))
+            // The hook keeps waiting meanwhile: heartbeats go on through the delay, as the Go handler's do.
+            const action = actionOf(context.event)
+            const plan = action === undefined ? undefined : yield* heartbeatPlan(options, action)
+            const wait = Effect.sleep(Duration.seconds(delay))
+            yield* action === undefined || plan === undefined
+              ? wait
+              : Effect.raceFirst(
+                  wait,
+                  Effect.andThen(Lifecycle.heartbeats(lifecycle, action, plan), Effect.never)
+                )
           }
           yield* completeAction(lifecycle, context.event)
         })

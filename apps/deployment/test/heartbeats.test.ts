@@ -2,8 +2,11 @@
  * The heartbeats a termination hook's drain gets: the settings when given, else derived from the hook's own
  * heartbeat timeout when the drain could outlast it. Auto Scaling stubbed: only `hookTimeouts` is asked.
  */
+
+import { it as effectIt } from "@effect/vitest"
 import { Lifecycle } from "@nth/queue-monitor"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
 import * as Messages from "../src/Messages.ts"
 
@@ -104,4 +107,51 @@ describe("heartbeatPlan", () => {
       )
     ).toBeUndefined()
   })
+
+  effectIt.effect("keep beating through COMPLETE_LIFECYCLE_ACTION_DELAY_SECONDS, then complete once", () =>
+    Effect.gen(function* () {
+      let beats = 0
+      let completions = 0
+      const lifecycle: Lifecycle.Lifecycle = {
+        complete: () =>
+          Effect.sync(() => {
+            completions += 1
+            return "Completed" as const
+          }),
+        heartbeat: () =>
+          Effect.sync(() => {
+            beats += 1
+            return true
+          }),
+        hookTimeouts: () => Effect.succeed(undefined)
+      }
+      const steps = Messages.steps({
+        lifecycle,
+        heartbeatInterval: 30,
+        heartbeatUntil: 3600,
+        completeLifecycleActionDelaySeconds: 100,
+        nodeTerminationGracePeriod: 120
+      })([])
+      const complete = steps.find((step) => step.name === "complete lifecycle action")
+      if (complete === undefined) throw new Error("no completion step")
+      const event = {
+        kind: "AsgLifecycleTermination",
+        id: "asg-lifecycle-term-1",
+        instanceId: "i-1",
+        nodeName: "n",
+        autoScalingGroupName: "g",
+        lifecycleHookName: "h",
+        lifecycleActionToken: "t"
+      }
+      const fiber = yield* Effect.forkChild(complete.run({ event } as never))
+      yield* TestClock.adjust("99 seconds")
+      expect(beats).toBe(3)
+      expect(completions).toBe(0)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      expect(completions).toBe(1)
+      yield* TestClock.adjust("60 seconds")
+      expect(beats).toBe(3)
+    })
+  )
 })

@@ -106,7 +106,7 @@ export interface Lifecycle {
   readonly heartbeat: (action: Action) => Effect.Effect<boolean, LifecycleError>
   /**
    * The hook's timeouts (`DescribeLifecycleHooks`, remembered per hook once known); `undefined` when the group
-   * has no such hook.
+   * has no such hook, or (after one `Denied` failure) when nth may not ask.
    *
    * @since 0.3.0
    */
@@ -190,7 +190,13 @@ export const make = (client: AutoScalingClient): Lifecycle => {
         )
       ).pipe(
         Effect.mapError((error) => toError("describe lifecycle hooks", error)),
-        Effect.retry({ schedule: retried, while: isTransient })
+        Effect.retry({ schedule: retried, while: isTransient }),
+        // Without the permission, asking again cannot help: said once, then the hook counts as unknown.
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            if (error.reason === "Denied") knownHooks.set(key, undefined)
+          })
+        )
       )
       const found = output.LifecycleHooks?.find((h) => h.LifecycleHookName === hook.lifecycleHookName)
       const timeouts =
