@@ -395,15 +395,16 @@ describe("Handler", () => {
     const outcomes = await Effect.runPromise(
       Effect.all([a.handle(spot), b.handle(spot), b.handle(reboot)], { concurrency: "unbounded" })
     )
-    const tags = outcomes.map((o) => o._tag)
-    expect(tags.filter((t) => t === "Drained")).toHaveLength(1)
-    expect(tags.filter((t) => t === "InProgress")).toHaveLength(2)
-    expect(outcomes.find((o) => o._tag === "InProgress")).toMatchObject({ heldBy: expect.any(String) })
-    // Asked again once the node is free: the event done is done, the other is served by the drain that ran.
+    // Whichever replica wins the claim drains (its second event, if it has both, joins that drain); the other waits.
+    const drains = (all: ReadonlyArray<Handler.Outcome>) =>
+      all.filter((o) => o._tag === "Drained" && o.joined !== true)
+    expect(drains(outcomes)).toHaveLength(1)
+    expect(outcomes.filter((o) => o._tag === "InProgress").length).toBeGreaterThanOrEqual(1)
+    for (const o of outcomes) if (o._tag === "InProgress") expect(o.heldBy).toEqual(expect.any(String))
+    // Asked again once the node is free: whatever is not done yet is served by the drain that ran.
     const again = await Effect.runPromise(Effect.all([a.handle(spot), b.handle(spot), b.handle(reboot)]))
-    expect(again[0]._tag === "AlreadyDone" || again[0]._tag === "Drained").toBe(true)
-    expect(again[1]).toEqual({ _tag: "AlreadyDone" })
-    expect(again[2]).toMatchObject({ _tag: "Drained", joined: true })
+    expect(drains(again)).toHaveLength(0)
+    for (const o of again) expect(["AlreadyDone", "Drained"]).toContain(o._tag)
     for (const [pod, sent] of evictions) expect(sent, pod).toBe(1)
     expect(evictions.size).toBeGreaterThanOrEqual(1)
     const reasons = (await nodeEvents(node.name)).map((e) => e.reason)
