@@ -262,6 +262,15 @@ export const make = (
     )
     const outcomeLabel = { Complete: "deleted", Release: "released", Poison: "poison" } as const
 
+    /** Completes the event's lifecycle action: then the message can go; if that failed, it is tried again later. */
+    const completeThenDelete = (event: LifecycleEvent) =>
+      completeAction(lifecycle, event).pipe(
+        Effect.as(complete),
+        Effect.catch((error) =>
+          Effect.as(Effect.logWarning(`completing the lifecycle action failed: ${error.message}`), release())
+        )
+      )
+
     /** No node for the event's instance: deleted with DELETE_SQS_MSG_IF_NODE_NOT_FOUND or on the bound. */
     const notFound = (event: InterruptionEvent.InterruptionEvent, message: Intake.Message) =>
       Effect.gen(function* () {
@@ -269,16 +278,8 @@ export const make = (
           yield* Effect.logInfo("the instance's node is not in the cluster: message deleted")
           // As the Go handler: the post-drain work runs, so a termination hook is completed too.
           if (event.kind === "AsgLifecycleTermination") {
-            const done = yield* completeAction(lifecycle, event).pipe(
-              Effect.as(true),
-              Effect.catch((error) =>
-                Effect.as(
-                  Effect.logWarning(`completing the lifecycle action failed: ${error.message}`),
-                  false
-                )
-              )
-            )
-            if (!done) return release()
+            const verdict = yield* completeThenDelete(event)
+            if (verdict._tag !== "Complete") return verdict
           }
           return complete
         }
@@ -300,15 +301,7 @@ export const make = (
     ) =>
       Effect.gen(function* () {
         if (node?.ready) {
-          return yield* completeAction(lifecycle, event).pipe(
-            Effect.as(complete),
-            Effect.catch((error) =>
-              Effect.as(
-                Effect.logWarning(`completing the lifecycle action failed: ${error.message}`),
-                release()
-              )
-            )
-          )
+          return yield* completeThenDelete(event)
         }
         const limit = yield* lifecycle.hookTimeouts(event).pipe(
           Effect.map((timeouts) => timeouts?.heartbeatTimeout ?? launchLimit),
@@ -395,15 +388,7 @@ export const make = (
         if (outcome._tag === "AlreadyDone" && event.kind === "AsgLifecycleTermination") {
           // Drained before (by another replica, or by this one before a crash): the completion may be what was
           // cut short. Completing again is harmless (Auto Scaling says the action is no longer waiting).
-          return yield* completeAction(lifecycle, event).pipe(
-            Effect.as(complete),
-            Effect.catch((error) =>
-              Effect.as(
-                Effect.logWarning(`completing the lifecycle action failed: ${error.message}`),
-                release()
-              )
-            )
-          )
+          return yield* completeThenDelete(event)
         }
         if (Handler.isDone(outcome) || outcome._tag === "AlreadyDone" || outcome._tag === "Ignored")
           return complete

@@ -138,19 +138,11 @@ describe("nth-deployment", () => {
     const queue = await freshQueue()
     const app = startApp(queue)
     await started(app)
-    const action = await Fixtures.startLifecycleAction(bed.clients, {
+    const action = await Fixtures.fireLifecycleHook(bed.clients, {
       autoScalingGroupName: group,
       lifecycleHookName: "nth-drain",
       instanceId: node.instanceId
     })
-    await Fixtures.publishEvents(bed.clients, [
-      AwsEvents.asgTerminateLifecycleAction({
-        autoScalingGroupName: group,
-        lifecycleHookName: "nth-drain",
-        lifecycleActionToken: action.lifecycleActionToken,
-        instanceId: node.instanceId
-      })
-    ])
     await waitForDrain(node.name)
     const completed = await Fixtures.waitFor("the lifecycle action completed", async () => {
       const recorded = (await Fixtures.lifecycleActions(bed.clients)).find(
@@ -176,19 +168,12 @@ describe("nth-deployment", () => {
     const queue = await freshQueue()
     const app = startApp(queue)
     await started(app)
-    const action = await Fixtures.startLifecycleAction(bed.clients, {
+    const action = await Fixtures.fireLifecycleHook(bed.clients, {
       autoScalingGroupName: group,
       lifecycleHookName: "nth-launch",
-      instanceId: node.instanceId
+      instanceId: node.instanceId,
+      transition: "launch"
     })
-    await Fixtures.publishEvents(bed.clients, [
-      AwsEvents.asgLaunchLifecycleAction({
-        autoScalingGroupName: group,
-        lifecycleHookName: "nth-launch",
-        lifecycleActionToken: action.lifecycleActionToken,
-        instanceId: node.instanceId
-      })
-    ])
     const completed = await Fixtures.waitFor("the launch lifecycle action completed", async () => {
       const recorded = (await Fixtures.lifecycleActions(bed.clients)).find(
         (a) => a.lifecycleActionToken === action.lifecycleActionToken

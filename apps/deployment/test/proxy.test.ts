@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { AwsEvents, Fixtures, Programs, useTestBed } from "@nth/testbed"
+import { Fixtures, Programs, useTestBed } from "@nth/testbed"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type ForwardProxy, startForwardProxy } from "./forwardProxy.ts"
 
@@ -82,19 +82,11 @@ describe("nth-deployment behind a proxy", () => {
       count("ReceiveMessage") > 0 ? true : undefined
     )
 
-    const action = await Fixtures.startLifecycleAction(bed.clients, {
+    const action = await Fixtures.fireLifecycleHook(bed.clients, {
       autoScalingGroupName: group,
       lifecycleHookName: "nth-drain",
       instanceId: node.instanceId
     })
-    await Fixtures.publishEvents(bed.clients, [
-      AwsEvents.asgTerminateLifecycleAction({
-        autoScalingGroupName: group,
-        lifecycleHookName: "nth-drain",
-        lifecycleActionToken: action.lifecycleActionToken,
-        instanceId: node.instanceId
-      })
-    ])
     const completed = await Fixtures.waitFor(
       "the lifecycle action completed",
       async () => {

@@ -135,19 +135,11 @@ describe("nth-deployment replicas", () => {
     const a = startReplica(queue, "replica-a", env)
     const b = startReplica(queue, "replica-b", env)
     await Promise.all([started(a), started(b)])
-    const action = await Fixtures.startLifecycleAction(bed.clients, {
+    const action = await Fixtures.fireLifecycleHook(bed.clients, {
       autoScalingGroupName: group,
       lifecycleHookName: "nth-drain",
       instanceId: node.instanceId
     })
-    await Fixtures.publishEvents(bed.clients, [
-      AwsEvents.asgTerminateLifecycleAction({
-        autoScalingGroupName: group,
-        lifecycleHookName: "nth-drain",
-        lifecycleActionToken: action.lifecycleActionToken,
-        instanceId: node.instanceId
-      })
-    ])
     // Whichever replica received the message is killed once it has evicted the node's pods, mid-drain.
     const first = await Fixtures.waitFor(
       "the evictions",

@@ -40,6 +40,7 @@ import {
   type V1Pod,
   type V1PodSpec
 } from "@kubernetes/client-node"
+import * as AwsEvents from "./awsEvents.ts"
 import type { Environment } from "./TestBed.ts"
 
 export interface Clients {
@@ -725,3 +726,44 @@ export const lifecycleActions = async (clients: Clients): Promise<ReadonlyArray<
   const response = await fetch(`${clients.env.AWS_ENDPOINT_URL}/_nth/lifecycle-actions`)
   return ((await response.json()) as { lifecycleActions: Array<RecordedLifecycleAction> }).lifecycleActions
 }
+
+/**
+ * A lifecycle hook firing as Auto Scaling fires it: the action started (`Terminating:Wait` or `Pending:Wait`, a
+ * token issued) and its event put on the bus, where every queue's rule delivers it.
+ */
+export const fireLifecycleHook = async (
+  clients: Clients,
+  hook: {
+    readonly autoScalingGroupName: string
+    readonly lifecycleHookName: string
+    readonly instanceId: string
+    readonly transition?: "terminate" | "launch"
+  }
+): Promise<RecordedLifecycleAction> => {
+  const { transition = "terminate", ...action } = hook
+  const started = await startLifecycleAction(clients, action)
+  const event = { ...action, lifecycleActionToken: started.lifecycleActionToken }
+  await publishEvents(clients, [
+    transition === "terminate"
+      ? AwsEvents.asgTerminateLifecycleAction(event)
+      : AwsEvents.asgLaunchLifecycleAction(event)
+  ])
+  return started
+}
+
+/** Waits until the emulator records the action (by its token) as completed; returns its record. */
+export const waitForCompletedAction = (
+  clients: Clients,
+  lifecycleActionToken: string,
+  timeoutMs = 30_000
+): Promise<RecordedLifecycleAction> =>
+  waitFor(
+    "the lifecycle action completed",
+    async () => {
+      const recorded = (await lifecycleActions(clients)).find(
+        (a) => a.lifecycleActionToken === lifecycleActionToken
+      )
+      return recorded?.state === "completed" ? recorded : undefined
+    },
+    { timeoutMs }
+  )
