@@ -235,7 +235,8 @@ describe("Intake on an in-memory SQS (20 ms a call)", () => {
           })
           const [first] = yield* intake.messages.pipe(Stream.take(1), Stream.runCollect)
           yield* Effect.sleep("1500 millis")
-          expect(intake.stats().abandoned).toBe(1)
+          // At least the first (the second, received in its place, may be abandoned too by now on a busy machine).
+          expect(intake.stats().abandoned).toBeGreaterThanOrEqual(1)
           // Its place went to the second message.
           expect(intake.stats().received).toBeGreaterThanOrEqual(2)
           // Settling it late still tries (here its receipt is stale: it was received again).
