@@ -366,6 +366,11 @@ export const setUnschedulable = async (clients: Clients, name: string, unschedul
 export interface PodTemplateOptions {
   /** Prefer this node (initial pods land there; replacements go elsewhere once it is cordoned). */
   readonly preferNode?: string
+  /**
+   * Schedule on these nodes only (required node affinity): other test files' nodes, which may be schedulable at
+   * any time, never get a pod a test counts on its own nodes.
+   */
+  readonly onlyNodes?: ReadonlyArray<string>
   /** Pin to this node (`spec.nodeName`, bypassing the scheduler: bare pods, mirror pods). */
   readonly nodeName?: string
   readonly terminationGracePeriodSeconds?: number
@@ -393,20 +398,37 @@ const podSpec = (options: PodTemplateOptions): V1PodSpec => ({
   ...(options.emptyDir ? { volumes: [{ name: "scratch", emptyDir: {} }] } : {}),
   ...(options.nodeName ? { nodeName: options.nodeName } : {}),
   ...(options.priorityClassName ? { priorityClassName: options.priorityClassName } : {}),
-  ...(options.preferNode
+  ...(options.preferNode || options.onlyNodes
     ? {
         affinity: {
           nodeAffinity: {
-            preferredDuringSchedulingIgnoredDuringExecution: [
-              {
-                weight: 100,
-                preference: {
-                  matchExpressions: [
-                    { key: "kubernetes.io/hostname", operator: "In", values: [options.preferNode] }
+            ...(options.preferNode
+              ? {
+                  preferredDuringSchedulingIgnoredDuringExecution: [
+                    {
+                      weight: 100,
+                      preference: {
+                        matchExpressions: [
+                          { key: "kubernetes.io/hostname", operator: "In", values: [options.preferNode] }
+                        ]
+                      }
+                    }
                   ]
                 }
-              }
-            ]
+              : {}),
+            ...(options.onlyNodes
+              ? {
+                  requiredDuringSchedulingIgnoredDuringExecution: {
+                    nodeSelectorTerms: [
+                      {
+                        matchExpressions: [
+                          { key: "kubernetes.io/hostname", operator: "In", values: [...options.onlyNodes] }
+                        ]
+                      }
+                    ]
+                  }
+                }
+              : {})
           }
         }
       }
