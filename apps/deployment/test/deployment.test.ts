@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
-import { GetQueueAttributesCommand, SendMessageCommand } from "@aws-sdk/client-sqs"
+import { SendMessageCommand } from "@aws-sdk/client-sqs"
 import { AwsEvents, Fixtures, Programs, useTestBed } from "@nth/testbed"
 import { describe, expect, it } from "vitest"
 
@@ -70,10 +70,7 @@ const managedNodeWithPods = async (
 }
 
 const readNode = (name: string) => bed.clients.core.readNode({ name })
-const livePods = async (node: string) =>
-  (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items.filter(
-    (p) => !p.metadata?.deletionTimestamp
-  )
+const livePods = (node: string) => Fixtures.livePodsOn(bed.clients, node)
 const waitForDrain = (node: string) =>
   Fixtures.waitFor(
     `node ${node} drained`,
@@ -82,24 +79,7 @@ const waitForDrain = (node: string) =>
       timeoutMs: 40_000
     }
   )
-/** Waits until the queue holds no message, visible or in flight. */
-const waitForEmptyQueue = (queueUrl: string) =>
-  Fixtures.waitFor(
-    "the queue empty",
-    async () => {
-      const { Attributes } = await bed.clients.sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: queueUrl,
-          AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        })
-      )
-      return Attributes?.ApproximateNumberOfMessages === "0" &&
-        Attributes?.ApproximateNumberOfMessagesNotVisible === "0"
-        ? true
-        : undefined
-    },
-    { timeoutMs: 20_000 }
-  )
+const waitForEmptyQueue = (queueUrl: string) => Fixtures.waitForEmptyQueue(bed.clients, queueUrl, 20_000)
 
 describe("nth-deployment", () => {
   it("prints every setting with --help, QUEUE_URL among them, and exits 0", async () => {
@@ -144,12 +124,7 @@ describe("nth-deployment", () => {
       instanceId: node.instanceId
     })
     await waitForDrain(node.name)
-    const completed = await Fixtures.waitFor("the lifecycle action completed", async () => {
-      const recorded = (await Fixtures.lifecycleActions(bed.clients)).find(
-        (a) => a.lifecycleActionToken === action.lifecycleActionToken
-      )
-      return recorded?.state === "completed" ? recorded : undefined
-    })
+    const completed = await Fixtures.waitForCompletedAction(bed.clients, action.lifecycleActionToken)
     expect(completed.result).toBe("CONTINUE")
     expect((await readNode(node.name)).spec?.unschedulable).toBe(true)
     await waitForEmptyQueue(queue)
@@ -174,12 +149,7 @@ describe("nth-deployment", () => {
       instanceId: node.instanceId,
       transition: "launch"
     })
-    const completed = await Fixtures.waitFor("the launch lifecycle action completed", async () => {
-      const recorded = (await Fixtures.lifecycleActions(bed.clients)).find(
-        (a) => a.lifecycleActionToken === action.lifecycleActionToken
-      )
-      return recorded?.state === "completed" ? recorded : undefined
-    })
+    const completed = await Fixtures.waitForCompletedAction(bed.clients, action.lifecycleActionToken)
     expect(completed.result).toBe("CONTINUE")
     // A launch is no interruption: the node is left alone.
     expect((await readNode(node.name)).spec?.unschedulable).toBeFalsy()

@@ -176,10 +176,7 @@ const managedNodeWithPods = async (
 }
 
 const readNode = (name: string) => bed.clients.core.readNode({ name })
-const livePods = async (node: string) =>
-  (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items.filter(
-    (p) => !p.metadata?.deletionTimestamp
-  )
+const livePods = (node: string) => Fixtures.livePodsOn(bed.clients, node)
 const allPods = async (node: string) =>
   (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items.map(
     (p) => p.metadata?.name
@@ -197,16 +194,8 @@ const nthTaints = async (node: string) =>
     .map((t) => t.key)
     .filter((key) => key.startsWith("aws-node-termination-handler/"))
 
-/** Waits until the queue holds no message, visible or in flight. */
 const waitForEmptyQueue = (queueUrl: string, timeoutMs = 20_000) =>
-  Fixtures.waitFor(
-    "the queue empty",
-    async () => {
-      const depth = await Fixtures.queueDepth(bed.clients, queueUrl)
-      return depth.visible === 0 && depth.inFlight === 0 ? true : undefined
-    },
-    { timeoutMs }
-  )
+  Fixtures.waitForEmptyQueue(bed.clients, queueUrl, timeoutMs)
 
 const send = async (queueUrl: string, body: string) => {
   const { MessageId } = await bed.clients.sqs.send(
@@ -241,15 +230,6 @@ const receiveBeforehand = async (queueUrl: string, times: number, select: (body:
 
 const lifecycleAction = async (token: string) =>
   (await Fixtures.lifecycleActions(bed.clients)).find((a) => a.lifecycleActionToken === token)
-const waitForCompletedAction = (token: string, timeoutMs = 30_000) =>
-  Fixtures.waitFor(
-    `lifecycle action ${token} completed`,
-    async () => {
-      const action = await lifecycleAction(token)
-      return action?.state === "completed" ? action : undefined
-    },
-    { timeoutMs }
-  )
 
 /** A managed node in a fresh group with the termination hook `nth-drain`, and a waiting action on it. */
 const terminatingNode = async () => {
@@ -276,7 +256,7 @@ const expectTerminationHandled = async (node: Fixtures.FakeNode, token: string) 
   await waitForDrain(node.name)
   expect((await readNode(node.name)).spec?.unschedulable).toBe(true)
   expect(await nthTaints(node.name)).toContain("aws-node-termination-handler/asg-lifecycle-termination")
-  const completed = await waitForCompletedAction(token)
+  const completed = await Fixtures.waitForCompletedAction(bed.clients, token)
   expect(completed.result).toBe("CONTINUE")
 }
 
@@ -618,7 +598,7 @@ describe("nth-deployment: long drains and late nodes", () => {
     bed.defer(() => Fixtures.deleteNode(bed.clients, joined.name))
     await Fixtures.setNodeReady(bed.clients, notReadyNode.name, true)
     for (const token of tokens) {
-      const completed = await waitForCompletedAction(token, 20_000)
+      const completed = await Fixtures.waitForCompletedAction(bed.clients, token, 20_000)
       expect(completed.result).toBe("CONTINUE")
       expect(completed.completedAt).toBeGreaterThanOrEqual(readyAt)
     }

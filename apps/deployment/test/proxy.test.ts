@@ -87,16 +87,7 @@ describe("nth-deployment behind a proxy", () => {
       lifecycleHookName: "nth-drain",
       instanceId: node.instanceId
     })
-    const completed = await Fixtures.waitFor(
-      "the lifecycle action completed",
-      async () => {
-        const recorded = (await Fixtures.lifecycleActions(bed.clients)).find(
-          (a) => a.lifecycleActionToken === action.lifecycleActionToken
-        )
-        return recorded?.state === "completed" ? recorded : undefined
-      },
-      { timeoutMs: 40_000 }
-    )
+    const completed = await Fixtures.waitForCompletedAction(bed.clients, action.lifecycleActionToken, 40_000)
     expect(completed.result).toBe("CONTINUE")
     await Fixtures.waitFor("the message deleted through the proxy", async () =>
       count("DeleteMessageBatch") > 0 ? true : undefined

@@ -10,7 +10,6 @@
 import { randomBytes } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs"
 import { AwsEvents, Fixtures, Programs, useTestBed } from "@nth/testbed"
 import { afterEach, describe, expect, it } from "vitest"
 
@@ -77,23 +76,8 @@ const evictedBy = (app: Programs.Program) =>
       : []
   )
 
-const queueCounts = async (queueUrl: string) => {
-  const { Attributes } = await bed.clients.sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    })
-  )
-  return (
-    Number(Attributes?.ApproximateNumberOfMessages) +
-    Number(Attributes?.ApproximateNumberOfMessagesNotVisible)
-  )
-}
-
-const waitForEmptyQueue = (queueUrl: string, timeoutMs = 30_000) =>
-  Fixtures.waitFor("the queue empty", async () => ((await queueCounts(queueUrl)) === 0 ? true : undefined), {
-    timeoutMs
-  })
+const waitForEmptyQueue = (queueUrl: string, timeoutMs?: number) =>
+  Fixtures.waitForEmptyQueue(bed.clients, queueUrl, timeoutMs)
 
 const nodeEvents = async (nodeName: string) =>
   (
@@ -103,10 +87,7 @@ const nodeEvents = async (nodeName: string) =>
     })
   ).items
 
-const livePods = async (node: string) =>
-  (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items.filter(
-    (p) => !p.metadata?.deletionTimestamp
-  )
+const livePods = (node: string) => Fixtures.livePodsOn(bed.clients, node)
 
 describe("nth-deployment replicas", () => {
   it("a replica killed mid-drain is taken over by another: each pod evicted once, the action completed once", async () => {
@@ -158,16 +139,7 @@ describe("nth-deployment replicas", () => {
         timeoutMs: 90_000
       }
     )
-    const completed = await Fixtures.waitFor(
-      "the lifecycle action completed",
-      async () => {
-        const recorded = (await Fixtures.lifecycleActions(bed.clients)).find(
-          (a) => a.lifecycleActionToken === action.lifecycleActionToken
-        )
-        return recorded?.state === "completed" ? recorded : undefined
-      },
-      { timeoutMs: 120_000 }
-    )
+    const completed = await Fixtures.waitForCompletedAction(bed.clients, action.lifecycleActionToken, 120_000)
     expect(completed.result).toBe("CONTINUE")
     await waitForEmptyQueue(queue)
 

@@ -347,6 +347,12 @@ export const setNodeReady = async (clients: Clients, name: string, ready: boolea
   )
 }
 
+/** The pods on a node that are not being deleted. */
+export const livePodsOn = async (clients: Clients, node: string) =>
+  (await clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items.filter(
+    (p) => !p.metadata?.deletionTimestamp
+  )
+
 export const deleteNode = async (clients: Clients, name: string): Promise<void> => {
   await clients.core.deleteNode({ name }).catch(() => {})
 }
@@ -611,6 +617,17 @@ export const queueDepth = async (
     inFlight: Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? Number.NaN)
   }
 }
+
+/** Waits until the queue holds no message, visible or in flight. */
+export const waitForEmptyQueue = (clients: Clients, queueUrl: string, timeoutMs = 30_000): Promise<true> =>
+  waitFor(
+    "the queue empty",
+    async () => {
+      const depth = await queueDepth(clients, queueUrl)
+      return depth.visible === 0 && depth.inFlight === 0 ? true : undefined
+    },
+    { timeoutMs }
+  )
 
 export interface EventQueue extends Queue {
   readonly ruleName: string
