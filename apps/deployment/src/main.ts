@@ -30,10 +30,16 @@ const main = Effect.gen(function* () {
   const services = Handler.layer(options, metrics).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
-        TaintManager.layer({ dryRun: settings.dryRun }),
-        Drainer.layer,
-        NodeIndex.layer({ useProviderId: settings.useProviderId })
-      )
+        // A node's first write starts from the index's copy of it, not a read: one request fewer per event.
+        Layer.effect(
+          TaintManager.TaintManager,
+          Effect.gen(function* () {
+            const nodes = yield* NodeIndex.NodeIndex
+            return yield* TaintManager.make({ dryRun: settings.dryRun, knownNode: nodes.byName })
+          })
+        ),
+        Drainer.layer
+      ).pipe(Layer.provideMerge(NodeIndex.layer({ useProviderId: settings.useProviderId })))
     ),
     Layer.provideMerge(KubeClient.layer()), // in a pod: the service account; outside: KUBECONFIG
     Layer.merge(InstanceInfo.layer(aws))

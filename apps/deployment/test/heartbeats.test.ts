@@ -143,7 +143,7 @@ describe("heartbeatPlan", () => {
         lifecycleHookName: "h",
         lifecycleActionToken: "t"
       }
-      const fiber = yield* Effect.forkChild(complete.run({ event } as never))
+      const fiber = yield* Effect.forkChild(complete.run!({ event } as never))
       yield* TestClock.adjust("99 seconds")
       expect(beats).toBe(3)
       expect(completions).toBe(0)

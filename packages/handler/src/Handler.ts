@@ -21,7 +21,7 @@
 import { Drainer, type PodFilter } from "@nth/drainer"
 import { type InterruptionEvent, NodeAction, Reason } from "@nth/events"
 import { KubeClient } from "@nth/kube"
-import { type NodeRecord, TaintManager } from "@nth/taint-manager"
+import { NodePlan, type NodeRecord, TaintManager } from "@nth/taint-manager"
 import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import * as EventStore from "./EventStore.ts"
 import * as NodeDrains from "./internal/nodeDrains.ts"
@@ -276,37 +276,94 @@ export const make = (
           yield* Effect.logError(`${failure.step} failed: ${failure.error}`)
         })
 
-    /** Runs `runs`' steps in order; a step with companions `alongside` it runs them in the background meanwhile. */
-    const runSteps = (runs: ReadonlyArray<Step.Step>, context: Step.Context) =>
-      Effect.forEach(
-        runs.filter((s) => s.alongside === undefined && (s.appliesTo?.(context) ?? true)),
-        (current) => {
-          const companions = steps.filter(
-            (s) => s.alongside === current.name && (s.appliesTo?.(context) ?? true)
-          )
-          const run = step(current.name, current.run(context))
-          if (companions.length === 0) return run
-          return Effect.gen(function* () {
-            const background = yield* Effect.forEach(companions, (companion) =>
-              Effect.forkChild(
-                companion
-                  .run(context)
-                  .pipe(
-                    Effect.catchCause((cause) =>
-                      Cause.hasInterruptsOnly(cause)
-                        ? Effect.void
-                        : Effect.logWarning(`${companion.name} failed: ${Cause.pretty(cause)}`)
-                    )
-                  )
+    /**
+     * The node's claim (queue mode's replicas, see {@link Options.coordination}), taken by the first node write of
+     * the event that claims the node for this handler: one request for the claim, the taint and the cordon.
+     */
+    interface Claim {
+      readonly compute: NodePlan.Compute<NodePlan.Claimed>
+      /**
+       * The event's outcome when its work must not go on (the node is another handler's, or the record shows the
+       * event done): nothing is written then. `undefined`: the claim is written with the first writes.
+       */
+      readonly decide: (claimed: NodePlan.Claimed) => Outcome | undefined
+      /** Told how the claim's write ended (a refusal is a success here: `decide` says it is one). */
+      readonly settle: (exit: Exit.Exit<NodePlan.Claimed, StepFailure>) => Effect.Effect<void>
+    }
+
+    const claimStep = "claim the node"
+
+    /**
+     * Groups `runs` into what is sent at once: consecutive node writes ({@link Step.Step.write}) make one
+     * request, every other step runs on its own. With a claim, it goes with the first group of writes (or alone
+     * when the first step is not a write).
+     */
+    const groupsOf = (runs: ReadonlyArray<Step.Step>): Array<Array<Step.Step>> => {
+      const groups: Array<Array<Step.Step>> = []
+      const isWrite = (s: Step.Step) => s.run === undefined && s.write !== undefined
+      for (const current of runs) {
+        const last = groups.at(-1)
+        if (isWrite(current) && last?.every(isWrite)) last.push(current)
+        else groups.push([current])
+      }
+      return groups
+    }
+
+    /**
+     * Runs one group: its step, or its writes (with the claim, if given) as one request; the steps that run
+     * `alongside` any of them run in the background meanwhile. The writes' results, `undefined` for a step.
+     */
+    const runGroup = (
+      group: ReadonlyArray<Step.Step>,
+      context: Step.Context,
+      claim: Claim | undefined
+    ): Effect.Effect<ReadonlyArray<unknown> | undefined, StepFailure> => {
+      const first = group[0]
+      const names = [...(claim === undefined ? [] : [claimStep]), ...group.map((s) => s.name)].join(", ")
+      const run: Effect.Effect<ReadonlyArray<unknown> | undefined, StepFailure> =
+        first?.run !== undefined
+          ? step(names, first.run(context)).pipe(Effect.as(undefined))
+          : step(
+              names,
+              taints.apply({
+                nodeName: context.nodeName,
+                operation: names,
+                compute: NodePlan.sequence(
+                  [
+                    ...(claim === undefined ? [] : [claim.compute]),
+                    ...group.map((s) => s.write?.(context) ?? NodePlan.sequence([]))
+                  ],
+                  {
+                    accept: (result, index) =>
+                      claim === undefined ||
+                      index > 0 ||
+                      claim.decide(result as NodePlan.Claimed) === undefined
+                  }
+                )
+              })
+            ).pipe(Effect.map((outcome) => outcome.result))
+      const companions = steps.filter(
+        (s) =>
+          s.alongside !== undefined &&
+          group.some((g) => g.name === s.alongside) &&
+          (s.appliesTo?.(context) ?? true)
+      )
+      if (companions.length === 0) return run
+      return Effect.gen(function* () {
+        const background = yield* Effect.forEach(companions, (companion) =>
+          Effect.forkChild(
+            (companion.run?.(context) ?? Effect.void).pipe(
+              Effect.catchCause((cause) =>
+                Cause.hasInterruptsOnly(cause)
+                  ? Effect.void
+                  : Effect.logWarning(`${companion.name} failed: ${Cause.pretty(cause)}`)
               )
             )
-            return yield* run.pipe(Effect.ensuring(Fiber.interruptAll(background)))
-          })
-        },
-        { discard: true }
-      )
-
-    const ofPhase = (...wanted: ReadonlyArray<Step.Phase>) => steps.filter((s) => wanted.includes(s.phase))
+          )
+        )
+        return yield* run.pipe(Effect.ensuring(Fiber.interruptAll(background)))
+      })
+    }
 
     // -----------------------------------------------------------------------------------------------------------
     // Acting on an event
@@ -317,8 +374,9 @@ export const make = (
       nodeName: string,
       action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
       seenAt: number,
+      claim: Claim | undefined,
       earlier: EarlierDrains
-    ) =>
+    ): Effect.Effect<Outcome, StepFailure> =>
       Effect.gen(function* () {
         const eventDeadline = deadlineOf(event)
         const deadline =
@@ -343,104 +401,146 @@ export const make = (
               return drained
             })
         }
-
+        const cordonOnly = action._tag === "Cordon"
+        const wanted: ReadonlyArray<Step.Phase> = cordonOnly
+          ? ["pre-drain", "cordon", "acknowledge"]
+          : Step.phases
+        const runs = wanted.flatMap((phase) =>
+          steps.filter(
+            (s) => s.phase === phase && s.alongside === undefined && (s.appliesTo?.(context) ?? true)
+          )
+        )
+        const groups = groupsOf(runs)
+        // The group after which each phase is over (-1: before the first, the phase having no step of its own).
+        const endOf = (phase: Step.Phase) => {
+          const through = Step.phases.slice(0, Step.phases.indexOf(phase) + 1)
+          return groups.findLastIndex((group) => group.some((s) => through.includes(s.phase)))
+        }
+        const preDrainEnd = endOf("pre-drain")
+        const cordonEnd = endOf("cordon")
+        const drainEnd = endOf("post-drain")
         // The Go handler's pre-drain task, reported as such when the event has one.
-        const preDrain = ofPhase("pre-drain")
-        if (
+        const reportsPreDrain =
           action.taint !== undefined ||
           action.markUncordonAfterReboot ||
           alwaysPreDrained.has(event.kind) ||
-          preDrain.some((s) => s.appliesTo?.(context) ?? true)
-        ) {
-          yield* runSteps(preDrain, context).pipe(
-            Effect.tap(() =>
-              Effect.gen(function* () {
-                count("pre-drain", true)
-                yield* events.emit(
-                  nodeName,
-                  "Normal",
-                  Reason.nodeAction.PreDrain,
-                  "Pre-drain task successfully executed"
-                )
-              })
-            ),
-            Effect.tapError(
-              reportFailure(
+          runs.some((s) => s.phase === "pre-drain")
+
+        const announce = events.emit(
+          nodeName,
+          "Normal",
+          Reason.received[event.kind],
+          // In IMDS mode a notice is acted on even when IMDS cannot tell the instance id: the node is known.
+          event.instanceId === undefined ? `${event.description} (instance id unknown)` : event.description
+        )
+        let cordonedAfterMs = 0
+        let drainedAfterMs = 0
+        /** What is reported once the groups through `index` ran. */
+        const ended = (index: number) =>
+          Effect.gen(function* () {
+            if (index === preDrainEnd && reportsPreDrain) {
+              count("pre-drain", true)
+              yield* events.emit(
                 nodeName,
-                "pre-drain",
-                Reason.nodeAction.PreDrainError,
-                (error) => `There was a problem executing the pre-drain task: ${error}`
+                "Normal",
+                Reason.nodeAction.PreDrain,
+                "Pre-drain task successfully executed"
               )
+            }
+            if (index === cordonEnd) {
+              cordonedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
+              metrics.eventToCordon.observe(cordonedAfterMs / 1000, { kind: event.kind })
+              yield* Effect.logInfo("node cordoned").pipe(Effect.annotateLogs({ cordonedAfterMs }))
+            }
+            if (index === drainEnd && !cordonOnly) {
+              drainedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
+              metrics.eventToDrained.observe(drainedAfterMs / 1000, { kind: event.kind })
+            }
+          })
+
+        if (claim === undefined) yield* announce
+        yield* ended(-1)
+        for (const [index, group] of groups.entries()) {
+          const withClaim = index === 0 ? claim : undefined
+          const results = yield* runGroup(group, context, withClaim).pipe(
+            Effect.onExit((exit) =>
+              withClaim === undefined
+                ? Effect.void
+                : withClaim.settle(
+                    Exit.isSuccess(exit)
+                      ? Exit.succeed(exit.value?.[0] as NodePlan.Claimed)
+                      : (exit as Exit.Exit<never, StepFailure>)
+                  )
+            ),
+            Effect.tapError((failure) =>
+              index <= preDrainEnd
+                ? reportFailure(
+                    nodeName,
+                    "pre-drain",
+                    Reason.nodeAction.PreDrainError,
+                    (error) => `There was a problem executing the pre-drain task: ${error}`
+                  )(failure)
+                : tagOf(failure.cause) === "JoinedDrainFailed"
+                  ? Effect.logWarning(`the drain this event joined failed: ${failure.error}`)
+                  : reportFailure(
+                      nodeName,
+                      cordonOnly ? "cordon" : "cordon-and-drain",
+                      cordonOnly ? Reason.nodeAction.CordonError : Reason.nodeAction.CordonAndDrainError,
+                      (error) =>
+                        `There was a problem while trying to ${cordonOnly ? "cordon" : "cordon and drain"} the node: ${error}`
+                    )(failure)
             )
           )
+          if (withClaim !== undefined) {
+            const refused = withClaim.decide(results?.[0] as NodePlan.Claimed)
+            if (refused !== undefined) return refused
+            yield* announce
+          }
+          yield* ended(index)
         }
 
-        const cordonOnly = action._tag === "Cordon"
-        return yield* Effect.gen(function* () {
-          yield* runSteps(ofPhase("cordon"), context)
-          const cordonedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
-          metrics.eventToCordon.observe(cordonedAfterMs / 1000, { kind: event.kind })
-          yield* Effect.logInfo("node cordoned").pipe(Effect.annotateLogs({ cordonedAfterMs }))
-          if (cordonOnly) {
-            yield* runSteps(ofPhase("acknowledge"), context)
-            count("cordon", true)
-            yield* events.emit(nodeName, "Normal", Reason.nodeAction.Cordon, "Node successfully cordoned")
-            return { _tag: "Cordoned", acknowledgement: action.acknowledgement, cordonedAfterMs } as const
-          }
-          yield* runSteps(ofPhase("drain", "post-drain"), context)
-          const drainedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
-          metrics.eventToDrained.observe(drainedAfterMs / 1000, { kind: event.kind })
-          yield* runSteps(ofPhase("acknowledge"), context)
-          const result = {
-            _tag: "Drained",
-            acknowledgement: action.acknowledgement,
-            cordonedAfterMs,
-            drainedAfterMs
-          } as const
-          // Another handler drained the node for another event before this one got it, and nothing was left to
-          // remove: served by that drain, as if joined (one CordonAndDrain per node, not one per replica).
-          const servedEarlier =
-            drainedBefore &&
-            drained?._tag === "Ran" &&
-            drained.report.pods.every((pod) => pod.outcome === "Skipped")
-          if (drained?._tag === "Joined" || servedEarlier) {
-            // The event that started the drain counts and reports it; this one is recorded as served by it.
-            yield* Effect.logInfo(
-              servedEarlier
-                ? "node drained already, for another event: nothing left to remove"
-                : "node drained by the drain this event joined"
-            ).pipe(Effect.annotateLogs({ drainedAfterMs }))
-            return { ...result, joined: true }
-          }
-          count("cordon-and-drain", true)
-          yield* events.emit(
-            nodeName,
-            "Normal",
-            Reason.nodeAction.CordonAndDrain,
-            "Node successfully cordoned and drained"
-          )
-          yield* Effect.logInfo("node drained").pipe(
-            Effect.annotateLogs({
-              drainedAfterMs,
-              ...(drained === undefined
-                ? {}
-                : { pods: drained.report.pods.length, apiRequests: drained.report.apiRequests })
-            })
-          )
-          return result
-        }).pipe(
-          Effect.tapError((failure) =>
-            tagOf(failure.cause) === "JoinedDrainFailed"
-              ? Effect.logWarning(`the drain this event joined failed: ${failure.error}`)
-              : reportFailure(
-                  nodeName,
-                  cordonOnly ? "cordon" : "cordon-and-drain",
-                  cordonOnly ? Reason.nodeAction.CordonError : Reason.nodeAction.CordonAndDrainError,
-                  (error) =>
-                    `There was a problem while trying to ${cordonOnly ? "cordon" : "cordon and drain"} the node: ${error}`
-                )(failure)
-          )
+        if (cordonOnly) {
+          count("cordon", true)
+          yield* events.emit(nodeName, "Normal", Reason.nodeAction.Cordon, "Node successfully cordoned")
+          return { _tag: "Cordoned", acknowledgement: action.acknowledgement, cordonedAfterMs } as const
+        }
+        const result = {
+          _tag: "Drained",
+          acknowledgement: action.acknowledgement,
+          cordonedAfterMs,
+          drainedAfterMs
+        } as const
+        // Another handler drained the node for another event before this one got it, and nothing was left to
+        // remove: served by that drain, as if joined (one CordonAndDrain per node, not one per replica).
+        const servedEarlier =
+          drainedBefore &&
+          drained?._tag === "Ran" &&
+          drained.report.pods.every((pod) => pod.outcome === "Skipped")
+        if (drained?._tag === "Joined" || servedEarlier) {
+          // The event that started the drain counts and reports it; this one is recorded as served by it.
+          yield* Effect.logInfo(
+            servedEarlier
+              ? "node drained already, for another event: nothing left to remove"
+              : "node drained by the drain this event joined"
+          ).pipe(Effect.annotateLogs({ drainedAfterMs }))
+          return { ...result, joined: true }
+        }
+        count("cordon-and-drain", true)
+        yield* events.emit(
+          nodeName,
+          "Normal",
+          Reason.nodeAction.CordonAndDrain,
+          "Node successfully cordoned and drained"
         )
+        yield* Effect.logInfo("node drained").pipe(
+          Effect.annotateLogs({
+            drainedAfterMs,
+            ...(drained === undefined
+              ? {}
+              : { pods: drained.report.pods.length, apiRequests: drained.report.apiRequests })
+          })
+        )
+        return result
       })
 
     /**
@@ -537,65 +637,121 @@ export const make = (
 
     /**
      * This handler's claims, one per node however many of its events work on the node at once (they share it: the
-     * drain under way is joined, not raced). The first event claims the node in its record and starts the
-     * renewals; the last one to finish gives the claim up.
+     * drain under way is joined, not raced). The first event claims the node in its record with its first writes
+     * and starts the renewals; the last one to finish gives the claim up.
      */
     interface Hold {
       users: number
-      /** The node's record as the claim found it. */
-      readonly taken: Deferred.Deferred<NodeRecord.NodeRecord | undefined, StepFailure | HeldElsewhere>
+      /**
+       * How the claim ended: the node's record as the claim found it, and whether the claim was written (not when
+       * the claiming event found itself done already); or why it was not taken.
+       */
+      readonly taken: Deferred.Deferred<
+        { readonly record: NodeRecord.NodeRecord | undefined; readonly written: boolean },
+        StepFailure | HeldElsewhere
+      >
       renewal: Fiber.Fiber<unknown> | undefined
+      /** The record showed the node drained when the claim was taken. */
+      recordedDrain: boolean
       /** One of the events holding the node drained it. */
       drained: boolean
     }
     const holds = new Map<string, Hold>()
 
-    const takeClaim = (nodeName: string, event: InterruptionEvent.InterruptionEvent, hold: Hold) =>
-      Effect.gen(function* () {
-        if (coordination === undefined) return undefined
-        const { holder, leaseMs } = coordination
-        const renew = taints.claim({ nodeName, holder, leaseMs }).pipe(
-          Effect.flatMap((renewed) =>
-            renewed.result._tag === "Claimed"
-              ? Effect.void
-              : Effect.andThen(
-                  Effect.logError(
-                    `the node's claim was lost to ${renewed.result.holder} (not renewed in time): two handlers may act on the node`
-                  ),
-                  Effect.interrupt
+    /** Renews `holder`'s claim; a claim lost (not renewed in time, another handler took it) stops the renewals. */
+    const renewClaim = (nodeName: string, holder: string, leaseMs: number) =>
+      taints.claim({ nodeName, holder, leaseMs }).pipe(
+        Effect.flatMap((renewed) =>
+          renewed.result._tag === "Claimed"
+            ? Effect.void
+            : Effect.andThen(
+                Effect.logError(
+                  `the node's claim was lost to ${renewed.result.holder} (not renewed in time): two handlers may act on the node`
+                ),
+                Effect.interrupt
+              )
+        ),
+        Effect.catch((error) => Effect.logWarning(`renewing the node's claim failed: ${errorText(error)}`))
+      )
+
+    /** The claim that `event`, the first of this handler's on the node, takes with its first writes. */
+    const claimFor = (
+      event: InterruptionEvent.InterruptionEvent,
+      nodeName: string,
+      action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
+      hold: Hold,
+      holder: string,
+      leaseMs: number
+    ): Claim => {
+      const decide = (claimed: NodePlan.Claimed): Outcome | undefined =>
+        claimed._tag === "HeldElsewhere"
+          ? { _tag: "InProgress", heldBy: claimed.holder }
+          : doneIn(claimed.record, event, action)
+            ? { _tag: "AlreadyDone" }
+            : undefined
+      return {
+        compute: (node, now) =>
+          NodePlan.claim(node, { holder, event: { id: event.id, kind: event.kind }, leaseMs }, now),
+        decide,
+        settle: (exit) =>
+          Effect.gen(function* () {
+            if (!Exit.isSuccess(exit)) {
+              // A claim that failed is not kept: the next event of the node tries again.
+              if (holds.get(nodeName) === hold) holds.delete(nodeName)
+              yield* Deferred.failCause(hold.taken, exit.cause)
+              return
+            }
+            const claimed = exit.value
+            if (claimed._tag === "HeldElsewhere") {
+              if (holds.get(nodeName) === hold) holds.delete(nodeName)
+              yield* Effect.logInfo(
+                `the node is being handled by ${claimed.holder} (event ${claimed.eventId ?? "unknown"}): waiting`
+              ).pipe(Effect.annotateLogs({ claimUntil: claimed.until.toISOString() }))
+              yield* Deferred.fail(hold.taken, claimed)
+              return
+            }
+            const written = decide(claimed) === undefined
+            if (!written) {
+              yield* Effect.logInfo(
+                "the node's record shows this event handled already (by another replica?)"
+              )
+            } else {
+              hold.recordedDrain = claimed.record?.drain?.finishedAt !== undefined
+              hold.renewal = yield* Effect.forkDetach(
+                Effect.repeat(
+                  Effect.delay(renewClaim(nodeName, holder, leaseMs), Duration.millis(leaseMs / 3)),
+                  Schedule.forever
                 )
-          ),
-          Effect.catch((error) => Effect.logWarning(`renewing the node's claim failed: ${errorText(error)}`))
-        )
-        const taken = yield* step(
-          "claim the node",
-          taints.claim({ nodeName, holder, event: { id: event.id, kind: event.kind }, leaseMs })
-        )
-        if (taken.result._tag === "HeldElsewhere") {
-          const { holder: other, eventId, until } = taken.result
-          return yield* Effect.fail<HeldElsewhere>({ _tag: "HeldElsewhere", holder: other, eventId, until })
-        }
-        hold.renewal = yield* Effect.forkDetach(
-          Effect.repeat(Effect.delay(renew, Duration.millis(leaseMs / 3)), Schedule.forever)
-        )
-        return taken.result.record
-      })
+              )
+            }
+            yield* Deferred.succeed(hold.taken, { record: claimed.record, written })
+          })
+      }
+    }
 
     // Nodes whose claim is being given up: a new event of the node waits for that write, or the release (by holder)
     // could remove the claim the new event has just taken.
     const releasing = new Map<string, Deferred.Deferred<void>>()
 
-    const releaseHold = (nodeName: string, hold: Hold) =>
+    const releaseHold = (nodeName: string, hold: Hold, claimer: boolean) =>
       Effect.gen(function* () {
         hold.users -= 1
+        // However the claiming event's handling ended, the events waiting for its claim hear of it (a no-op when
+        // the claim's write told them).
+        if (claimer) {
+          yield* Deferred.fail(hold.taken, {
+            step: claimStep,
+            error: "the event that was claiming the node stopped before its claim was written",
+            cause: undefined
+          })
+        }
         if (hold.users > 0 || holds.get(nodeName) !== hold || coordination === undefined) return
         holds.delete(nodeName)
         const released = Deferred.makeUnsafe<void>()
         releasing.set(nodeName, released)
-        // The claim's write finishes first: the renewals it starts are known only then.
         const taken = yield* Effect.exit(Deferred.await(hold.taken))
         if (hold.renewal !== undefined) yield* Fiber.interrupt(hold.renewal)
-        if (Exit.isSuccess(taken)) {
+        if (Exit.isSuccess(taken) && taken.value.written) {
           yield* taints
             .releaseClaim({ nodeName, holder: coordination.holder })
             .pipe(
@@ -611,18 +767,20 @@ export const make = (
       }).pipe(Effect.uninterruptible)
 
     /**
-     * Runs `work` holding the node's claim: taken first (or the event is `InProgress`, the node being another's),
-     * renewed alongside, given up once no event of this handler works on the node (a stop hands the node over at
-     * once; a killed process's claim expires). Before the work, the node's record is checked for this event
-     * being done already (by another handler, or before a restart).
+     * Runs `work` holding the node's claim. The first of this handler's events on the node gets the claim to take
+     * with its first writes (the work then returns `InProgress` when the node is another's, `AlreadyDone` when
+     * the record shows the event done, by another handler or before a restart); the others wait for it and check
+     * the record themselves. The claim is renewed alongside and given up once no event of this handler works on
+     * the node (a stop hands the node over at once; a killed process's claim expires).
      */
     const claimed = (
       event: InterruptionEvent.InterruptionEvent,
       nodeName: string,
       action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
-      work: (drains: EarlierDrains) => Effect.Effect<Outcome, StepFailure>
+      work: (claim: Claim | undefined, drains: EarlierDrains) => Effect.Effect<Outcome, StepFailure>
     ): Effect.Effect<Outcome, StepFailure> => {
-      if (coordination === undefined) return work(noEarlierDrains)
+      if (coordination === undefined) return work(undefined, noEarlierDrains)
+      const { holder, leaseMs } = coordination
       return Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
           for (
@@ -632,28 +790,28 @@ export const make = (
           ) {
             yield* restore(Deferred.await(pending))
           }
-          let hold = holds.get(nodeName)
-          const claimer = hold === undefined
-          if (hold === undefined) {
-            const fresh: Hold = { users: 0, taken: Deferred.makeUnsafe(), renewal: undefined, drained: false }
-            holds.set(nodeName, fresh)
-            hold = fresh
-            yield* Effect.forkDetach(
-              Effect.exit(takeClaim(nodeName, event, fresh)).pipe(
-                Effect.flatMap((exit) =>
-                  Effect.sync(() => {
-                    // A claim refused or failed is not kept: the next event of the node tries again.
-                    if (!Exit.isSuccess(exit) && holds.get(nodeName) === fresh) holds.delete(nodeName)
-                  }).pipe(Effect.andThen(Deferred.done(fresh.taken, exit)))
-                )
-              )
-            )
+          const existing = holds.get(nodeName)
+          const hold: Hold = existing ?? {
+            users: 0,
+            taken: Deferred.makeUnsafe(),
+            renewal: undefined,
+            recordedDrain: false,
+            drained: false
           }
+          if (existing === undefined) holds.set(nodeName, hold)
           hold.users += 1
-          const current = hold
+          const earlier: EarlierDrains = {
+            drainedEarlier: () => hold.recordedDrain || hold.drained,
+            markDrained: () => {
+              hold.drained = true
+            }
+          }
           return yield* restore(
             Effect.gen(function* () {
-              const taken = yield* Effect.exit(Deferred.await(current.taken))
+              if (existing === undefined) {
+                return yield* work(claimFor(event, nodeName, action, hold, holder, leaseMs), earlier)
+              }
+              const taken = yield* Effect.exit(Deferred.await(hold.taken))
               if (!Exit.isSuccess(taken)) {
                 const failure = Cause.findErrorOption(taken.cause)
                 if (
@@ -661,33 +819,22 @@ export const make = (
                   "_tag" in failure.value &&
                   failure.value._tag === "HeldElsewhere"
                 ) {
-                  const other = failure.value
-                  yield* Effect.logInfo(
-                    `the node is being handled by ${other.holder} (event ${other.eventId ?? "unknown"}): waiting`
-                  ).pipe(Effect.annotateLogs({ claimUntil: other.until.toISOString() }))
-                  return { _tag: "InProgress", heldBy: other.holder } as const
+                  return { _tag: "InProgress", heldBy: failure.value.holder } as const
                 }
                 return yield* Effect.failCause(taken.cause as Cause.Cause<StepFailure>)
               }
-              // The claim's own read is fresh; an event joining this handler's claim reads the record again.
-              const record = claimer
-                ? taken.value
-                : (yield* step("read the node's record", taints.readRecord({ nodeName }))).record
+              // The claiming event found itself done and wrote no claim: this one asks again later.
+              if (!taken.value.written) return { _tag: "InProgress" } as const
+              const { record } = yield* step("read the node's record", taints.readRecord({ nodeName }))
               if (doneIn(record, event, action)) {
                 yield* Effect.logInfo(
                   "the node's record shows this event handled already (by another replica?)"
                 )
                 return { _tag: "AlreadyDone" } as const
               }
-              const recordedDrain = record?.drain?.finishedAt !== undefined
-              return yield* work({
-                drainedEarlier: () => recordedDrain || current.drained,
-                markDrained: () => {
-                  current.drained = true
-                }
-              })
+              return yield* work(undefined, earlier)
             })
-          ).pipe(Effect.ensuring(releaseHold(nodeName, current)))
+          ).pipe(Effect.ensuring(releaseHold(nodeName, hold, existing === undefined)))
         })
       )
     }
@@ -709,21 +856,10 @@ export const make = (
           yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
           return yield* undo(event, nodeName)
         }
-        const start = (earlier: EarlierDrains) =>
-          Effect.gen(function* () {
-            yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
-            // In IMDS mode a notice is acted on even when IMDS cannot tell the instance id: the node is known.
-            yield* events.emit(
-              nodeName,
-              "Normal",
-              Reason.received[event.kind],
-              event.instanceId === undefined
-                ? `${event.description} (instance id unknown)`
-                : event.description
-            )
-            return yield* act(event, nodeName, action, seenAt, earlier)
-          })
-        return yield* claimed(event, nodeName, action, start)
+        yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
+        return yield* claimed(event, nodeName, action, (claim, earlier) =>
+          act(event, nodeName, action, seenAt, claim, earlier)
+        )
       }).pipe(
         Effect.catch((failure: StepFailure) =>
           Effect.succeed<Outcome>(

@@ -15,8 +15,8 @@
  */
 import type { DrainReport } from "@nth/drainer"
 import type { InterruptionEvent, NodeAction } from "@nth/events"
-import { NodeRecord, type TaintManager } from "@nth/taint-manager"
-import { Effect } from "effect"
+import { NodePlan, NodeRecord, type TaintManager } from "@nth/taint-manager"
+import type { Effect } from "effect"
 import type * as KubeEvents from "./KubeEvents.ts"
 
 /**
@@ -84,8 +84,19 @@ export interface Step {
   readonly phase: Phase
   /** Whether the step has work for this event (default: always). */
   readonly appliesTo?: (context: Context) => boolean
-  /** Does the work; a failure fails the event (retried later). */
-  readonly run: (context: Context) => Effect.Effect<unknown, unknown>
+  /**
+   * Does the work; a failure fails the event (retried later). A step has `run` or {@link write}; given both,
+   * `run` is what runs.
+   */
+  readonly run?: (context: Context) => Effect.Effect<unknown, unknown>
+  /**
+   * The step is one write to the node, computed for the event at hand: the handler sends it together with the
+   * node writes right before and after it (and the node's claim, see `Handler.Options.coordination`) as one
+   * request, which lands whole or not at all (see {@link NodePlan.sequence}). A failure fails the event.
+   *
+   * @since 0.3.0
+   */
+  readonly write?: (context: Context) => NodePlan.Compute<unknown>
   /**
    * Names another step: this one then runs in the background while that one runs, and is stopped when it ends
    * (lifecycle-action heartbeats during the drain). Its failures are logged, never fail the event.
@@ -103,6 +114,9 @@ export const targetOf = (context: Context) => ({
   nodeName: context.nodeName,
   event: { id: context.event.id, kind: context.event.kind }
 })
+
+/** The event a write is recorded for. */
+const eventOf = (context: Context): NodePlan.EventRef => ({ id: context.event.id, kind: context.event.kind })
 
 /**
  * What the handler's own steps need besides the {@link Context}.
@@ -126,40 +140,49 @@ export const defaults = (options: DefaultsOptions): ReadonlyArray<Step> => [
     name: "taint",
     phase: "pre-drain",
     appliesTo: ({ action }) => action.taint !== undefined,
-    run: (context) =>
-      context.action.taint === undefined
-        ? Effect.void
-        : context.taints.addTaint({ ...targetOf(context), taint: context.action.taint })
+    write: (context) => {
+      const taint = context.action.taint
+      return taint === undefined
+        ? NodePlan.sequence([])
+        : (node, now) => NodePlan.addTaint(node, { taint, event: eventOf(context) }, now)
+    }
   },
   {
     name: "mark uncordon after reboot",
     phase: "pre-drain",
     appliesTo: ({ action }) => action.markUncordonAfterReboot,
-    run: (context) => context.taints.markUncordonAfterReboot(targetOf(context))
+    write: (context) => (node, now) =>
+      NodePlan.markUncordonAfterReboot(node, { event: eventOf(context) }, now)
   },
   {
     name: "exclude from load balancers",
     phase: "cordon",
     appliesTo: () => options.excludeFromLoadBalancers,
-    run: (context) => context.taints.excludeFromLoadBalancers(targetOf(context))
+    write: (context) => (node, now) =>
+      NodePlan.excludeFromLoadBalancers(node, { event: eventOf(context) }, now)
   },
-  { name: "cordon", phase: "cordon", run: (context) => context.taints.cordon(targetOf(context)) },
+  {
+    name: "cordon",
+    phase: "cordon",
+    write: (context) => (node, now) => NodePlan.cordon(node, { event: eventOf(context) }, now)
+  },
   {
     name: "record drain started",
     phase: "drain",
-    run: (context) => context.taints.recordDrainStarted(targetOf(context))
+    write: (context) => (node, now) => NodePlan.recordDrainStarted(node, { event: eventOf(context) }, now)
   },
   { name: "drain", phase: "drain", run: (context) => context.drainNode() },
   {
     name: "record drained",
     phase: "drain",
-    run: (context) => context.taints.recordDrained(targetOf(context))
+    write: (context) => (node, now) => NodePlan.recordDrained(node, { event: eventOf(context) }, now)
   },
   {
     name: "out-of-service taint",
     phase: "post-drain",
     appliesTo: () => options.outOfServiceTaint,
-    run: (context) => context.taints.addTaint({ ...targetOf(context), taint: NodeRecord.outOfServiceTaint })
+    write: (context) => (node, now) =>
+      NodePlan.addTaint(node, { taint: NodeRecord.outOfServiceTaint, event: eventOf(context) }, now)
   }
 ]
 

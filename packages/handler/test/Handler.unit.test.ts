@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Drainer } from "@nth/drainer"
 import { InterruptionEvent } from "@nth/events"
 import { KubeClient } from "@nth/kube"
-import { type NodeRecord, TaintManager } from "@nth/taint-manager"
+import { NodePlan, type NodeRecord, TaintManager } from "@nth/taint-manager"
 import { Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Handler, Metrics, Settings, Step } from "../src/index.ts"
@@ -92,9 +92,18 @@ const makeHandler = (options: {
     const calls: Calls = { taints: [], drains: 0 }
     const taints = new Proxy({} as TaintManager.Service, {
       get: (_target, name: string) => (input: never) => {
-        calls.taints.push(name)
+        // Several writes sent as one are recorded by the steps they make ("taint, cordon").
+        const apply = input as { readonly operation: string; readonly compute: NodePlan.Compute<unknown> }
+        calls.taints.push(name === "apply" ? apply.operation : name)
         const override = options.taints?.[name as keyof TaintManager.Service]
         if (override) return override(input)
+        if (name === "apply") {
+          return Effect.succeed({
+            ...apply.compute({ metadata: { name: nodeName, resourceVersion: "1" } }, new Date(0)),
+            dryRun: false,
+            attempts: 1
+          })
+        }
         return Effect.succeed({
           result: { record: undefined, source: undefined },
           dryRun: false,
@@ -235,10 +244,15 @@ describe("Handler, pre-drain task", () => {
 
       const failing = yield* makeHandler({
         settings: settingsFor({ TAINT_NODE: "true" }),
-        taints: { addTaint: () => Effect.fail(conflict()) }
+        taints: { apply: () => Effect.fail(conflict()) }
       })
-      expect(yield* failing.handler.handle(spotNotice)).toMatchObject({ _tag: "Failed", step: "taint" })
-      expect(failing.calls.taints).not.toContain("cordon")
+      // The taint, the cordon and the drain's start are one write: refused whole, and reported as the pre-drain
+      // task's failure (the first of them).
+      expect(yield* failing.handler.handle(spotNotice)).toMatchObject({
+        _tag: "Failed",
+        step: "taint, cordon, record drain started"
+      })
+      expect(failing.calls.taints).toEqual(["taint, cordon, record drain started"])
       const text = failing.metrics.render()
       expect(text).toContain('actions_total{node_action="pre-drain",node_status="error"} 1')
       expect(text).not.toContain('node_action="cordon-and-drain"')
@@ -280,14 +294,14 @@ describe("Handler, outcomes", () => {
 
   it.effect("node not found: the node is not in the cluster", () =>
     Effect.gen(function* () {
-      const { handler } = yield* makeHandler({ taints: { cordon: () => Effect.fail(notFound()) } })
+      const { handler } = yield* makeHandler({ taints: { apply: () => Effect.fail(notFound()) } })
       expect(yield* handler.handle(spotNotice)).toEqual({ _tag: "NodeNotFound", nodeName })
     })
   )
 
   it.effect("a redelivery in the retry delay hears the same: node not found, or ignored with why", () =>
     Effect.gen(function* () {
-      const missing = yield* makeHandler({ taints: { cordon: () => Effect.fail(notFound()) } })
+      const missing = yield* makeHandler({ taints: { apply: () => Effect.fail(notFound()) } })
       expect((yield* missing.handler.handle(spotNotice))._tag).toBe("NodeNotFound")
       expect(yield* missing.handler.handle(spotNotice)).toEqual({ _tag: "NodeNotFound", nodeName })
       const off = yield* makeHandler({
@@ -356,10 +370,22 @@ describe("Handler, steps as data", () => {
         steps: (defaults) =>
           Step.insertAfter(
             [
-              ...defaults.map((s) => ({
-                ...s,
-                run: (c: Step.Context) => Effect.tap(s.run(c), () => Effect.sync(() => seen.push(s.name)))
-              })),
+              ...defaults.map(
+                (s): Step.Step =>
+                  s.run === undefined
+                    ? {
+                        ...s,
+                        write: (c: Step.Context) => (node, now) => {
+                          seen.push(s.name)
+                          return (s.write?.(c) ?? NodePlan.sequence([]))(node, now)
+                        }
+                      }
+                    : {
+                        ...s,
+                        run: (c: Step.Context) =>
+                          Effect.tap(s.run!(c), () => Effect.sync(() => seen.push(s.name)))
+                      }
+              ),
               {
                 name: "heartbeat",
                 phase: "drain",

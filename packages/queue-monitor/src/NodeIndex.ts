@@ -97,6 +97,14 @@ export interface Service {
   readonly synced: Effect.Effect<void, NodeIndexError>
   /** How many nodes the index holds. */
   readonly size: () => number
+  /**
+   * The node of that name as last listed or watched, without its `status.images` and `metadata.managedFields`;
+   * `undefined` when unknown (or before the first list). What the taint manager's writes may start from
+   * (`TaintManager.Options.knownNode`) instead of reading the node.
+   *
+   * @since 0.3.0
+   */
+  readonly byName: (nodeName: string) => V1Node | undefined
 }
 
 /**
@@ -203,6 +211,10 @@ class Index {
     return undefined
   }
 
+  byName(name: string): V1Node | undefined {
+    return this.nodes.get(name)
+  }
+
   byProviderId(instanceId: string): V1Node | undefined {
     return this.first(this.byInstanceId.get(instanceId), () => true)
   }
@@ -300,7 +312,8 @@ export const make = (
           )
         ),
       synced,
-      size: () => index.size
+      size: () => index.size,
+      byName: (nodeName) => index.byName(nodeName)
     })
   })
 

@@ -15,7 +15,13 @@
  */
 import type { V1Node, V1Taint } from "@kubernetes/client-node"
 import { EventId, type InterruptionEvent, NodeAction } from "@nth/events"
-import { type Change, type JsonPatch, operations } from "./internal/jsonPatch.ts"
+import {
+  applyChange,
+  type Change,
+  type JsonPatch,
+  type JsonPatchOperation,
+  operations
+} from "./internal/jsonPatch.ts"
 import {
   encode,
   excludeFromLoadBalancersValue,
@@ -254,13 +260,76 @@ const plan = <A>(node: V1Node, now: Date, step: (current: Current) => Step<A>): 
   // A record that says nothing new is not rewritten: re-running a write must plan nothing.
   const annotation =
     record === undefined || (after !== null && after === before) ? {} : { [recordAnnotation]: after }
-  const patch = operations(node, { ...change, annotations: { ...change.annotations, ...annotation } })
-  return {
+  const whole = { ...change, annotations: { ...change.annotations, ...annotation } }
+  const patch = operations(node, whole)
+  const planned: Plan<A> = {
     result,
     patch: patch.length === 0 ? undefined : patch,
     ...(found.malformed === undefined ? {} : { malformedRecord: found.malformed })
   }
+  nodeAfter.set(planned, patch.length === 0 ? node : applyChange(node, whole))
+  return planned
 }
+
+// The node as each plan's patch leaves it, for `sequence` to compute the next write on. Kept beside the plans
+// rather than in them so that a plan stays what it was (a result and a patch) for every caller and test.
+const nodeAfter = new WeakMap<Plan<unknown>, V1Node>()
+
+// ---------------------------------------------------------------------------------------------------------------
+// Several writes as one
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * One write computed on a node: any of this module's functions with its input given, e.g.
+ * `(node, now) => NodePlan.cordon(node, { event }, now)`.
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export type Compute<A> = (node: V1Node, now: Date) => Plan<A>
+
+/**
+ * Several writes as one: each is computed on the node as the writes before it leave it, and their patches are
+ * sent together (JSON Patch operations apply in order), so that a node's claim, taint and cordon cost one
+ * request and land together or not at all. The result lists each write's result in order.
+ *
+ * `accept` can end the list early: a write whose result it refuses is left out (its patch too) with every
+ * write after it, and its result is the last one listed (e.g. a claim another handler holds: nothing is
+ * written).
+ *
+ * Only this module's own writes can be sequenced (a hand-made plan does not say how it leaves the node).
+ *
+ * @category combinators
+ * @since 0.3.0
+ */
+export const sequence =
+  (
+    writes: ReadonlyArray<Compute<unknown>>,
+    options: { readonly accept?: (result: unknown, index: number) => boolean } = {}
+  ): Compute<ReadonlyArray<unknown>> =>
+  (node, now) => {
+    const results: Array<unknown> = []
+    const patch: Array<JsonPatchOperation> = []
+    let current = node
+    let malformedRecord: MalformedRecord | undefined
+    for (const [index, write] of writes.entries()) {
+      const planned = write(current, now)
+      results.push(planned.result)
+      malformedRecord ??= planned.malformedRecord
+      if (options.accept !== undefined && !options.accept(planned.result, index)) break
+      const after = nodeAfter.get(planned)
+      if (after === undefined) throw new Error("NodePlan.sequence: a write not made by NodePlan")
+      patch.push(...(planned.patch ?? []))
+      current = after
+    }
+    const sequenced: Plan<ReadonlyArray<unknown>> = {
+      result: results,
+      patch: patch.length === 0 ? undefined : patch,
+      ...(malformedRecord === undefined ? {} : { malformedRecord })
+    }
+    nodeAfter.set(sequenced, current)
+    return sequenced
+  }
 
 const toNodeTaint = (taint: V1Taint): NodeTaint => ({
   key: taint.key,

@@ -143,6 +143,15 @@ export interface Service {
   readonly uncordonAfterReboot: (
     input: Target & { readonly uptimeSeconds: number; readonly now?: Date }
   ) => Effect.Effect<Outcome<NodePlan.RebootChecked>, TaintManagerError>
+  /**
+   * Makes any write of {@link NodePlan}, or several as one ({@link NodePlan.sequence}): read, computed, sent and
+   * retried like the named operations. `operation` names it in errors and logs.
+   *
+   * @since 0.3.0
+   */
+  readonly apply: <A>(
+    input: Target & { readonly operation: string; readonly compute: NodePlan.Compute<A> }
+  ) => Effect.Effect<Outcome<A>, TaintManagerError>
   /** Reads nth's record of the node. */
   readonly readRecord: (input: Target) => Effect.Effect<NodeRecord.Read, NodeNotFound | KubeError.KubeError>
 }
@@ -178,6 +187,16 @@ export interface Options {
     readonly base?: Duration.Input
     readonly cap?: Duration.Input
   }
+  /**
+   * Where a write may find the node instead of reading it, e.g. a watch's copy (queue mode's node index): the
+   * first attempt of a write starts from it when nth has no answer of its own last write to start from. Like
+   * every write it is pinned to the copy's resourceVersion, so a stale copy costs a 409 and a fresh read, never
+   * a wrong write. The copy must be the whole node but for `status.images` and `metadata.managedFields`; the
+   * writes that read those (`clear`, `uncordonAfterReboot`) always read the node.
+   *
+   * @since 0.3.0
+   */
+  readonly knownNode?: (nodeName: string) => V1Node | undefined
 }
 
 const isRetryable = (error: TaintManagerError): boolean =>
@@ -194,6 +213,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
     const client = yield* KubeClient.KubeClient
     const dryRun = options.dryRun ?? false
     const fieldManager = options.fieldManager ?? NodePlan.defaultFieldManager
+    const knownNode = options.knownNode
     const retries = options.retry?.times ?? 10
     const schedule = Schedule.max([
       Schedule.min([
@@ -263,16 +283,22 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
     const write = <A>(
       operation: string,
       nodeName: string,
-      compute: (node: V1Node, now: Date) => NodePlan.Plan<A>,
-      at?: Date
+      compute: NodePlan.Compute<A>,
+      options: { readonly at?: Date; readonly needsManagedFields?: boolean } = {}
     ): Effect.Effect<Outcome<A>, TaintManagerError> =>
       Effect.suspend(() => {
+        const at = options.at
         // Counted per run of the returned effect, which a caller may run more than once.
         let attempts = 0
         const attempt = Effect.gen(function* () {
           attempts += 1
-          // The first attempt may start from nth's own last write; a retry always reads afresh.
-          const known = attempts === 1 ? lastWritten.get(nodeName) : undefined
+          // The first attempt may start from nth's own last write, or the caller's copy of the node; a retry
+          // always reads afresh.
+          const known =
+            attempts === 1
+              ? (lastWritten.get(nodeName) ??
+                (options.needsManagedFields === true ? undefined : knownNode?.(nodeName)))
+              : undefined
           let node = known ?? (yield* readNode(nodeName))
           const now = at ?? new Date(yield* Clock.currentTimeMillis)
           let planned = compute(node, now)
@@ -355,14 +381,17 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
       releaseClaim: ({ nodeName, ...input }) =>
         write("release claim", nodeName, (node, now) => NodePlan.releaseClaim(node, input, now)),
       clear: ({ nodeName, ...input }) =>
-        write("clear", nodeName, (node, now) => NodePlan.clear(node, { ...input, fieldManager }, now)),
+        write("clear", nodeName, (node, now) => NodePlan.clear(node, { ...input, fieldManager }, now), {
+          needsManagedFields: true
+        }),
       uncordonAfterReboot: ({ nodeName, now, ...input }) =>
         write(
           "uncordon after reboot",
           nodeName,
           (node, at) => NodePlan.uncordonAfterReboot(node, { ...input, fieldManager }, at),
-          now
+          { ...(now === undefined ? {} : { at: now }), needsManagedFields: true }
         ),
+      apply: ({ nodeName, operation, compute }) => write(operation, nodeName, compute),
       readRecord: ({ nodeName }) => Effect.map(readNode(nodeName), NodeRecord.read)
     })
   })
@@ -486,6 +515,7 @@ export const createTaintManager = (options: CreateOptions): PromiseTaintManager 
     releaseClaim: operation("releaseClaim"),
     clear: operation("clear"),
     uncordonAfterReboot: operation("uncordonAfterReboot"),
+    apply: operation("apply"),
     readRecord: operation("readRecord")
   }
   return { ...(operations as PromiseOperations), close, [Symbol.asyncDispose]: close }

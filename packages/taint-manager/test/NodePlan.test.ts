@@ -346,6 +346,60 @@ const handled = (options: { readonly operatorCordon?: boolean } = {}): V1Node =>
   return current
 }
 
+describe("sequence", () => {
+  const claimWrite: NodePlan.Compute<NodePlan.Claimed> = (target, at) =>
+    NodePlan.claim(target, { holder: "replica-a", event: spot, leaseMs: 30_000 }, at)
+  const writes: ReadonlyArray<NodePlan.Compute<unknown>> = [
+    claimWrite,
+    (target, at) => NodePlan.addTaint(target, { taint: spotTaint, event: spot }, at),
+    (target, at) => NodePlan.cordon(target, { event: spot }, at),
+    (target, at) => NodePlan.recordDrainStarted(target, { event: spot }, at)
+  ]
+
+  it("makes several writes as one patch, each computed on the node the ones before it leave", () => {
+    // No taints, labels or annotations: the first writes create the lists and maps the later ones add to.
+    const bare: V1Node = { metadata: { name: "n" } }
+    const one = NodePlan.sequence(writes)(bare, now)
+    expect(one.result).toHaveLength(4)
+    expect(one.result[0]).toMatchObject({ _tag: "Claimed", record: undefined })
+    const together = applyPatch(bare, one.patch)
+    const apart = writes.reduce((target, write) => applyPatch(target, write(target, now).patch), bare)
+    expect(together).toEqual(apart)
+    expect(taintsOf(together)).toEqual([`${spotTaint.key}=${spotTaint.value}:${spotTaint.effect}`])
+    expect(together.spec?.unschedulable).toBe(true)
+    expect(recordOf(together)).toMatchObject({
+      claim: { holder: "replica-a", eventId: spot.id },
+      cordoned: { byNth: true },
+      drain: { startedAt: now }
+    })
+    expect(NodePlan.sequence(writes)(together, now).patch).toBeUndefined()
+  })
+
+  it("ends at a write the caller refuses: nothing of it or after it is written", () => {
+    const held = applyPatch(
+      node(),
+      NodePlan.claim(node(), { holder: "replica-b", event: spot, leaseMs: 30_000 }, now).patch
+    )
+    const refused = NodePlan.sequence(writes, {
+      accept: (result, index) => index > 0 || (result as NodePlan.Claimed)._tag === "Claimed"
+    })(held, now)
+    expect(refused.patch).toBeUndefined()
+    expect(refused.result).toEqual([
+      {
+        _tag: "HeldElsewhere",
+        holder: "replica-b",
+        eventId: spot.id,
+        until: new Date(now.getTime() + 30_000)
+      }
+    ])
+  })
+
+  it("takes only this module's writes", () => {
+    const handMade: NodePlan.Compute<string> = () => ({ result: "x", patch: [] })
+    expect(() => NodePlan.sequence([handMade])(node(), now)).toThrow(/not made by NodePlan/)
+  })
+})
+
 describe("clear", () => {
   it("removes all of nth's marks and uncordons, leaving the operator's", () => {
     const { node: after, result } = applyOnce(handled(), (n) => NodePlan.clear(n, {}, later))

@@ -368,6 +368,49 @@ describe("TaintManager", () => {
     )
   )
 
+  it.live(
+    "sends several writes as one request, and starts from a known copy of the node, even a stale one",
+    () =>
+      Effect.gen(function* () {
+        const name = yield* register()
+        const copy = yield* readNode(name)
+        // Someone changes the node after the copy was taken: the write pinned to the copy is refused, then made
+        // on the node read afresh, keeping their change.
+        yield* operatorTaint(name, otherTaint)
+        const known: Array<string> = []
+        const outcome = yield* withManager(
+          Effect.gen(function* () {
+            const manager = yield* TaintManager.TaintManager
+            return yield* manager.apply({
+              nodeName: name,
+              operation: "claim, taint, cordon",
+              compute: NodePlan.sequence([
+                (target, at) => NodePlan.claim(target, { holder: "a", event: spot, leaseMs: 30_000 }, at),
+                (target, at) => NodePlan.addTaint(target, { taint: spotTaint, event: spot }, at),
+                (target, at) => NodePlan.cordon(target, { event: spot }, at)
+              ])
+            })
+          }),
+          {
+            knownNode: (nodeName) => {
+              known.push(nodeName)
+              return copy
+            }
+          }
+        )
+        expect(known).toEqual([name])
+        expect(outcome.attempts).toBe(2)
+        expect(outcome.result).toHaveLength(3)
+        const written = yield* readNode(name)
+        expect(taintsOf(written)).toEqual(taintsOf({ spec: { taints: [otherTaint, spotTaint] } }))
+        expect(written.spec?.unschedulable).toBe(true)
+        expect(NodeRecord.read(written).record).toMatchObject({
+          claim: { holder: "a" },
+          cordoned: { byNth: true }
+        })
+      })
+  )
+
   it.live("uncordon after reboot removes only what nth added", () =>
     withManager(
       Effect.gen(function* () {

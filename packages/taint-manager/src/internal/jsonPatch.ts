@@ -86,3 +86,50 @@ export const operations = (node: V1Node, change: Change): JsonPatch => {
     ...specOperations
   ]
 }
+
+const applyToMap = (
+  current: Readonly<Record<string, string>> | undefined,
+  wanted: Readonly<Record<string, string | null>> | undefined
+): Record<string, string> | undefined => {
+  if (wanted === undefined) return current
+  const next: Record<string, string> = { ...current }
+  for (const [key, value] of Object.entries(wanted)) {
+    if (value === null) delete next[key]
+    else next[key] = value
+  }
+  // A map that was missing stays missing when nothing was set in it (`operations` adds none then).
+  return current === undefined && Object.keys(next).length === 0 ? undefined : next
+}
+
+/**
+ * The node as the operations of `operations(node, change)` leave it: what the next of several writes sent as one
+ * patch is computed on. Only the parts a change touches are copied; the rest is shared with `node`.
+ */
+export const applyChange = (node: V1Node, change: Change): V1Node => {
+  const taints = node.spec?.taints
+  const removeAt = new Set(change.removeTaintsAt ?? [])
+  const adds = change.addTaints ?? []
+  const nextTaints =
+    removeAt.size === 0 && adds.length === 0
+      ? taints
+      : [...(taints ?? []).filter((_, index) => !removeAt.has(index)), ...adds]
+  const labels = applyToMap(node.metadata?.labels, change.labels)
+  const annotations = applyToMap(node.metadata?.annotations, change.annotations)
+  const spec =
+    nextTaints === taints && change.unschedulable === undefined
+      ? node.spec
+      : {
+          ...node.spec,
+          ...(nextTaints === undefined ? {} : { taints: nextTaints }),
+          ...(change.unschedulable === undefined ? {} : { unschedulable: change.unschedulable })
+        }
+  return {
+    ...node,
+    metadata: {
+      ...node.metadata,
+      ...(labels === undefined ? {} : { labels }),
+      ...(annotations === undefined ? {} : { annotations })
+    },
+    ...(spec === undefined ? {} : { spec })
+  }
+}
