@@ -167,7 +167,9 @@ const startProgram = (
       TAINT_NODE: "true",
       WORKERS: String(WORKERS),
       JSON_LOGGING: "true",
-      LOG_LEVEL: values["log-level"]
+      LOG_LEVEL: values["log-level"],
+      // To profile the program: NTH_BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+      ...(process.env.NTH_BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.NTH_BENCH_NODE_OPTIONS } : {})
     },
     stdio: ["ignore", "pipe", "pipe"]
   })

@@ -224,7 +224,29 @@ const encodeJson = Schema.encodeSync(Schema.fromJsonString(NodeRecord))
  * @category encoding
  * @since 0.1.0
  */
-export const encode = (record: NodeRecord): string => encodeJson(record)
+export const encode = (record: NodeRecord): string => {
+  const known = encoded.get(record)
+  if (known !== undefined) return known
+  const raw = encodeJson(record)
+  encoded.set(record, raw)
+  remember(raw, record)
+  return raw
+}
+
+// Records are immutable and a node's handling reads and writes the same few again and again (each write of a
+// claim, taint, cordon and drain decodes the record and encodes the next): the last ones are kept both ways.
+// Measured with 1000 Spot notices in queue mode, decoding and encoding records through Schema took 2.2 s of
+// nth's 13 CPU seconds. Bounded (oldest out first); a record's encoding is kept as long as the record is.
+const encoded = new WeakMap<NodeRecord, string>()
+const decoded = new Map<string, NodeRecord>()
+const remember = (raw: string, record: NodeRecord) => {
+  decoded.delete(raw)
+  decoded.set(raw, record)
+  if (decoded.size > 2_000) {
+    const oldest = decoded.keys().next()
+    if (!oldest.done) decoded.delete(oldest.value)
+  }
+}
 
 /**
  * A record from an annotation value.
@@ -232,8 +254,18 @@ export const encode = (record: NodeRecord): string => encodeJson(record)
  * @category decoding
  * @since 0.1.0
  */
-export const decode = (nodeName: string, raw: string): Result.Result<NodeRecord, MalformedRecord> =>
-  Result.mapError(decodeJson(raw), (error) => new MalformedRecord({ nodeName, message: error.message, raw }))
+export const decode = (nodeName: string, raw: string): Result.Result<NodeRecord, MalformedRecord> => {
+  const known = decoded.get(raw)
+  if (known !== undefined) return Result.succeed(known)
+  const result = Result.mapError(
+    decodeJson(raw),
+    (error) => new MalformedRecord({ nodeName, message: error.message, raw })
+  )
+  // Not kept as the record's encoding: an annotation written otherwise (another version of nth) is rewritten as
+  // this version encodes it only when the record changes, as before.
+  if (Result.isSuccess(result)) remember(raw, result.success)
+  return result
+}
 
 /**
  * The record the Go handler's marks amount to, for a node it handled (or that nth handled before its record was
