@@ -18,6 +18,7 @@
  *
  * @since 0.1.0
  */
+import type { V1Node } from "@kubernetes/client-node"
 import { Drainer, type PodFilter } from "@nth/drainer"
 import { type InterruptionEvent, NodeAction, Reason } from "@nth/events"
 import { KubeClient } from "@nth/kube"
@@ -336,15 +337,17 @@ export const make = (
     }
 
     const claimStep = "claim the node"
+    const releaseStep = "give up the claim"
 
     /**
      * Groups `runs` into what is sent at once: consecutive node writes ({@link Step.Step.write}) make one
      * request, every other step runs on its own. With a claim, it goes with the first group of writes (or alone
      * when the first step is not a write).
      */
+    const isWrite = (s: Step.Step) => s.run === undefined && s.write !== undefined
+
     const groupsOf = (runs: ReadonlyArray<Step.Step>): Array<Array<Step.Step>> => {
       const groups: Array<Array<Step.Step>> = []
-      const isWrite = (s: Step.Step) => s.run === undefined && s.write !== undefined
       for (const current of runs) {
         const last = groups.at(-1)
         if (isWrite(current) && last?.every(isWrite)) last.push(current)
@@ -360,10 +363,15 @@ export const make = (
     const runGroup = (
       group: ReadonlyArray<Step.Step>,
       context: Step.Context,
-      claim: Claim | undefined
+      claim: Claim | undefined,
+      release?: NodePlan.Compute<unknown>
     ): Effect.Effect<ReadonlyArray<unknown> | undefined, StepFailure> => {
       const first = group[0]
-      const names = [...(claim === undefined ? [] : [claimStep]), ...group.map((s) => s.name)].join(", ")
+      const names = [
+        ...(claim === undefined ? [] : [claimStep]),
+        ...group.map((s) => s.name),
+        ...(release === undefined ? [] : [releaseStep])
+      ].join(", ")
       const run: Effect.Effect<ReadonlyArray<unknown> | undefined, StepFailure> =
         first?.run !== undefined
           ? step(names, first.run(context)).pipe(Effect.as(undefined))
@@ -375,7 +383,8 @@ export const make = (
                 compute: NodePlan.sequence(
                   [
                     ...(claim === undefined ? [] : [claim.compute]),
-                    ...group.map((s) => s.write?.(context) ?? NodePlan.sequence([]))
+                    ...group.map((s) => s.write?.(context) ?? NodePlan.sequence([])),
+                    ...(release === undefined ? [] : [release])
                   ],
                   {
                     accept: (result, index) =>
@@ -419,7 +428,8 @@ export const make = (
       action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
       seenAt: number,
       claim: Claim | undefined,
-      earlier: EarlierDrains
+      earlier: EarlierDrains,
+      holding: Holding | undefined
     ): Effect.Effect<Outcome, StepFailure> => {
       // The event counts among those on their way to a cordon until its cordon phase ends, or its handling does.
       let cordoned = false
@@ -515,7 +525,13 @@ export const make = (
         yield* ended(-1)
         for (const [index, group] of groups.entries()) {
           const withClaim = index === 0 ? claim : undefined
-          const results = yield* runGroup(group, context, withClaim).pipe(
+          // The event's last write gives the claim up with it when nothing else of this handler holds the node.
+          const release =
+            index > 0 && index === groups.length - 1 && group.every(isWrite)
+              ? yield* holding?.releaseWithLast ?? Effect.undefined
+              : undefined
+          const results = yield* runGroup(group, context, withClaim, release?.compute).pipe(
+            Effect.ensuring(release?.done ?? Effect.void),
             Effect.onExit((exit) =>
               withClaim === undefined
                 ? Effect.void
@@ -686,6 +702,18 @@ export const make = (
       readonly markDrained: () => void
     }
 
+    /** This handler's hold on the node, as an event working under it sees it. */
+    interface Holding {
+      /**
+       * When no other event of this handler works on the node: the claim's release, to send with the event's last
+       * write (the claim is then given up: a new event of the node waits for `done`, run once that write ended).
+       * `undefined`: the claim is given up apart, when the last event ends.
+       */
+      readonly releaseWithLast: Effect.Effect<
+        { readonly compute: NodePlan.Compute<unknown>; readonly done: Effect.Effect<void> } | undefined
+      >
+    }
+
     /** The claim could not be taken: another handler holds the node. */
     interface HeldElsewhere {
       readonly _tag: "HeldElsewhere"
@@ -712,6 +740,8 @@ export const make = (
       renewal: Fiber.Fiber<unknown> | undefined
       /** The record showed the node drained when the claim was taken. */
       recordedDrain: boolean
+      /** The claim was written (and not refused, nor found needless). */
+      written: boolean
       /** One of the events holding the node drained it. */
       drained: boolean
     }
@@ -776,6 +806,7 @@ export const make = (
               )
             } else {
               hold.recordedDrain = claimed.record?.drain?.finishedAt !== undefined
+              hold.written = true
               hold.renewal = yield* Effect.forkDetach(
                 Effect.repeat(
                   Effect.delay(renewClaim(nodeName, holder, leaseMs), Duration.millis(leaseMs / 3)),
@@ -836,9 +867,13 @@ export const make = (
       event: InterruptionEvent.InterruptionEvent,
       nodeName: string,
       action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>,
-      work: (claim: Claim | undefined, drains: EarlierDrains) => Effect.Effect<Outcome, StepFailure>
+      work: (
+        claim: Claim | undefined,
+        drains: EarlierDrains,
+        holding: Holding | undefined
+      ) => Effect.Effect<Outcome, StepFailure>
     ): Effect.Effect<Outcome, StepFailure> => {
-      if (coordination === undefined) return work(undefined, noEarlierDrains)
+      if (coordination === undefined) return work(undefined, noEarlierDrains, undefined)
       const { holder, leaseMs } = coordination
       return Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
@@ -855,6 +890,7 @@ export const make = (
             taken: Deferred.makeUnsafe(),
             renewal: undefined,
             recordedDrain: false,
+            written: false,
             drained: false
           }
           if (existing === undefined) holds.set(nodeName, hold)
@@ -865,10 +901,28 @@ export const make = (
               hold.drained = true
             }
           }
+          const holding: Holding = {
+            releaseWithLast: Effect.gen(function* () {
+              if (hold.users > 1 || !hold.written || holds.get(nodeName) !== hold) return undefined
+              // From here the hold is being given up, as releaseHold does (which then has nothing left to do).
+              holds.delete(nodeName)
+              const released = Deferred.makeUnsafe<void>()
+              releasing.set(nodeName, released)
+              if (hold.renewal !== undefined) yield* Fiber.interrupt(hold.renewal)
+              hold.renewal = undefined
+              return {
+                compute: (node: V1Node, now: Date) => NodePlan.releaseClaim(node, { holder }, now),
+                done: Effect.suspend(() => {
+                  if (releasing.get(nodeName) === released) releasing.delete(nodeName)
+                  return Deferred.succeed(released, undefined)
+                })
+              }
+            })
+          }
           return yield* restore(
             Effect.gen(function* () {
               if (existing === undefined) {
-                return yield* work(claimFor(event, nodeName, action, hold, holder, leaseMs), earlier)
+                return yield* work(claimFor(event, nodeName, action, hold, holder, leaseMs), earlier, holding)
               }
               const taken = yield* Effect.exit(Deferred.await(hold.taken))
               if (!Exit.isSuccess(taken)) {
@@ -891,7 +945,7 @@ export const make = (
                 )
                 return { _tag: "AlreadyDone" } as const
               }
-              return yield* work(undefined, earlier)
+              return yield* work(undefined, earlier, holding)
             })
           ).pipe(Effect.ensuring(releaseHold(nodeName, hold, existing === undefined)))
         })
@@ -916,8 +970,8 @@ export const make = (
           return yield* undo(event, nodeName)
         }
         yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
-        return yield* claimed(event, nodeName, action, (claim, earlier) =>
-          act(event, nodeName, action, seenAt, claim, earlier)
+        return yield* claimed(event, nodeName, action, (claim, earlier, holding) =>
+          act(event, nodeName, action, seenAt, claim, earlier, holding)
         )
       }).pipe(
         Effect.catch((failure: StepFailure) =>
