@@ -65,6 +65,7 @@ const main = Effect.gen(function* () {
       maxReceivesBeforeDrop: Messages.maxReceivesBeforeDrop,
       // Every worker holds a message for its whole drain, which may last until the heartbeats stop.
       maxInFlight: Math.max(100, settings.workers),
+      receivers: Messages.receiversFor(settings.workers),
       maxHold: Duration.seconds(
         Math.max(3600, settings.nodeTerminationGracePeriod + 600, settings.heartbeatUntil + 600)
       )
