@@ -53,7 +53,12 @@ for (const group of ["packages", "apps", "tooling"]) {
     const report = JSON.parse(readFileSync(file, "utf8")) as Report
     totals.packages += 1
     totals.passed += report.numPassedTests
-    totals.failed += report.numFailedTests
+    // A file that failed to load (or whose hooks failed) has no failed test of its own: it counts as one.
+    const brokenFiles = (report.testResults ?? []).filter(
+      (file) =>
+        file.status === "failed" && !(file.assertionResults ?? []).some((test) => test.status === "failed")
+    ).length
+    totals.failed += report.numFailedTests + brokenFiles
     totals.skipped += report.numPendingTests + (report.numTodoTests ?? 0)
     for (const file of report.testResults ?? []) {
       const where = `${group}/${name}/${file.name.split(`/${group}/${name}/`).pop()}`

@@ -44,6 +44,7 @@ import {
   SendMessageBatchCommand
 } from "@aws-sdk/client-sqs"
 import { AwsEvents, Fixtures, Fleet, SqsCeiling, TestBed } from "@nth/testbed"
+import { receiversFor } from "../src/Messages.ts"
 import {
   apiServerRequests,
   cpuSeconds,
@@ -69,6 +70,8 @@ const { values } = parseArgs({
 })
 const NODES = Number(values.nodes)
 const WORKERS = Number(values.workers)
+/** The long polls the program keeps in flight for WORKERS. */
+const nthReceivers = receiversFor(WORKERS)
 const REPLICAS = values.replicas.split(",").map(Number)
 const TIMEOUT_MS = Number(values.timeout) * 1000
 const TARGET_SECONDS = 10
@@ -282,7 +285,8 @@ try {
       for (const [label, endpoint, receivers] of [
         ["moto, 1 receiver", env.AWS_ENDPOINT_URL, 1],
         ["moto, 4 receivers", env.AWS_ENDPOINT_URL, 4],
-        ["moto through the counter, 4 receivers", counter.url, 4]
+        ["moto through the counter, 4 receivers", counter.url, 4],
+        [`moto, ${nthReceivers} receivers (as many as nth's)`, env.AWS_ENDPOINT_URL, nthReceivers]
       ] as const) {
         const result = await SqsCeiling.measure({ endpoint, messages: NODES, receivers })
         ceilings.push({ label, result })

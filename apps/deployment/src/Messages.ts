@@ -18,7 +18,8 @@ import { Clock, Duration, Effect, Result } from "effect"
  * intake's default) and at most 16. Each receive brings at most 10 messages, so with many workers (a burst as
  * large as the cluster) 4 receivers starve them: measured with 1000 Spot notices waiting and WORKERS=1000 on the
  * 2-core test bed, the last message was received after 10.3 s with 4 receivers and 5.9 s with 12 (the last node
- * cordoned after 14.2 s and 8.9 s). An idle receiver costs one ReceiveMessage per 20 s long poll.
+ * cordoned after 14.2 s and 8.9 s); with the 14 this gives for 1000, 5.9 s and 7.6 s. An idle receiver costs one
+ * ReceiveMessage per 20 s long poll.
  */
 export const receiversFor = (workers: number): number => Math.min(16, Math.max(4, Math.ceil(workers / 75)))
 
@@ -41,6 +42,8 @@ const heldElsewhereLimit = Duration.seconds(10)
 const launchLimit = Duration.hours(2)
 /** A launch hook's node is looked at again at least this often. */
 const launchRecheck = Duration.seconds(30)
+/** How often a launch hook's node is looked at while its message, on its last receive, is held. */
+const launchWait = Duration.seconds(2)
 
 /**
  * This replica's name in the nodes' claims: its pod's name (`POD_NAME`), which a restarted container keeps (so it
@@ -302,14 +305,20 @@ export const make = (
         return release()
       })
 
-    /** A launch hook: completed once the node is Ready, else looked at again later, until the hook is over. */
+    /**
+     * A launch hook: completed once the node is Ready, else looked at again later, until the hook is over. With a
+     * redrive policy the looks are spread over the receives the message has left, and on its last receive the
+     * node is waited for here, the message held: released then, it would go to the dead-letter queue long before
+     * the hook gives up.
+     */
     const launch = (
       event: InterruptionEvent.AsgLifecycleLaunch,
-      node: { readonly ready: boolean } | undefined,
+      nodeReady: Effect.Effect<boolean | undefined, NodeIndex.NodeIndexError>,
       message: Intake.Message
     ) =>
       Effect.gen(function* () {
-        if (node?.ready) {
+        const ready = yield* nodeReady
+        if (ready === true) {
           return yield* completeThenDelete(event)
         }
         const limit = yield* lifecycle.hookTimeouts(event).pipe(
@@ -318,19 +327,37 @@ export const make = (
             Effect.as(Effect.logWarning(`reading the hook's timeout failed: ${error.message}`), launchLimit)
           )
         )
+        const limitMs = Duration.toMillis(limit)
         const age = (yield* Clock.currentTimeMillis) - message.sentAt.getTime()
-        if (age > Duration.toMillis(limit)) {
-          yield* Effect.logWarning(
+        const gaveUp = Effect.as(
+          Effect.logWarning(
             "the launched instance's node never became Ready while the hook could wait: message deleted"
+          ),
+          complete
+        )
+        if (age > limitMs) return yield* gaveUp
+        const left = message.receivesLeft
+        if (left === 0) {
+          yield* Effect.logInfo(
+            "the launched instance's node is not Ready yet, and this is the message's last receive before the dead-letter queue: waiting for it here"
           )
-          return complete
+          for (;;) {
+            yield* Effect.sleep(launchWait)
+            if ((yield* nodeReady) === true) return yield* completeThenDelete(event)
+            if ((yield* Clock.currentTimeMillis) - message.sentAt.getTime() > limitMs) return yield* gaveUp
+          }
         }
         yield* Effect.logInfo(
-          node === undefined
+          ready === undefined
             ? "the launched instance has no node yet: looking again later"
             : "the launched instance's node is not Ready yet: looking again later"
         )
-        return release(Duration.min(Intake.defaultReleaseDelay(message.receiveCount), launchRecheck))
+        const recheck = Duration.toMillis(
+          Duration.min(Intake.defaultReleaseDelay(message.receiveCount), launchRecheck)
+        )
+        // With receives to spare, the looks are spread over them (the last one waiting here, above).
+        const spread = left === undefined ? recheck : Math.max(recheck, (limitMs - age) / (left + 1))
+        return release(Duration.millis(spread))
       })
 
     /**
@@ -379,9 +406,13 @@ export const make = (
           yield* Effect.logInfo(`the instance has no private DNS name (${instance.state}): message deleted`)
           return complete
         }
+        if (event.kind === "AsgLifecycleLaunch") {
+          const nodeReady = Effect.map(nodes.lookup(instance), (found) =>
+            found === undefined ? undefined : NodeIndex.isReady(found)
+          )
+          return yield* launch(event, nodeReady, message)
+        }
         const node = yield* nodes.lookup(instance)
-        if (event.kind === "AsgLifecycleLaunch")
-          return yield* launch(event, node && { ready: NodeIndex.isReady(node) }, message)
         const nodeName = node?.metadata?.name
         if (nodeName === undefined) return yield* notFound(event, message)
         yield* Effect.logDebug("node found").pipe(Effect.annotateLogs({ node: nodeName }))

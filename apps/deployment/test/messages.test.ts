@@ -8,7 +8,7 @@
  * - a node not in the cluster: released, back later, deleted after `Messages.maxReceivesBeforeDrop` receives;
  * - poison messages, with and without a redrive policy;
  * - a drain longer than the visibility timeout;
- * - a launch lifecycle action completed only once its node is Ready.
+ * - a launch lifecycle action completed only once its node is Ready (held on its last receive with a redrive policy).
  *
  * As in deployment.test.ts: a queue per test (fed by its own EventBridge rule), and a MANAGED_TAG of this file's
  * own, so other files' events reaching these queues are deleted as unmanaged. Messages the program must not act
@@ -606,6 +606,60 @@ describe("nth-deployment: long drains and late nodes", () => {
     // A launch is no interruption: the nodes are left alone.
     expect((await readNode(joined.name)).spec?.unschedulable).toBeFalsy()
     expect((await readNode(notReadyNode.name)).spec?.unschedulable).toBeFalsy()
+    expect(await app.stop()).toBe(0)
+  })
+
+  it("a launch lifecycle action on a queue with a redrive policy: on its last receive the message is held, not sent to the dead-letter queue, until the node is Ready", async () => {
+    const group = Fixtures.uniqueName("nth-msg-launch-dlq")
+    const autoScalingGroup = {
+      name: group,
+      hooks: [{ name: "nth-launch", transition: "autoscaling:EC2_INSTANCE_LAUNCHING" as const }]
+    }
+    const instance = await Fixtures.launchInstance(bed.clients, {
+      autoScalingGroup,
+      tags: { [managedTag]: "" }
+    })
+    const node = await Fixtures.registerNodeFor(bed.clients, instance, { kwok: false })
+    bed.defer(() => Fixtures.deleteNode(bed.clients, node.name))
+    await Fixtures.setNodeReady(bed.clients, node.name, false)
+    const deadLetters = await Fixtures.createQueue(bed.clients, "nth-messages-dlq")
+    bed.defer(() => Fixtures.deleteQueue(bed.clients, deadLetters))
+    // One receive only: a release would send the message to the dead-letter queue.
+    const queue = await freshQueue({
+      attributes: {
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetters.queueArn, maxReceiveCount: 1 })
+      },
+      eventPattern: { source: ["aws.autoscaling"], detail: { AutoScalingGroupName: [group] } }
+    })
+    const app = await startApp(queue.queueUrl)
+    const action = await Fixtures.startLifecycleAction(bed.clients, {
+      autoScalingGroupName: group,
+      lifecycleHookName: "nth-launch",
+      instanceId: instance.instanceId
+    })
+    await Fixtures.publishEvents(bed.clients, [
+      AwsEvents.asgLaunchLifecycleAction({
+        autoScalingGroupName: group,
+        lifecycleHookName: "nth-launch",
+        lifecycleActionToken: action.lifecycleActionToken,
+        instanceId: instance.instanceId
+      })
+    ])
+    await waitForLogs(app, "held on its last receive", (e) =>
+      e.message.includes("this is the message's last receive before the dead-letter queue")
+    )
+    expect((await lifecycleAction(action.lifecycleActionToken))?.state).toBe("waiting")
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    expect(await Fixtures.queueDepth(bed.clients, queue.queueUrl)).toEqual({ visible: 0, inFlight: 1 })
+    expect(await Fixtures.queueDepth(bed.clients, deadLetters.queueUrl)).toEqual({ visible: 0, inFlight: 0 })
+
+    const readyAt = Date.now() / 1000
+    await Fixtures.setNodeReady(bed.clients, node.name, true)
+    const completed = await Fixtures.waitForCompletedAction(bed.clients, action.lifecycleActionToken, 20_000)
+    expect(completed.result).toBe("CONTINUE")
+    expect(completed.completedAt).toBeGreaterThanOrEqual(readyAt)
+    await waitForEmptyQueue(queue.queueUrl)
+    expect(await Fixtures.queueDepth(bed.clients, deadLetters.queueUrl)).toEqual({ visible: 0, inFlight: 0 })
     expect(await app.stop()).toBe(0)
   })
 })

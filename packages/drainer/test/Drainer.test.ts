@@ -180,7 +180,10 @@ describe("drain", () => {
         (await bed.clients.apps
           .readNamespacedDaemonSet({ name: "orphaner", namespace })
           .then(() => false)
-          .catch(() => true))
+          .catch((error: { code?: number }) => {
+            if (error.code === 404) return true
+            throw error
+          }))
           ? true
           : undefined
       )
@@ -426,7 +429,9 @@ describe("drain", () => {
     })
     await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 4)
     await Fixtures.waitForBudget(bed.clients, namespace, "slow", (s) => s.disruptionsAllowed === 1)
-    await Fixtures.setUnschedulable(bed.clients, spare, false)
+    // The spare stays cordoned until the drain is interrupted: the first eviction's replacement cannot become
+    // Ready, so the budget allows exactly one eviction before the interrupt (with the spare open, a loaded CI
+    // machine had the budget allow more, and evictions already sent carried out, before the interrupt landed).
     expect(await isUnschedulable(node)).toBe(false)
     const slowOnNode = async () =>
       (await podsOn(node)).filter((p) => p.metadata?.labels?.app === "slow").length
@@ -458,18 +463,17 @@ describe("drain", () => {
     await Fixtures.waitFor("the first eviction", async () => (interrupted === undefined ? undefined : true))
     await interrupted
     const afterInterrupt = evictions
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(afterInterrupt).toBe(1)
+    // Now the budget allows more: the replacement becomes Ready on the spare.
+    await Fixtures.setUnschedulable(bed.clients, spare, false)
+    await Fixtures.waitForBudget(bed.clients, namespace, "slow", (s) => s.disruptionsAllowed >= 1)
     const standing = await standingOnNode()
+    expect(standing).toBe(before - 1)
     await new Promise((resolve) => setTimeout(resolve, 6500))
+    // The interrupted drain evicts nothing more: the evicted pod is gone, the others stay.
     expect(evictions).toBe(afterInterrupt)
-    // The evicted pods are gone; the others stay, though the budget has allowed more evictions since.
     expect(await standingOnNode()).toBe(standing)
     expect(await slowOnNode()).toBe(standing)
-    expect(standing).toBeLessThanOrEqual(before - afterInterrupt)
-    // At least one pod left: the drain was stopped before its end. (Not 2: on a loaded machine the evictions sent
-    // together at the start, uninterruptible once sent, have ended with 3 pods out of 4 gone, the interrupt
-    // having come 0 ms after the first PodEvicted; not explained yet.)
-    expect(standing).toBeGreaterThanOrEqual(1)
     expect(await isUnschedulable(node)).toBe(true)
   }, 30_000)
 

@@ -278,7 +278,8 @@ export const make = (
 
     // Events of this handler on their way to their node's cordon: while there are any, drains wait (at most
     // `cordonFirst`). Measured with 1000 Spot notices in queue mode (one replica, 2 cores shared with the test
-    // bed): the last cordon came 19.8 s after the start with drains interleaved, and XX s with them waiting.
+    // bed, 4 receivers, before moto's DescribeInstances was fixed): the last cordon came 19.8 s after the start
+    // with the drains interleaved, 18.4 s with them waiting.
     const cordonFirstMs = Duration.toMillis(Duration.fromInputUnsafe(options.cordonFirst ?? "5 seconds"))
     let cordoning = 0
     const cordonsDone = Latch.makeUnsafe(true)
@@ -472,7 +473,10 @@ export const make = (
             (s) => s.phase === phase && s.alongside === undefined && (s.appliesTo?.(context) ?? true)
           )
         )
-        const groups = groupsOf(runs)
+        const grouped = groupsOf(runs)
+        // The claim goes with the first writes; when the first step is not a write, it is a write of its own first.
+        const groups =
+          claim !== undefined && !(grouped[0]?.every(isWrite) ?? false) ? [[], ...grouped] : grouped
         // The group after which each phase is over (-1: before the first, the phase having no step of its own).
         const endOf = (phase: Step.Phase) => {
           const through = Step.phases.slice(0, Step.phases.indexOf(phase) + 1)
@@ -521,49 +525,83 @@ export const make = (
             }
           })
 
-        if (claim === undefined) yield* announce
-        yield* ended(-1)
+        /**
+         * A failed group, reported as each action it was part of: the pre-drain task when it held a pre-drain step
+         * (or came before the task's end), the cordon (and drain) when it held a step of theirs; a node that is
+         * gone, as the first of those only. A group that was the claim alone, or a claim on a node that is gone,
+         * is logged only (nothing was done on the node).
+         */
+        const reportGroupFailure = (group: ReadonlyArray<Step.Step>, index: number, withClaim: boolean) => {
+          const preDrain =
+            group.some((s) => s.phase === "pre-drain") || (group.length > 0 && index <= preDrainEnd)
+          const acting = group.some((s) => s.phase !== "pre-drain")
+          return (failure: StepFailure) =>
+            Effect.gen(function* () {
+              if ((!preDrain && !acting) || (withClaim && tagOf(failure.cause) === "NodeNotFound")) {
+                return yield* Effect.logError(`${failure.step} failed: ${failure.error}`)
+              }
+              if (preDrain) {
+                yield* reportFailure(
+                  nodeName,
+                  "pre-drain",
+                  Reason.nodeAction.PreDrainError,
+                  (error) => `There was a problem executing the pre-drain task: ${error}`
+                )(failure)
+              }
+              // A node that is gone fails the whole write once: reported as its first action only.
+              if (!acting || (preDrain && tagOf(failure.cause) === "NodeNotFound")) return
+              if (tagOf(failure.cause) === "JoinedDrainFailed") {
+                return yield* Effect.logWarning(`the drain this event joined failed: ${failure.error}`)
+              }
+              yield* reportFailure(
+                nodeName,
+                cordonOnly ? "cordon" : "cordon-and-drain",
+                cordonOnly ? Reason.nodeAction.CordonError : Reason.nodeAction.CordonAndDrainError,
+                (error) =>
+                  `There was a problem while trying to ${cordonOnly ? "cordon" : "cordon and drain"} the node: ${error}`
+              )(failure)
+            })
+        }
+
+        // A claimed event reports nothing (not even a pre-drain task without steps) before its claim is decided:
+        // a refused claim means another handler does the work.
+        if (claim === undefined) {
+          yield* announce
+          yield* ended(-1)
+        }
         for (const [index, group] of groups.entries()) {
           const withClaim = index === 0 ? claim : undefined
-          // The event's last write gives the claim up with it when nothing else of this handler holds the node.
-          const release =
-            index > 0 && index === groups.length - 1 && group.every(isWrite)
-              ? yield* holding?.releaseWithLast ?? Effect.undefined
-              : undefined
-          const results = yield* runGroup(group, context, withClaim, release?.compute).pipe(
-            Effect.ensuring(release?.done ?? Effect.void),
-            Effect.onExit((exit) =>
-              withClaim === undefined
-                ? Effect.void
-                : withClaim.settle(
-                    Exit.isSuccess(exit)
-                      ? Exit.succeed(exit.value?.[0] as NodePlan.Claimed)
-                      : (exit as Exit.Exit<never, StepFailure>)
-                  )
-            ),
-            Effect.tapError((failure) =>
-              index <= preDrainEnd
-                ? reportFailure(
-                    nodeName,
-                    "pre-drain",
-                    Reason.nodeAction.PreDrainError,
-                    (error) => `There was a problem executing the pre-drain task: ${error}`
-                  )(failure)
-                : tagOf(failure.cause) === "JoinedDrainFailed"
-                  ? Effect.logWarning(`the drain this event joined failed: ${failure.error}`)
-                  : reportFailure(
-                      nodeName,
-                      cordonOnly ? "cordon" : "cordon-and-drain",
-                      cordonOnly ? Reason.nodeAction.CordonError : Reason.nodeAction.CordonAndDrainError,
-                      (error) =>
-                        `There was a problem while trying to ${cordonOnly ? "cordon" : "cordon and drain"} the node: ${error}`
-                    )(failure)
-            )
-          )
+          const last = index > 0 && index === groups.length - 1 && group.every(isWrite)
+          const results = yield* Effect.uninterruptibleMask((restore) =>
+            Effect.gen(function* () {
+              // The event's last write gives the claim up with it when nothing else of this handler holds the
+              // node; if that write fails (or is cut short), the claim is given up on its own.
+              const release = last && holding !== undefined ? yield* holding.releaseWithLast : undefined
+              return yield* restore(runGroup(group, context, withClaim, release?.compute)).pipe(
+                Effect.onExit((exit) =>
+                  release === undefined
+                    ? Effect.void
+                    : Exit.isSuccess(exit)
+                      ? release.done
+                      : Effect.ensuring(release.alone, release.done)
+                ),
+                Effect.onExit((exit) =>
+                  withClaim === undefined
+                    ? Effect.void
+                    : withClaim.settle(
+                        Exit.isSuccess(exit)
+                          ? Exit.succeed(exit.value?.[0] as NodePlan.Claimed)
+                          : (exit as Exit.Exit<never, StepFailure>)
+                      )
+                )
+              )
+            })
+          ).pipe(Effect.tapError(reportGroupFailure(group, index, withClaim !== undefined)))
           if (withClaim !== undefined) {
             const refused = withClaim.decide(results?.[0] as NodePlan.Claimed)
             if (refused !== undefined) return refused
             yield* announce
+            yield* ended(-1)
           }
           yield* ended(index)
         }
@@ -710,7 +748,13 @@ export const make = (
        * `undefined`: the claim is given up apart, when the last event ends.
        */
       readonly releaseWithLast: Effect.Effect<
-        { readonly compute: NodePlan.Compute<unknown>; readonly done: Effect.Effect<void> } | undefined
+        | {
+            readonly compute: NodePlan.Compute<unknown>
+            /** Gives the claim up on its own (the last write failed); failures are logged. */
+            readonly alone: Effect.Effect<void>
+            readonly done: Effect.Effect<void>
+          }
+        | undefined
       >
     }
 
@@ -744,21 +788,32 @@ export const make = (
       written: boolean
       /** One of the events holding the node drained it. */
       drained: boolean
+      /** Completed with the other handler's name when the claim is lost to it. */
+      readonly lost: Deferred.Deferred<string>
+      /** The claim's write failed in a way that does not rule out its having landed. */
+      mayHaveLanded: boolean
     }
     const holds = new Map<string, Hold>()
 
-    /** Renews `holder`'s claim; a claim lost (not renewed in time, another handler took it) stops the renewals. */
-    const renewClaim = (nodeName: string, holder: string, leaseMs: number) =>
+    /**
+     * Renews `holder`'s claim. A claim lost (not renewed in time, and another handler took it) stops the renewals
+     * and, through `hold.lost`, the work of this handler's events on the node: the other handler acts there now.
+     */
+    const renewClaim = (nodeName: string, holder: string, leaseMs: number, hold: Hold) =>
       taints.claim({ nodeName, holder, leaseMs }).pipe(
         Effect.flatMap((renewed) =>
           renewed.result._tag === "Claimed"
             ? Effect.void
-            : Effect.andThen(
-                Effect.logError(
-                  `the node's claim was lost to ${renewed.result.holder} (not renewed in time): two handlers may act on the node`
-                ),
-                Effect.interrupt
-              )
+            : Effect.gen(function* () {
+                const other =
+                  renewed.result._tag === "HeldElsewhere" ? renewed.result.holder : "another handler"
+                metrics.claimsLost.increment()
+                yield* Effect.logError(
+                  `the node's claim was lost to ${other} (not renewed in time): stopping the work on the node, which that handler now does`
+                )
+                yield* Deferred.succeed(hold.lost, other)
+                return yield* Effect.interrupt
+              })
         ),
         Effect.catch((error) => Effect.logWarning(`renewing the node's claim failed: ${errorText(error)}`))
       )
@@ -785,8 +840,13 @@ export const make = (
         settle: (exit) =>
           Effect.gen(function* () {
             if (!Exit.isSuccess(exit)) {
-              // A claim that failed is not kept: the next event of the node tries again.
-              if (holds.get(nodeName) === hold) holds.delete(nodeName)
+              // A write cut short, or failed in a way that does not say it was refused, may have landed: the claim
+              // is then given up when the event ends, like a claim taken (a release only removes this holder's).
+              const failure = Cause.findErrorOption(exit.cause)
+              const refused =
+                failure._tag === "Some" &&
+                ["NodeNotFound", "NodeConflict"].includes(tagOf(failure.value.cause) ?? "")
+              hold.mayHaveLanded = !refused
               yield* Deferred.failCause(hold.taken, exit.cause)
               return
             }
@@ -809,7 +869,7 @@ export const make = (
               hold.written = true
               hold.renewal = yield* Effect.forkDetach(
                 Effect.repeat(
-                  Effect.delay(renewClaim(nodeName, holder, leaseMs), Duration.millis(leaseMs / 3)),
+                  Effect.delay(renewClaim(nodeName, holder, leaseMs, hold), Duration.millis(leaseMs / 3)),
                   Schedule.forever
                 )
               )
@@ -822,6 +882,15 @@ export const make = (
     // Nodes whose claim is being given up: a new event of the node waits for that write, or the release (by holder)
     // could remove the claim the new event has just taken.
     const releasing = new Map<string, Deferred.Deferred<void>>()
+
+    /** Gives `holder`'s claim on the node up (nothing when another holds it); a failure is logged, it expires. */
+    const giveUpClaim = (nodeName: string, holder: string) =>
+      Effect.suspend(() => taints.releaseClaim({ nodeName, holder })).pipe(
+        Effect.catch((error) =>
+          Effect.logWarning(`giving up the node's claim failed (it expires on its own): ${errorText(error)}`)
+        ),
+        Effect.asVoid
+      )
 
     const releaseHold = (nodeName: string, hold: Hold, claimer: boolean) =>
       Effect.gen(function* () {
@@ -841,16 +910,8 @@ export const make = (
         releasing.set(nodeName, released)
         const taken = yield* Effect.exit(Deferred.await(hold.taken))
         if (hold.renewal !== undefined) yield* Fiber.interrupt(hold.renewal)
-        if (Exit.isSuccess(taken) && taken.value.written) {
-          yield* taints
-            .releaseClaim({ nodeName, holder: coordination.holder })
-            .pipe(
-              Effect.catch((error) =>
-                Effect.logWarning(
-                  `giving up the node's claim failed (it expires on its own): ${errorText(error)}`
-                )
-              )
-            )
+        if ((Exit.isSuccess(taken) && taken.value.written) || hold.mayHaveLanded) {
+          yield* giveUpClaim(nodeName, coordination.holder)
         }
         releasing.delete(nodeName)
         yield* Deferred.succeed(released, undefined)
@@ -891,7 +952,9 @@ export const make = (
             renewal: undefined,
             recordedDrain: false,
             written: false,
-            drained: false
+            drained: false,
+            lost: Deferred.makeUnsafe(),
+            mayHaveLanded: false
           }
           if (existing === undefined) holds.set(nodeName, hold)
           hold.users += 1
@@ -902,27 +965,40 @@ export const make = (
             }
           }
           const holding: Holding = {
-            releaseWithLast: Effect.gen(function* () {
-              if (hold.users > 1 || !hold.written || holds.get(nodeName) !== hold) return undefined
-              // From here the hold is being given up, as releaseHold does (which then has nothing left to do).
-              holds.delete(nodeName)
-              const released = Deferred.makeUnsafe<void>()
-              releasing.set(nodeName, released)
-              if (hold.renewal !== undefined) yield* Fiber.interrupt(hold.renewal)
-              hold.renewal = undefined
-              return {
-                compute: (node: V1Node, now: Date) => NodePlan.releaseClaim(node, { holder }, now),
-                done: Effect.suspend(() => {
-                  if (releasing.get(nodeName) === released) releasing.delete(nodeName)
-                  return Deferred.succeed(released, undefined)
-                })
-              }
-            })
+            releaseWithLast: Effect.uninterruptible(
+              Effect.gen(function* () {
+                if (hold.users > 1 || !hold.written || holds.get(nodeName) !== hold) return undefined
+                // From here the hold is being given up, as releaseHold does (which then has nothing left to do).
+                holds.delete(nodeName)
+                const released = Deferred.makeUnsafe<void>()
+                releasing.set(nodeName, released)
+                if (hold.renewal !== undefined) yield* Fiber.interrupt(hold.renewal)
+                hold.renewal = undefined
+                return {
+                  compute: (node: V1Node, now: Date) => NodePlan.releaseClaim(node, { holder }, now),
+                  alone: giveUpClaim(nodeName, holder),
+                  done: Effect.suspend(() => {
+                    if (releasing.get(nodeName) === released) releasing.delete(nodeName)
+                    return Deferred.succeed(released, undefined)
+                  })
+                }
+              })
+            )
           }
+          const stopOnLoss = <E>(effect: Effect.Effect<Outcome, E>) =>
+            Effect.raceFirst(
+              effect,
+              Effect.map(
+                Deferred.await(hold.lost),
+                (other): Outcome => ({ _tag: "InProgress", heldBy: other })
+              )
+            )
           return yield* restore(
             Effect.gen(function* () {
               if (existing === undefined) {
-                return yield* work(claimFor(event, nodeName, action, hold, holder, leaseMs), earlier, holding)
+                return yield* stopOnLoss(
+                  work(claimFor(event, nodeName, action, hold, holder, leaseMs), earlier, holding)
+                )
               }
               const taken = yield* Effect.exit(Deferred.await(hold.taken))
               if (!Exit.isSuccess(taken)) {
@@ -945,7 +1021,7 @@ export const make = (
                 )
                 return { _tag: "AlreadyDone" } as const
               }
-              return yield* work(undefined, earlier, holding)
+              return yield* stopOnLoss(work(undefined, earlier, holding))
             })
           ).pipe(Effect.ensuring(releaseHold(nodeName, hold, existing === undefined)))
         })

@@ -54,6 +54,8 @@ export interface Registry {
   readonly eventsReceived: Counter<"kind">
   /** `nth_events_ignored_total`: events the settings switch off, by kind. */
   readonly eventsIgnored: Counter<"kind">
+  /** Node claims another handler took while this one was acting on the node (see `Handler.Options.coordination`). */
+  readonly claimsLost: Counter
   /** `nth_startup_recovery_failures_total`: start-up recoveries that failed on every try. */
   readonly startupRecoveryFailures: Counter
   /** `nth_kubernetes_events_suppressed_total`: Kubernetes Events held back by their rate limit, by reason. */
@@ -184,6 +186,10 @@ export const make = (): Registry => {
     eventsIgnored: counter("nth_events_ignored_total", "Events ignored by the settings, by kind", {
       labels: ["kind"]
     }),
+    claimsLost: counter(
+      "nth_node_claims_lost_total",
+      "Node claims another handler took while this one acted on the node (not renewed in time): its work there was stopped"
+    ),
     startupRecoveryFailures: counter(
       "nth_startup_recovery_failures_total",
       "Start-up recoveries (uncordon after reboot, reading the node's record) that failed on every try"

@@ -5,7 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Drainer } from "@nth/drainer"
 import { InterruptionEvent } from "@nth/events"
 import { KubeClient, type KubeError } from "@nth/kube"
-import { TaintManager } from "@nth/taint-manager"
+import { NodePlan, NodeRecord, TaintManager } from "@nth/taint-manager"
 import { Fixtures, useTestBed } from "@nth/testbed"
 import { Effect, Fiber, Layer } from "effect"
 import { Handler, Metrics, Settings } from "../src/index.ts"
@@ -263,7 +263,7 @@ describe("Handler", () => {
     expect(uncordon).toEqual({ _tag: "NodeNotFound", nodeName: ghostName })
     expect(metricsText).toContain('actions_total{node_action="pre-drain",node_status="error"} 1')
     expect(metricsText).toContain('actions_total{node_action="uncordon",node_status="error"} 1')
-    // The pre-drain task failed, so no cordon was tried: no cordon-and-drain error either.
+    // The node is gone: the write of the taint and the cordon fails once, reported as the pre-drain task's.
     expect(metricsText).not.toContain('node_action="cordon-and-drain"')
     const events = await nodeEvents(ghostName)
     const message = (reason: string) => events.find((e) => e.reason === reason)?.message ?? ""
@@ -451,6 +451,56 @@ describe("Handler", () => {
     expect(outcomes[1]._tag).toBe("Drained")
     for (const [pod, sent] of evictions) expect(sent, pod).toBe(1)
     expect((await podsOn(node.name)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(0)
+  })
+
+  it("a coordinated handler that loses its claim mid-drain stops its work there, and counts it", async () => {
+    // A drain that cannot end (the budget allows no eviction) gives the handler time to lose its claim.
+    const { node, labels } = await bed.nodeWithDeployment({ replicas: 2, budget: { minAvailable: 2 } })
+    await Fixtures.waitForBudget(
+      bed.clients,
+      bed.namespace(),
+      labels.app ?? "",
+      (s) => s.currentHealthy === 2
+    )
+    const settings = settingsFor(node.name, {
+      ENABLE_SQS_TERMINATION_DRAINING: "true",
+      QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/1/q"
+    })
+    const spot = spotNotice(node)
+    const metrics = Metrics.make()
+    const outcome = await Effect.runPromise(
+      Effect.gen(function* () {
+        const handler = yield* Handler.Handler
+        const handling = yield* Effect.forkChild(handler.handle(spot))
+        yield* Effect.sleep("1 second")
+        // Another replica's claim, as if this one had not renewed in time and the other had taken the node.
+        const ref = { id: spot.id, kind: spot.kind }
+        const taints = yield* TaintManager.TaintManager
+        yield* taints.apply({
+          nodeName: node.name,
+          operation: "take the claim over",
+          compute: NodePlan.sequence([
+            (target, now) => NodePlan.releaseClaim(target, { holder: "a" }, now),
+            (target, now) => NodePlan.claim(target, { holder: "b", event: ref, leaseMs: 60_000 }, now)
+          ])
+        })
+        return yield* Fiber.join(handling)
+      }).pipe(
+        Effect.provide(
+          Handler.layer(
+            { ...Settings.toHandlerOptions(settings), coordination: { holder: "a", lease: "1500 millis" } },
+            metrics
+          ).pipe(
+            Layer.provideMerge(Layer.mergeAll(TaintManager.layer({}), Drainer.layer)),
+            Layer.provideMerge(KubeClient.layer({ kubeConfig: bed.clients.kubeConfig }))
+          )
+        )
+      )
+    )
+    expect(outcome).toEqual({ _tag: "InProgress", heldBy: "b" })
+    expect(metrics.render()).toContain("nth_node_claims_lost_total 1")
+    const record = NodeRecord.read(await bed.clients.core.readNode({ name: node.name })).record
+    expect(record?.claim?.holder).toBe("b")
   })
 
   it("a coordinated handler does not take an old drain for this event's: tainted before a crash, drained anew", async () => {

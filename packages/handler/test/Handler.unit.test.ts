@@ -4,10 +4,11 @@
  * handler against the test bed.)
  */
 import { describe, expect, it } from "@effect/vitest"
+import type { V1Node } from "@kubernetes/client-node"
 import { Drainer } from "@nth/drainer"
 import { InterruptionEvent } from "@nth/events"
 import { KubeClient } from "@nth/kube"
-import { NodePlan, type NodeRecord, TaintManager } from "@nth/taint-manager"
+import { NodePlan, NodeRecord, TaintManager } from "@nth/taint-manager"
 import { Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { Handler, Metrics, Settings, Step } from "../src/index.ts"
@@ -87,6 +88,9 @@ const makeHandler = (options: {
   >
   readonly drain?: Effect.Effect<unknown, unknown>
   readonly steps?: Handler.Options["steps"]
+  readonly coordination?: Handler.Options["coordination"]
+  /** The node the stand-in's `apply` computes writes on. */
+  readonly node?: V1Node
 }) =>
   Effect.gen(function* () {
     const calls: Calls = { taints: [], drains: 0 }
@@ -99,7 +103,10 @@ const makeHandler = (options: {
         if (override) return override(input)
         if (name === "apply") {
           return Effect.succeed({
-            ...apply.compute({ metadata: { name: nodeName, resourceVersion: "1" } }, new Date(0)),
+            ...apply.compute(
+              options.node ?? { metadata: { name: nodeName, resourceVersion: "1" } },
+              new Date(0)
+            ),
             dryRun: false,
             attempts: 1
           })
@@ -123,7 +130,11 @@ const makeHandler = (options: {
     const metrics = Metrics.make()
     const handlerOptions = Settings.toHandlerOptions(options.settings ?? settingsFor())
     const handler = yield* Handler.make(
-      options.steps === undefined ? handlerOptions : { ...handlerOptions, steps: options.steps },
+      {
+        ...handlerOptions,
+        ...(options.steps === undefined ? {} : { steps: options.steps }),
+        ...(options.coordination === undefined ? {} : { coordination: options.coordination })
+      },
       metrics
     ).pipe(
       Effect.provide(
@@ -253,10 +264,80 @@ describe("Handler, pre-drain task", () => {
         step: "taint, cordon, record drain started"
       })
       expect(failing.calls.taints).toEqual(["taint, cordon, record drain started"])
+      // The write held the cordon too: reported as a failed cordon and drain as well.
       const text = failing.metrics.render()
       expect(text).toContain('actions_total{node_action="pre-drain",node_status="error"} 1')
-      expect(text).not.toContain('node_action="cordon-and-drain"')
+      expect(text).toContain('actions_total{node_action="cordon-and-drain",node_status="error"} 1')
     })
+  )
+})
+
+describe("Handler, coordinated (queue replicas)", () => {
+  const queueMode = {
+    ENABLE_SQS_TERMINATION_DRAINING: "true",
+    QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/1/q"
+  }
+
+  it.effect("an event whose node another handler holds reports nothing, not even a pre-drain task", () =>
+    Effect.gen(function* () {
+      const held: V1Node = {
+        metadata: {
+          name: nodeName,
+          resourceVersion: "1",
+          annotations: {
+            [NodeRecord.recordAnnotation]: NodeRecord.encode({
+              version: 1,
+              events: [],
+              unschedulableBefore: false,
+              taints: [],
+              claim: { holder: "b", until: new Date(60_000) }
+            })
+          }
+        }
+      }
+      const { handler, calls, metrics } = yield* makeHandler({
+        settings: settingsFor(queueMode),
+        coordination: { holder: "a" },
+        node: held
+      })
+      expect(yield* handler.handle(spotNotice)).toEqual({ _tag: "InProgress", heldBy: "b" })
+      expect(calls.taints).toEqual(["claim the node, cordon, record drain started"])
+      expect(calls.drains).toBe(0)
+      expect(metrics.render()).not.toContain('node_action="pre-drain"')
+    })
+  )
+
+  it.effect(
+    "a program's own first step that is not a node write runs after the claim, which is written alone",
+    () =>
+      Effect.gen(function* () {
+        // What the node's writes were when the first step ran.
+        const seenByFirst: Array<ReadonlyArray<string>> = []
+        let writes: ReadonlyArray<string> = []
+        const { handler, calls } = yield* makeHandler({
+          settings: settingsFor(queueMode),
+          coordination: { holder: "a" },
+          steps: (defaults): ReadonlyArray<Step.Step> => [
+            {
+              name: "first",
+              phase: "pre-drain",
+              run: () => Effect.sync(() => seenByFirst.push([...writes]))
+            },
+            ...defaults
+          ]
+        })
+        writes = calls.taints
+        expect((yield* handler.handle(spotNotice))._tag).toBe("Drained")
+        // (`claim` is the renewal, built when the claim is taken, sent only a third of the lease later.)
+        expect(seenByFirst.map((seen) => seen.filter((name) => name !== "claim"))).toEqual([
+          ["claim the node"]
+        ])
+        expect(calls.taints.filter((name) => name !== "claim")).toEqual([
+          "claim the node",
+          "cordon, record drain started",
+          "record drained, give up the claim"
+        ])
+      })
   )
 })
 

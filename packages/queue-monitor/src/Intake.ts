@@ -306,6 +306,14 @@ export interface Message {
   readonly body: string
   /** `ApproximateReceiveCount`: 1 on the first receive. */
   readonly receiveCount: number
+  /**
+   * How many more times the message can be received before the queue's redrive policy moves it to the
+   * dead-letter queue (SQS moves it on the receive after its `maxReceiveCount`-th): `0` means this receive is its
+   * last, so a release sends it to the dead-letter queue. `undefined` when the queue has no redrive policy.
+   *
+   * @since 0.3.0
+   */
+  readonly receivesLeft: number | undefined
   /** `SentTimestamp`: when the message was sent to the queue. */
   readonly sentAt: Date
   /** When this receive's answer arrived (the Effect `Clock`). */
@@ -914,6 +922,8 @@ export const make = (options: Options): Effect.Effect<Service, IntakeError, Scop
       messageId: h.messageId,
       body,
       receiveCount: h.receiveCount,
+      receivesLeft:
+        redrivePolicy === undefined ? undefined : Math.max(0, redrivePolicy.maxReceiveCount - h.receiveCount),
       sentAt: new Date(sentAt),
       receivedAt: new Date(h.receivedAt),
       attributes,

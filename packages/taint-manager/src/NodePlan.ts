@@ -22,6 +22,7 @@ import {
   type JsonPatchOperation,
   operations
 } from "./internal/jsonPatch.ts"
+import { markReadsManagedFields, readsManagedFields } from "./internal/wholeNode.ts"
 import {
   encode,
   excludeFromLoadBalancersValue,
@@ -312,9 +313,11 @@ export const sequence =
     const patch: Array<JsonPatchOperation> = []
     let current = node
     let malformedRecord: MalformedRecord | undefined
+    let wholeNode = false
     for (const [index, write] of writes.entries()) {
       const planned = write(current, now)
       results.push(planned.result)
+      wholeNode ||= readsManagedFields(planned)
       malformedRecord ??= planned.malformedRecord
       if (options.accept !== undefined && !options.accept(planned.result, index)) break
       const after = nodeAfter.get(planned)
@@ -328,7 +331,7 @@ export const sequence =
       ...(malformedRecord === undefined ? {} : { malformedRecord })
     }
     nodeAfter.set(sequenced, current)
-    return sequenced
+    return wholeNode ? markReadsManagedFields(sequenced) : sequenced
   }
 
 const toNodeTaint = (taint: V1Taint): NodeTaint => ({
@@ -755,8 +758,10 @@ export const clear = (
   input: { readonly uncordon?: boolean; readonly fieldManager?: string },
   now: Date
 ): Plan<Cleared> =>
-  plan<Cleared>(node, now, (current) =>
-    clearStep(current, input.uncordon ?? true, input.fieldManager ?? defaultFieldManager)
+  markReadsManagedFields(
+    plan<Cleared>(node, now, (current) =>
+      clearStep(current, input.uncordon ?? true, input.fieldManager ?? defaultFieldManager)
+    )
   )
 
 /**
@@ -768,6 +773,12 @@ export const clear = (
  * @since 0.1.0
  */
 export const uncordonAfterReboot = (
+  node: V1Node,
+  input: { readonly uptimeSeconds: number; readonly fieldManager?: string },
+  now: Date
+): Plan<RebootChecked> => markReadsManagedFields(uncordonAfterRebootPlan(node, input, now))
+
+const uncordonAfterRebootPlan = (
   node: V1Node,
   input: { readonly uptimeSeconds: number; readonly fieldManager?: string },
   now: Date

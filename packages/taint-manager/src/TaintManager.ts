@@ -14,6 +14,7 @@ import type { KubeConfig, V1Node } from "@kubernetes/client-node"
 import type { NodeAction } from "@nth/events"
 import { KubeClient, KubeError } from "@nth/kube"
 import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Schedule, Schema, Scope } from "effect"
+import { readsManagedFields } from "./internal/wholeNode.ts"
 import * as NodePlan from "./NodePlan.ts"
 import * as NodeRecord from "./NodeRecord.ts"
 
@@ -192,7 +193,8 @@ export interface Options {
    * first attempt of a write starts from it when nth has no answer of its own last write to start from. Like
    * every write it is pinned to the copy's resourceVersion, so a stale copy costs a 409 and a fresh read, never
    * a wrong write. The copy must be the whole node but for `status.images` and `metadata.managedFields`; the
-   * writes that read those (`clear`, `uncordonAfterReboot`) always read the node.
+   * writes that read those (`clear`, `uncordonAfterReboot`, alone or in a `NodePlan.sequence` sent with `apply`)
+   * always read the node.
    *
    * @since 0.3.0
    */
@@ -294,16 +296,21 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
           attempts += 1
           // The first attempt may start from nth's own last write, or the caller's copy of the node; a retry
           // always reads afresh.
-          const known =
-            attempts === 1
-              ? (lastWritten.get(nodeName) ??
-                (options.needsManagedFields === true ? undefined : knownNode?.(nodeName)))
+          const lastWrite = attempts === 1 ? lastWritten.get(nodeName) : undefined
+          const copy =
+            attempts === 1 && lastWrite === undefined && options.needsManagedFields !== true
+              ? knownNode?.(nodeName)
               : undefined
+          const known = lastWrite ?? copy
           let node = known ?? (yield* readNode(nodeName))
           const now = at ?? new Date(yield* Clock.currentTimeMillis)
           let planned = compute(node, now)
-          if (planned.patch === undefined && known !== undefined) {
-            // "Nothing to do" is never decided on a node that may be stale (an operator may have removed a taint).
+          // "Nothing to do" is never decided on a node that may be stale (an operator may have removed a taint),
+          // and undoing is never computed on a copy without the node's managedFields.
+          if (
+            (planned.patch === undefined && known !== undefined) ||
+            (copy !== undefined && readsManagedFields(planned))
+          ) {
             node = yield* readNode(nodeName)
             planned = compute(node, now)
           }
