@@ -44,6 +44,13 @@ const launchLimit = Duration.hours(2)
 const launchRecheck = Duration.seconds(30)
 /** How often a launch hook's node is looked at while its message, on its last receive, is held. */
 const launchWait = Duration.seconds(2)
+/**
+ * How long a launch hook's message waits for its node on its last receive (a redrive policy's), holding a worker:
+ * long enough for a node that registers late, short enough that a scale-out does not keep the workers from
+ * interruptions for long. A queue whose `maxReceiveCount` covers the hook's timeout at one receive per 30 s never
+ * comes to it.
+ */
+const launchLastWait = Duration.minutes(10)
 
 /**
  * This replica's name in the nodes' claims: its pod's name (`POD_NAME`), which a restarted container keeps (so it
@@ -306,10 +313,9 @@ export const make = (
       })
 
     /**
-     * A launch hook: completed once the node is Ready, else looked at again later, until the hook is over. With a
-     * redrive policy the looks are spread over the receives the message has left, and on its last receive the
-     * node is waited for here, the message held: released then, it would go to the dead-letter queue long before
-     * the hook gives up.
+     * A launch hook: completed once the node is Ready, else looked at again later (at most every 30 s), until the
+     * hook is over. With a redrive policy, the message's last receive (released then, it would go to the
+     * dead-letter queue) waits for the node here, holding a worker, for at most {@link launchLastWait}.
      */
     const launch = (
       event: InterruptionEvent.AsgLifecycleLaunch,
@@ -328,23 +334,34 @@ export const make = (
           )
         )
         const limitMs = Duration.toMillis(limit)
-        const age = (yield* Clock.currentTimeMillis) - message.sentAt.getTime()
+        const ageOf = Effect.map(Clock.currentTimeMillis, (now) => now - message.sentAt.getTime())
         const gaveUp = Effect.as(
           Effect.logWarning(
             "the launched instance's node never became Ready while the hook could wait: message deleted"
           ),
           complete
         )
-        if (age > limitMs) return yield* gaveUp
-        const left = message.receivesLeft
-        if (left === 0) {
+        if ((yield* ageOf) > limitMs) return yield* gaveUp
+        if (message.receivesLeft === 0) {
           yield* Effect.logInfo(
             "the launched instance's node is not Ready yet, and this is the message's last receive before the dead-letter queue: waiting for it here"
           )
+          const until = (yield* Clock.currentTimeMillis) + Duration.toMillis(launchLastWait)
           for (;;) {
             yield* Effect.sleep(launchWait)
-            if ((yield* nodeReady) === true) return yield* completeThenDelete(event)
-            if ((yield* Clock.currentTimeMillis) - message.sentAt.getTime() > limitMs) return yield* gaveUp
+            const now = yield* nodeReady.pipe(
+              Effect.catch((error) =>
+                Effect.as(Effect.logWarning(`looking up the node failed: ${error.message}`), false)
+              )
+            )
+            if (now === true) return yield* completeThenDelete(event)
+            if ((yield* ageOf) > limitMs) return yield* gaveUp
+            if ((yield* Clock.currentTimeMillis) > until) {
+              yield* Effect.logWarning(
+                `the launched instance's node is still not Ready after ${Duration.format(launchLastWait)} on the message's last receive: left to the redrive policy`
+              )
+              return release()
+            }
           }
         }
         yield* Effect.logInfo(
@@ -352,12 +369,7 @@ export const make = (
             ? "the launched instance has no node yet: looking again later"
             : "the launched instance's node is not Ready yet: looking again later"
         )
-        const recheck = Duration.toMillis(
-          Duration.min(Intake.defaultReleaseDelay(message.receiveCount), launchRecheck)
-        )
-        // With receives to spare, the looks are spread over them (the last one waiting here, above).
-        const spread = left === undefined ? recheck : Math.max(recheck, (limitMs - age) / (left + 1))
-        return release(Duration.millis(spread))
+        return release(Duration.min(Intake.defaultReleaseDelay(message.receiveCount), launchRecheck))
       })
 
     /**

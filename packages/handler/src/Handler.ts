@@ -808,6 +808,8 @@ export const make = (
                 const other =
                   renewed.result._tag === "HeldElsewhere" ? renewed.result.holder : "another handler"
                 metrics.claimsLost.increment()
+                // New events of the node start afresh (and find it held by the other handler).
+                if (holds.get(nodeName) === hold) holds.delete(nodeName)
                 yield* Effect.logError(
                   `the node's claim was lost to ${other} (not renewed in time): stopping the work on the node, which that handler now does`
                 )

@@ -146,7 +146,9 @@ export interface Service {
   ) => Effect.Effect<Outcome<NodePlan.RebootChecked>, TaintManagerError>
   /**
    * Makes any write of {@link NodePlan}, or several as one ({@link NodePlan.sequence}): read, computed, sent and
-   * retried like the named operations. `operation` names it in errors and logs.
+   * retried like the named operations. `operation` names it in errors and logs. `compute` must return the plans
+   * NodePlan made as they are (not copies): a `clear` or `uncordonAfterReboot` plan is known by its identity to
+   * need the node's managedFields, which `Options.knownNode` copies lack.
    *
    * @since 0.3.0
    */
