@@ -4,6 +4,8 @@
 #   build-go.sh k8s   -> $NTH_TESTBED_CACHE/k8s/<ver>-linux-amd64/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   build-go.sh etcd  -> $NTH_TESTBED_CACHE/k8s/<ver>-linux-amd64/etcd
 #   build-go.sh kwok  -> $NTH_TESTBED_CACHE/kwok/<ver>/kwok (+ stages.yaml)
+#   build-go.sh helm  -> $NTH_TESTBED_CACHE/helm/<ver>/helm               (the chart's tests)
+#   build-go.sh kubeconform -> $NTH_TESTBED_CACHE/kubeconform/<ver>/kubeconform
 #
 # The k8s folder doubles as a KUBEBUILDER_ASSETS folder. Each target is skipped when its
 # binaries are already there; a build writes into a temporary folder and renames it at the
@@ -13,6 +15,8 @@ set -euo pipefail
 K8S_VERSION="${NTH_K8S_VERSION:-1.36.3}"
 ETCD_VERSION="${NTH_ETCD_VERSION:-3.6.16}"
 KWOK_VERSION="${NTH_KWOK_VERSION:-0.8.0}"
+HELM_VERSION="${NTH_HELM_VERSION:-4.3.2}"
+KUBECONFORM_VERSION="${NTH_KUBECONFORM_VERSION:-0.8.0}"
 CACHE="${NTH_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nth-testbed}"
 ASSETS="$CACHE/k8s/${K8S_VERSION}-linux-amd64"
 
@@ -106,6 +110,22 @@ build_kwok() {
   mv "$dir/stages.yaml.tmp" "$dir/stages.yaml"
 }
 
+# A command installed from the Go module proxy, as `go install <module>/cmd/<name>@v<version>` does.
+# `version_var` is the package variable its releases set to their version with -X (so that `helm version` says
+# v4.3.2, as a released helm does, and charts see that version in .Capabilities).
+build_tool() {
+  local name=$1 version=$2 package=$3 minutes=$4 version_var=$5
+  local dir="$CACHE/$name/v$version"
+  if have_all "$dir" "$name"; then log "$name v$version: cached in $dir"; return; fi
+  local work; work=$(mktemp -d "$CACHE/.build-$name.XXXXXX")
+  trap 'rm -rf "$work"' RETURN
+  log "$name v$version: building (about $minutes the first time)"
+  GOBIN="$work" go install -trimpath -ldflags "-s -w -X $version_var=v$version" "$package@v$version"
+  mkdir -p "$dir"
+  mv "$work/$name" "$dir/$name"
+  log "$name v$version: done"
+}
+
 mkdir -p "$CACHE"
 for target in "${@:-k8s etcd kwok}"; do
   for t in $target; do
@@ -113,6 +133,10 @@ for target in "${@:-k8s etcd kwok}"; do
       k8s) build_k8s ;;
       etcd) build_etcd ;;
       kwok) build_kwok ;;
+      helm) build_tool helm "$HELM_VERSION" helm.sh/helm/v4/cmd/helm "2 minutes" \
+        helm.sh/helm/v4/internal/version.version ;;
+      kubeconform) build_tool kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform \
+        "30 seconds" main.version ;;
       *) log "unknown target: $t"; exit 2 ;;
     esac
   done

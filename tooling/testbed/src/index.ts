@@ -2,6 +2,7 @@
  * @nth/testbed: the local world nth is tested in. See the README.
  */
 export * as AwsEvents from "./awsEvents.ts"
+export * as ChartTools from "./chartTools.ts"
 export * as Fixtures from "./fixtures.ts"
 export * as Fleet from "./fleet.ts"
 export * as Programs from "./programs.ts"

@@ -9,7 +9,9 @@ export const versions = {
   kubernetes: process.env.NTH_K8S_VERSION ?? "1.36.3",
   etcd: process.env.NTH_ETCD_VERSION ?? "3.6.16",
   kwok: process.env.NTH_KWOK_VERSION ?? "0.8.0",
-  moto: process.env.NTH_MOTO_VERSION ?? "5.2.5"
+  moto: process.env.NTH_MOTO_VERSION ?? "5.2.5",
+  helm: process.env.NTH_HELM_VERSION ?? "4.3.2",
+  kubeconform: process.env.NTH_KUBECONFORM_VERSION ?? "0.8.0"
 } as const
 
 export const testbedRoot = resolve(import.meta.dirname, "..")
