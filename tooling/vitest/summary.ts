@@ -44,7 +44,7 @@ const firstLines = (text: string, count: number) =>
     .map((line) => `      ${line.slice(0, 300)}`)
     .join("\n")
 
-for (const group of ["packages", "apps", "tooling"]) {
+for (const group of ["packages", "apps", "tooling", "charts"]) {
   const dir = join(root, group)
   if (!existsSync(dir)) continue
   for (const name of readdirSync(dir)) {

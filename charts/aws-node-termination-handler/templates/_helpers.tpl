@@ -1,0 +1,108 @@
+{{/*
+Names and labels. They must come out exactly as the Go handler's chart makes them: a release installed from
+that chart is upgraded in place, and a DaemonSet's selector cannot change.
+*/}}
+
+{{/* The chart's name, or nameOverride; at most 63 characters. */}}
+{{- define "nth.name" -}}
+{{- $name := .Values.nameOverride | default .Chart.Name -}}
+{{- trunc 63 $name | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The objects' name: fullnameOverride; else the release's name when it already holds the name; else
+"<release>-<name>". At most 63 characters, no trailing dash.
+*/}}
+{{- define "nth.fullname" -}}
+{{- $full := "" -}}
+{{- if .Values.fullnameOverride -}}
+{{- $full = .Values.fullnameOverride -}}
+{{- else -}}
+{{- $name := .Values.nameOverride | default .Chart.Name -}}
+{{- $full = ternary .Release.Name (printf "%s-%s" .Release.Name $name) (contains $name .Release.Name) -}}
+{{- end -}}
+{{- trunc 63 $full | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* "<chart>-<version>" for the helm.sh/chart label ("+" is not allowed in a label value). */}}
+{{- define "nth.chartLabel" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* What selects the release's pods. */}}
+{{- define "nth.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "nth.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The DaemonSets' selector adds their component. */}}
+{{- define "nth.selectorLabels.daemonset" -}}
+{{ include "nth.selectorLabels" . }}
+app.kubernetes.io/component: daemonset
+{{- end -}}
+
+{{/* Every object's labels. */}}
+{{- define "nth.labels" -}}
+{{ include "nth.selectorLabels" . }}
+{{- with .Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+app.kubernetes.io/part-of: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ include "nth.chartLabel" . }}
+{{- with .Values.customLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* A DaemonSet's own labels add its component. */}}
+{{- define "nth.labels.daemonset" -}}
+{{ include "nth.labels" . }}
+app.kubernetes.io/component: daemonset
+{{- end -}}
+
+{{/* The ServiceAccount the pods run as (and the binding names). */}}
+{{- define "nth.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "nth.fullname" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The image: image.repository, tagged image.tag or else the chart's appVersion. */}}
+{{- define "nth.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/*
+What this chart cannot honour yet, refused by name rather than dropped. Rendered by templates/checks.yaml, so
+that every install and upgrade goes through it whatever else renders.
+*/}}
+{{- define "nth.checks" -}}
+{{- $v := .Values -}}
+{{- if $v.enableSqsTerminationDraining -}}
+{{- fail "enableSqsTerminationDraining=true (queue mode) is not supported by this chart yet: it renders IMDS mode (the DaemonSet) only. Remove enableSqsTerminationDraining, or keep the Go handler's chart for queue mode." -}}
+{{- end -}}
+{{- $os := lower (toString $v.targetNodeOs) -}}
+{{- if contains "windows" $os -}}
+{{- fail (printf "targetNodeOs=%q: the Windows DaemonSet is not supported by this chart yet (nth has no Windows image). Set targetNodeOs to \"linux\"." (toString $v.targetNodeOs)) -}}
+{{- end -}}
+{{- if not (contains "linux" $os) -}}
+{{- fail (printf "targetNodeOs=%q renders no DaemonSet: it must name linux (\"linux\")." (toString $v.targetNodeOs)) -}}
+{{- end -}}
+{{- if and $v.podMonitor.create $v.enablePrometheusServer -}}
+{{- fail "podMonitor.create=true (with enablePrometheusServer=true) is not supported by this chart yet: it renders no PodMonitor. Set podMonitor.create=false and scrape the pods' http-metrics port another way." -}}
+{{- end -}}
+{{- range $key := list "webhookURL" "webhookURLSecretName" "webhookHeaders" "webhookProxy" "webhookTemplate" "webhookTemplateConfigMapName" "webhookTemplateConfigMapKey" -}}
+{{- if index $v $key -}}
+{{- fail (printf "%s is set, but nth does not post webhooks yet: no notification would be sent. Remove %s (and the other webhook* values)." $key $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if ne (toString $v.logFormatVersion) "1" -}}
+{{- fail (printf "logFormatVersion=%v is not supported: nth has one log format, that of version 1. Remove logFormatVersion or set it to 1." $v.logFormatVersion) -}}
+{{- end -}}
+{{- if and $v.rbac.pspEnabled (semverCompare "<1.25-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "rbac.pspEnabled=true on Kubernetes %s: this chart renders no PodSecurityPolicy. Set rbac.pspEnabled=false and allow the pods another way." .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,522 @@
+/**
+ * The chart, rendered by a real Helm and checked by kubeconform against the test bed's own API (strict schemas: a
+ * misspelt field fails), then read back as objects: names and selector labels as the Go handler's chart 0.27.6
+ * makes them (a release upgrades in place), the values' environment variables, least-privilege RBAC, refusals
+ * by name of what the chart cannot honour yet, and the Pod Security "restricted" profile on the test bed's
+ * API server.
+ */
+import { execFile } from "node:child_process"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { promisify } from "node:util"
+import { ChartTools } from "@nth/testbed"
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
+
+const execFileAsync = promisify(execFile)
+const env = inject("nthTestbed")
+const chart = resolve(import.meta.dirname, "..")
+const work = mkdtempSync(join(tmpdir(), "nth-chart-test-"))
+const schemas = join(work, "schemas")
+let tools: ChartTools.ChartTools
+
+interface Outcome {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs a program; a non-zero exit is an outcome, not an exception. */
+const run = async (file: string, args: ReadonlyArray<string>, input?: string): Promise<Outcome> => {
+  const child = execFileAsync(file, [...args], { maxBuffer: 64 * 1024 * 1024 })
+  if (input !== undefined) {
+    child.child.stdin?.end(input)
+  }
+  return child
+    .then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }))
+    .catch((error: { code?: number; stdout?: string; stderr?: string }) => ({
+      code: typeof error.code === "number" ? error.code : 1,
+      stdout: error.stdout ?? "",
+      stderr: error.stderr ?? ""
+    }))
+}
+
+const kubectl = (args: ReadonlyArray<string>, input?: string) =>
+  run(env.NTH_TESTBED_KUBECTL, ["--kubeconfig", env.KUBECONFIG, ...args], input)
+
+let fileCount = 0
+const file = (name: string, text: string) => {
+  fileCount += 1
+  const path = join(work, `${fileCount}-${name}`)
+  writeFileSync(path, text)
+  return path
+}
+
+/** `helm template` of the chart as the guide installs it (release aws-node-termination-handler in kube-system). */
+const template = (...args: ReadonlyArray<string>) =>
+  run(tools.helm, ["template", "aws-node-termination-handler", chart, "--namespace", "kube-system", ...args])
+
+/** `template`, which must succeed: its manifest. */
+const rendered = async (...args: ReadonlyArray<string>) => {
+  const outcome = await template(...args)
+  expect(outcome.stderr).toBe("")
+  expect(outcome.code).toBe(0)
+  return outcome.stdout
+}
+
+// A Kubernetes object, as far as these tests look into one (a DaemonSet's fields are read where there is one).
+interface Container {
+  readonly name: string
+  readonly image: string
+  readonly env: ReadonlyArray<{
+    readonly name: string
+    readonly value?: string
+    readonly valueFrom?: unknown
+  }>
+  readonly [field: string]: unknown
+}
+interface PodSpec {
+  readonly containers: ReadonlyArray<Container>
+  readonly [field: string]: unknown
+}
+interface KubeObject {
+  readonly kind: string
+  readonly metadata: {
+    readonly name: string
+    readonly namespace?: string
+    readonly labels?: Record<string, string>
+  }
+  readonly spec: {
+    readonly selector: unknown
+    readonly template: {
+      readonly metadata: { readonly labels: Record<string, string> }
+      readonly spec: PodSpec
+    }
+  }
+  readonly rules?: ReadonlyArray<unknown>
+  readonly [field: string]: unknown
+}
+
+/** The manifest's objects, read by kubectl (client-side: nothing is sent). */
+const objectsOf = async (manifest: string): Promise<Array<KubeObject>> => {
+  const outcome = await kubectl([
+    "create",
+    "--dry-run=client",
+    "-o",
+    "json",
+    "-f",
+    file("manifest.yaml", manifest)
+  ])
+  expect(outcome.stderr).toBe("")
+  return jsonStream(outcome.stdout).flatMap((parsed) =>
+    parsed.kind === "List" ? ((parsed.items ?? []) as Array<KubeObject>) : [parsed]
+  )
+}
+
+/** The JSON values of a text that holds several, one after another (kubectl prints one per object). */
+const jsonStream = (text: string): Array<KubeObject> => {
+  const values: Array<KubeObject> = []
+  let depth = 0
+  let start = -1
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (inString) {
+      if (c === "\\") i++
+      else if (c === '"') inString = false
+    } else if (c === '"') inString = true
+    else if (c === "{") {
+      if (depth === 0) start = i
+      depth++
+    } else if (c === "}" && --depth === 0) values.push(JSON.parse(text.slice(start, i + 1)) as KubeObject)
+  }
+  return values
+}
+
+const find = (objects: ReadonlyArray<KubeObject>, kind: string) => {
+  const found = objects.filter((o) => o.kind === kind)
+  expect(found, kind).toHaveLength(1)
+  return found[0] as KubeObject
+}
+
+const daemonSetOf = async (...args: ReadonlyArray<string>) =>
+  find(await objectsOf(await rendered(...args)), "DaemonSet")
+
+const containerOf = (daemonSet: KubeObject): Container => daemonSet.spec.template.spec.containers[0]!
+
+/** The container's environment, name → value (or the valueFrom, as JSON). */
+const envOf = async (...args: ReadonlyArray<string>): Promise<Record<string, string>> => {
+  const entries = containerOf(await daemonSetOf(...args)).env
+  const names = entries.map((e) => e.name)
+  expect(new Set(names).size, `duplicate variables in ${names.join(", ")}`).toBe(names.length)
+  return Object.fromEntries(entries.map((e) => [e.name, e.value ?? JSON.stringify(e.valueFrom)]))
+}
+
+/** kubeconform's verdict (strict schemas of the test bed's API server). */
+const validate = async (manifest: string) => {
+  const outcome = await run(tools.kubeconform, [
+    "-schema-location",
+    ChartTools.schemaLocation(schemas),
+    "-summary",
+    "-output",
+    "json",
+    file("validate.yaml", manifest)
+  ])
+  return JSON.parse(outcome.stdout) as {
+    resources?: ReadonlyArray<{ kind: string; name: string; status: string; msg: string }>
+    summary: { valid: number; invalid: number; errors: number; skipped: number }
+  }
+}
+
+/** What the Go handler's chart 0.27.6 names and labels (reference §2.1), for the release of the guide. */
+const goChart = {
+  name: "aws-node-termination-handler",
+  selector: {
+    "app.kubernetes.io/name": "aws-node-termination-handler",
+    "app.kubernetes.io/instance": "aws-node-termination-handler",
+    "app.kubernetes.io/component": "daemonset",
+    "kubernetes.io/os": "linux"
+  },
+  podLabels: {
+    "app.kubernetes.io/name": "aws-node-termination-handler",
+    "app.kubernetes.io/instance": "aws-node-termination-handler",
+    "app.kubernetes.io/component": "daemonset",
+    "kubernetes.io/os": "linux",
+    "k8s-app": "aws-node-termination-handler"
+  }
+}
+
+describe("the chart", () => {
+  beforeAll(async () => {
+    tools = await ChartTools.ensureChartTools((line) => console.log(line))
+    const written = await ChartTools.writeSchemas({
+      kubectl: env.NTH_TESTBED_KUBECTL,
+      kubeconfig: env.KUBECONFIG,
+      dir: schemas
+    })
+    expect(written).toBeGreaterThan(50)
+  }, 900_000)
+
+  it("passes helm lint, strict", async () => {
+    const outcome = await run(tools.helm, ["lint", "--strict", chart])
+    expect(outcome.stdout).toContain("0 chart(s) failed")
+    expect(outcome.code).toBe(0)
+  })
+
+  it("packages the chart alone: the workspace package's files stay out", async () => {
+    const out = join(work, "package")
+    const packaged = await run(tools.helm, ["package", chart, "--destination", out])
+    expect(packaged.code).toBe(0)
+    const archive = packaged.stdout.trim().split(": ").at(-1) ?? ""
+    const listing = await run("tar", ["-tzf", archive])
+    const files = listing.stdout.trim().split("\n").sort()
+    expect(files).toContain("aws-node-termination-handler/Chart.yaml")
+    expect(files).toContain("aws-node-termination-handler/values.schema.json")
+    expect(files).toContain("aws-node-termination-handler/templates/daemonset.linux.yaml")
+    expect(
+      files.filter((f) => /package\.json|tsconfig|vitest|turbo|biome|\.ts$|\/test\/|node_modules/.test(f))
+    ).toEqual([])
+  })
+
+  it("renders IMDS mode by default: ServiceAccount, ClusterRole and binding, the Linux DaemonSet, all valid", async () => {
+    const manifest = await rendered()
+    const verdict = await validate(manifest)
+    expect(verdict.summary).toEqual({ valid: 4, invalid: 0, errors: 0, skipped: 0 })
+    const objects = await objectsOf(manifest)
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      "ClusterRole/aws-node-termination-handler",
+      "ClusterRoleBinding/aws-node-termination-handler",
+      "DaemonSet/aws-node-termination-handler",
+      "ServiceAccount/aws-node-termination-handler"
+    ])
+    // The Go handler's names and selector: `helm upgrade` from its chart changes the DaemonSet in place.
+    const daemonSet = find(objects, "DaemonSet")
+    expect(daemonSet.metadata.namespace).toBe("kube-system")
+    expect(daemonSet.spec.selector).toEqual({ matchLabels: goChart.selector })
+    expect(daemonSet.spec.template.metadata.labels).toEqual(goChart.podLabels)
+    expect(daemonSet.metadata.labels).toMatchObject({
+      "app.kubernetes.io/name": "aws-node-termination-handler",
+      "app.kubernetes.io/instance": "aws-node-termination-handler",
+      "app.kubernetes.io/component": "daemonset",
+      "app.kubernetes.io/part-of": "aws-node-termination-handler",
+      "app.kubernetes.io/managed-by": "Helm",
+      "helm.sh/chart": expect.stringMatching(/^aws-node-termination-handler-\d+\.\d+\.\d+/)
+    })
+    const pod = daemonSet.spec.template.spec
+    expect(pod.serviceAccountName).toBe("aws-node-termination-handler")
+    expect(find(objects, "ClusterRoleBinding").subjects).toEqual([
+      { kind: "ServiceAccount", name: "aws-node-termination-handler", namespace: "kube-system" }
+    ])
+    // The Go handler's IMDS-mode pod spec: host network, node-critical, every taint tolerated, not on Fargate.
+    expect(pod).toMatchObject({
+      hostNetwork: true,
+      dnsPolicy: "ClusterFirstWithHostNet",
+      priorityClassName: "system-node-critical",
+      nodeSelector: { "kubernetes.io/os": "linux" },
+      tolerations: [{ operator: "Exists" }]
+    })
+    expect(pod.affinity).toEqual({
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            {
+              matchExpressions: [
+                { key: "eks.amazonaws.com/compute-type", operator: "NotIn", values: ["fargate"] }
+              ]
+            }
+          ]
+        }
+      }
+    })
+    expect(containerOf(daemonSet).image).toMatch(/^ghcr\.io\/nth\/aws-node-termination-handler:\d+\.\d+\.\d+/)
+    expect(containerOf(daemonSet).securityContext).toEqual({
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" }
+    })
+  })
+
+  it("renders the guide's install: --set nodeSelector.type=self-managed-spot lands on the DaemonSet", async () => {
+    const manifest = await rendered("--set", "nodeSelector.type=self-managed-spot")
+    expect((await validate(manifest)).summary).toEqual({ valid: 4, invalid: 0, errors: 0, skipped: 0 })
+    const daemonSet = find(await objectsOf(manifest), "DaemonSet")
+    expect(daemonSet.spec.template.spec.nodeSelector).toEqual({
+      "kubernetes.io/os": "linux",
+      type: "self-managed-spot"
+    })
+    expect(daemonSet.spec.selector).toEqual({ matchLabels: goChart.selector })
+  })
+
+  it("keeps the Go handler's scheduling precedence: linux* over the common value over daemonset*", async () => {
+    const all = [
+      "--set",
+      "daemonsetNodeSelector.a=daemonset",
+      "--set-json",
+      'daemonsetTolerations=[{"key":"daemonset","operator":"Exists"}]'
+    ]
+    const fallback = (await daemonSetOf(...all)).spec.template.spec
+    expect(fallback.nodeSelector).toEqual({ "kubernetes.io/os": "linux", a: "daemonset" })
+    expect(fallback.tolerations).toEqual([{ key: "daemonset", operator: "Exists" }])
+    const common = [
+      ...all,
+      "--set",
+      "nodeSelector.b=common",
+      "--set-json",
+      'tolerations=[{"key":"common","operator":"Exists"}]',
+      "--set-json",
+      'affinity={"podAntiAffinity":{}}'
+    ]
+    const commonWins = (await daemonSetOf(...common)).spec.template.spec
+    expect(commonWins.nodeSelector).toEqual({ "kubernetes.io/os": "linux", b: "common" })
+    expect(commonWins.tolerations).toEqual([{ key: "common", operator: "Exists" }])
+    // The Fargate exclusion is replaced, not added to.
+    expect(commonWins.affinity).toEqual({ podAntiAffinity: {} })
+    const linux = (await daemonSetOf(...common, "--set", "linuxNodeSelector.c=linux")).spec.template.spec
+    expect(linux.nodeSelector).toEqual({ "kubernetes.io/os": "linux", c: "linux" })
+  })
+
+  it("passes the values to the program under the Go handler's environment variables", async () => {
+    const defaults = await envOf()
+    expect(defaults).toMatchObject({
+      ENABLE_SQS_TERMINATION_DRAINING: "false",
+      TAINT_NODE: "false",
+      NODE_TERMINATION_GRACE_PERIOD: "120",
+      POD_TERMINATION_GRACE_PERIOD: "-1",
+      ENABLE_SPOT_INTERRUPTION_DRAINING: "true",
+      ENABLE_ASG_LIFECYCLE_DRAINING: "true",
+      ENABLE_SCHEDULED_EVENT_DRAINING: "true",
+      DELETE_LOCAL_DATA: "true",
+      IGNORE_DAEMON_SETS: "true",
+      METADATA_TRIES: "3",
+      UPTIME_FROM_FILE: "/proc/uptime",
+      LOG_LEVEL: "info",
+      PROBES_SERVER_PORT: "8080",
+      PROBES_SERVER_ENDPOINT: "/healthz",
+      PROMETHEUS_SERVER_PORT: "9092",
+      NODE_NAME: JSON.stringify({ fieldRef: { fieldPath: "spec.nodeName" } }),
+      POD_NAME: JSON.stringify({ fieldRef: { fieldPath: "metadata.name" } }),
+      NAMESPACE: JSON.stringify({ fieldRef: { fieldPath: "metadata.namespace" } })
+    })
+    // Queue-mode settings stay out of the DaemonSet, as in the Go handler's chart.
+    expect(Object.keys(defaults)).not.toContain("QUEUE_URL")
+    expect(Object.keys(defaults)).not.toContain("WORKERS")
+
+    const set = await envOf(
+      "--set",
+      "taintNode=true",
+      "--set",
+      "nodeTerminationGracePeriod=300",
+      "--set",
+      "podTerminationGracePeriod=30",
+      "--set",
+      "enableSpotInterruptionDraining=false",
+      "--set-json",
+      'extraEnv=[{"name":"TAINT_EFFECT","value":"NoExecute"},{"name":"ENABLE_IMDSV1_FALLBACK","value":"true"}]'
+    )
+    expect(set).toMatchObject({
+      TAINT_NODE: "true",
+      NODE_TERMINATION_GRACE_PERIOD: "300",
+      POD_TERMINATION_GRACE_PERIOD: "30",
+      ENABLE_SPOT_INTERRUPTION_DRAINING: "false",
+      TAINT_EFFECT: "NoExecute",
+      ENABLE_IMDSV1_FALLBACK: "true"
+    })
+  })
+
+  it("writes large integers from a values file as integers (not 1e+06)", async () => {
+    const values = file("values.yaml", "nodeTerminationGracePeriod: 1000000\nprometheusServerPort: 10250\n")
+    const variables = await envOf("-f", values)
+    expect(variables.NODE_TERMINATION_GRACE_PERIOD).toBe("1000000")
+    expect(variables.PROMETHEUS_SERVER_PORT).toBe("10250")
+  })
+
+  it("declares the servers' ports and the liveness probe when they are on", async () => {
+    const manifest = await rendered(
+      "--set",
+      "enablePrometheusServer=true",
+      "--set",
+      "enableProbesServer=true",
+      "--set",
+      "probes.httpGet.port=8081"
+    )
+    expect((await validate(manifest)).summary).toMatchObject({ valid: 4, invalid: 0, errors: 0 })
+    const container = containerOf(find(await objectsOf(manifest), "DaemonSet"))
+    expect(container.ports).toEqual([
+      { name: "liveness-probe", containerPort: 8081, protocol: "TCP" },
+      { name: "http-metrics", containerPort: 9092, protocol: "TCP" }
+    ])
+    expect(container.livenessProbe).toEqual({
+      httpGet: { path: "/healthz", port: 8081 },
+      initialDelaySeconds: 5,
+      periodSeconds: 5
+    })
+    expect(container.env).toEqual(
+      expect.arrayContaining([
+        { name: "ENABLE_PROMETHEUS_SERVER", value: "true" },
+        { name: "ENABLE_PROBES_SERVER", value: "true" },
+        { name: "PROBES_SERVER_PORT", value: "8081" }
+      ])
+    )
+  })
+
+  it("grants what nth's IMDS mode calls, nothing more; Events only when they are emitted", async () => {
+    const rules = find(await objectsOf(await rendered()), "ClusterRole").rules
+    expect(rules).toEqual([
+      { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
+      { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch", "delete"] },
+      { apiGroups: [""], resources: ["pods/eviction"], verbs: ["create"] },
+      { apiGroups: ["apps"], resources: ["daemonsets"], verbs: ["get"] },
+      { apiGroups: ["policy"], resources: ["poddisruptionbudgets"], verbs: ["list", "watch"] }
+    ])
+    const withEvents = find(
+      await objectsOf(await rendered("--set", "emitKubernetesEvents=true")),
+      "ClusterRole"
+    ).rules
+    expect(withEvents).toEqual([
+      ...(rules ?? []),
+      { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] }
+    ])
+    const none = await objectsOf(
+      await rendered("--set", "rbac.create=false", "--set", "serviceAccount.create=false")
+    )
+    expect(none.map((o) => o.kind)).toEqual(["DaemonSet"])
+    expect(find(none, "DaemonSet").spec.template.spec.serviceAccountName).toBe("default")
+  })
+
+  it.each([
+    ["taintNode=yes", "/taintNode", "want boolean"],
+    ["nodeTerminationGracePeriod=soon", "/nodeTerminationGracePeriod", "want integer"],
+    ["nodeSelector.spot=true", "/nodeSelector/spot", "want string"],
+    ["logLevel=verbose", "/logLevel", "does not match pattern"]
+  ])("refuses a value of the wrong type, naming it: --set %s", async (assignment, path, message) => {
+    const outcome = await template("--set", assignment)
+    expect(outcome.code).not.toBe(0)
+    expect(outcome.stderr).toContain(`at '${path}'`)
+    expect(outcome.stderr).toContain(message)
+  })
+
+  it("allows unknown keys (values files are carried across versions)", async () => {
+    await rendered("--set", "someFutureValue=1", "--set", "image.somethingElse=x")
+  })
+
+  it.each([
+    ["enableSqsTerminationDraining=true", "enableSqsTerminationDraining=true (queue mode) is not supported"],
+    ["targetNodeOs=windows", 'targetNodeOs="windows": the Windows DaemonSet is not supported'],
+    ["targetNodeOs=linux windows", 'targetNodeOs="linux windows": the Windows DaemonSet is not supported'],
+    ["targetNodeOs=", "renders no DaemonSet"],
+    ["webhookURL=https://hooks.example.com/x", "webhookURL is set, but nth does not post webhooks yet"],
+    ["webhookURLSecretName=hook", "webhookURLSecretName is set"],
+    ["webhookTemplateConfigMapName=t", "webhookTemplateConfigMapName is set"],
+    ["logFormatVersion=2", "logFormatVersion=2 is not supported"],
+    [
+      "podMonitor.create=true,enablePrometheusServer=true",
+      "podMonitor.create=true (with enablePrometheusServer=true)"
+    ]
+  ])("refuses what it cannot honour yet, by name: --set %s", async (assignment, message) => {
+    const outcome = await template("--set", assignment)
+    expect(outcome.code).not.toBe(0)
+    expect(outcome.stderr).toContain(message)
+  })
+
+  it("refuses rbac.pspEnabled on a cluster that still has PodSecurityPolicies (it renders none)", async () => {
+    const old = await template("--kube-version", "1.24.0")
+    expect(old.code).not.toBe(0)
+    expect(old.stderr).toContain("rbac.pspEnabled=true on Kubernetes v1.24.0")
+    await rendered("--kube-version", "1.24.0", "--set", "rbac.pspEnabled=false")
+    await rendered("--kube-version", "1.25.0")
+  })
+
+  describe("Pod Security on the test bed's API server", () => {
+    const namespace = `nth-chart-restricted-${process.pid}`
+
+    beforeAll(async () => {
+      const created = await kubectl(
+        ["apply", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Namespace",
+          metadata: { name: namespace, labels: { "pod-security.kubernetes.io/enforce": "restricted" } }
+        })
+      )
+      expect(created.stderr).toBe("")
+    })
+    afterAll(async () => {
+      await kubectl(["delete", "namespace", namespace, "--wait=false"])
+    })
+
+    /** A server-side dry run of one pod of the DaemonSet, in a namespace enforcing "restricted". */
+    const admit = async (...args: ReadonlyArray<string>) => {
+      const daemonSet = await daemonSetOf(...args)
+      const pod = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          name: "nth-restricted-check",
+          namespace,
+          labels: daemonSet.spec.template.metadata.labels
+        },
+        spec: daemonSet.spec.template.spec
+      }
+      return kubectl(["create", "--dry-run=server", "-f", "-"], JSON.stringify(pod))
+    }
+
+    it("the default pod breaks it only by the Go handler's host network and uptime file", async () => {
+      const outcome = await admit()
+      expect(outcome.code).not.toBe(0)
+      // Nothing else: no capability, seccomp, privilege escalation or non-root finding.
+      expect(outcome.stderr).toMatch(
+        /violates PodSecurity "restricted:[^"]*": host namespaces \(hostNetwork=true\), restricted volume types \(volume "uptime" uses restricted volume type "hostPath"\)$/m
+      )
+    })
+
+    it("without them (useHostNetwork=false, procUptimeFile empty) the pod is admitted", async () => {
+      const outcome = await admit("--set", "useHostNetwork=false", "--set", "procUptimeFile=")
+      expect(outcome.stderr).toBe("")
+      expect(outcome.code).toBe(0)
+    })
+  })
+})
