@@ -64,6 +64,11 @@ const toJsonSchema = (value: unknown, strict: boolean): unknown => {
     const { type: _type, format: _format, ...rest } = schema
     return { ...rest, oneOf: [{ type: "string" }, { type: "integer" }] }
   }
+  // A resource quantity (`cpu: 1`, `memory: 64Mi`): the API server's OpenAPI v2 types it as a string only.
+  if (typeof schema.description === "string" && schema.type === "string" && isQuantity(schema)) {
+    const { type: _type, ...rest } = schema
+    return { ...rest, oneOf: [{ type: "string" }, { type: "number" }] }
+  }
   const out: Schema = {}
   for (const [key, inner] of Object.entries(schema)) out[key] = toJsonSchema(inner, strict)
   if (
@@ -76,6 +81,9 @@ const toJsonSchema = (value: unknown, strict: boolean): unknown => {
     out.additionalProperties = false
   return out
 }
+
+const isQuantity = (schema: Schema) =>
+  (schema.description as string).startsWith("Quantity is a fixed-point representation of a number.")
 
 /** The file name kubeconform looks up with {@link schemaLocation}. */
 const fileName = (group: string, version: string, kind: string) =>

@@ -78,6 +78,9 @@ describe("chart tools", () => {
       invalid: 0,
       errors: 0
     })
+    // A quantity as a number, as values files often give it.
+    const numericCpu = await validate(deployment("  replicas: 2").replace("cpu: 100m", "cpu: 1"))
+    expect(numericCpu.summary).toMatchObject({ valid: 1, invalid: 0 })
     const misspelt = await validate(deployment("  replica: 2"))
     expect(misspelt.summary).toMatchObject({ valid: 0, invalid: 1 })
     expect(misspelt.resources?.[0]?.msg).toMatch(/replica/)
