@@ -41,6 +41,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: daemonset
 {{- end -}}
 
+{{/* The Deployment's selector adds its component. */}}
+{{- define "nth.selectorLabels.deployment" -}}
+{{ include "nth.selectorLabels" . }}
+app.kubernetes.io/component: deployment
+{{- end -}}
+
 {{/* Every object's labels. */}}
 {{- define "nth.labels" -}}
 {{ include "nth.selectorLabels" . }}
@@ -61,6 +67,12 @@ helm.sh/chart: {{ include "nth.chartLabel" . }}
 app.kubernetes.io/component: daemonset
 {{- end -}}
 
+{{/* The Deployment's own labels add its component. */}}
+{{- define "nth.labels.deployment" -}}
+{{ include "nth.labels" . }}
+app.kubernetes.io/component: deployment
+{{- end -}}
+
 {{/* The ServiceAccount the pods run as (and the binding names). */}}
 {{- define "nth.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
@@ -76,23 +88,17 @@ app.kubernetes.io/component: daemonset
 {{- end -}}
 
 {{/*
-What this chart cannot honour yet, refused by name rather than dropped. Rendered by templates/checks.yaml, so
-that every install and upgrade goes through it whatever else renders.
+What this chart cannot honour, refused by name rather than dropped. Rendered by templates/checks.yaml, so that
+every install and upgrade goes through it whatever else renders.
 */}}
 {{- define "nth.checks" -}}
 {{- $v := .Values -}}
-{{- if $v.enableSqsTerminationDraining -}}
-{{- fail "enableSqsTerminationDraining=true (queue mode) is not supported by this chart yet: it renders IMDS mode (the DaemonSet) only. Remove enableSqsTerminationDraining, or keep the Go handler's chart for queue mode." -}}
-{{- end -}}
 {{- $os := lower (toString $v.targetNodeOs) -}}
-{{- if contains "windows" $os -}}
-{{- fail (printf "targetNodeOs=%q: the Windows DaemonSet is not supported by this chart yet (nth has no Windows image). Set targetNodeOs to \"linux\"." (toString $v.targetNodeOs)) -}}
+{{- if and (not $v.enableSqsTerminationDraining) (not (contains "linux" $os)) (not (contains "windows" $os)) -}}
+{{- fail (printf "targetNodeOs=%q renders no DaemonSet: it must name linux, windows or both (\"linux windows\")." (toString $v.targetNodeOs)) -}}
 {{- end -}}
-{{- if not (contains "linux" $os) -}}
-{{- fail (printf "targetNodeOs=%q renders no DaemonSet: it must name linux (\"linux\")." (toString $v.targetNodeOs)) -}}
-{{- end -}}
-{{- if and $v.podMonitor.create $v.enablePrometheusServer -}}
-{{- fail "podMonitor.create=true (with enablePrometheusServer=true) is not supported by this chart yet: it renders no PodMonitor. Set podMonitor.create=false and scrape the pods' http-metrics port another way." -}}
+{{- if and $v.enableSqsTerminationDraining (not $v.queueURL) -}}
+{{- fail "enableSqsTerminationDraining=true (queue mode) needs queueURL: the SQS queue's URL that EventBridge feeds." -}}
 {{- end -}}
 {{- range $key := list "webhookURL" "webhookURLSecretName" "webhookHeaders" "webhookProxy" "webhookTemplate" "webhookTemplateConfigMapName" "webhookTemplateConfigMapKey" -}}
 {{- if index $v $key -}}
@@ -101,8 +107,5 @@ that every install and upgrade goes through it whatever else renders.
 {{- end -}}
 {{- if ne (toString $v.logFormatVersion) "1" -}}
 {{- fail (printf "logFormatVersion=%v is not supported: nth has one log format, that of version 1. Remove logFormatVersion or set it to 1." $v.logFormatVersion) -}}
-{{- end -}}
-{{- if and $v.rbac.pspEnabled (semverCompare "<1.25-0" .Capabilities.KubeVersion.Version) -}}
-{{- fail (printf "rbac.pspEnabled=true on Kubernetes %s: this chart renders no PodSecurityPolicy. Set rbac.pspEnabled=false and allow the pods another way." .Capabilities.KubeVersion.Version) -}}
 {{- end -}}
 {{- end -}}

@@ -5,168 +5,25 @@
  * by name of what the chart cannot honour yet, and the Pod Security "restricted" profile on the test bed's
  * API server.
  */
-import { execFile } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
-import { promisify } from "node:util"
-import { ChartTools } from "@nth/testbed"
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest"
-
-const execFileAsync = promisify(execFile)
-const env = inject("nthTestbed")
-const chart = resolve(import.meta.dirname, "..")
-const work = mkdtempSync(join(tmpdir(), "nth-chart-test-"))
-const schemas = join(work, "schemas")
-let tools: ChartTools.ChartTools
-
-interface Outcome {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs a program; a non-zero exit is an outcome, not an exception. */
-const run = async (file: string, args: ReadonlyArray<string>, input?: string): Promise<Outcome> => {
-  const child = execFileAsync(file, [...args], { maxBuffer: 64 * 1024 * 1024 })
-  if (input !== undefined) {
-    child.child.stdin?.end(input)
-  }
-  return child
-    .then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }))
-    .catch((error: { code?: number; stdout?: string; stderr?: string }) => ({
-      code: typeof error.code === "number" ? error.code : 1,
-      stdout: error.stdout ?? "",
-      stderr: error.stderr ?? ""
-    }))
-}
-
-const kubectl = (args: ReadonlyArray<string>, input?: string) =>
-  run(env.NTH_TESTBED_KUBECTL, ["--kubeconfig", env.KUBECONFIG, ...args], input)
-
-let fileCount = 0
-const file = (name: string, text: string) => {
-  fileCount += 1
-  const path = join(work, `${fileCount}-${name}`)
-  writeFileSync(path, text)
-  return path
-}
-
-/** `helm template` of the chart as the guide installs it (release aws-node-termination-handler in kube-system). */
-const template = (...args: ReadonlyArray<string>) =>
-  run(tools.helm, ["template", "aws-node-termination-handler", chart, "--namespace", "kube-system", ...args])
-
-/** `template`, which must succeed: its manifest. */
-const rendered = async (...args: ReadonlyArray<string>) => {
-  const outcome = await template(...args)
-  expect(outcome.stderr).toBe("")
-  expect(outcome.code).toBe(0)
-  return outcome.stdout
-}
-
-// A Kubernetes object, as far as these tests look into one (a DaemonSet's fields are read where there is one).
-interface Container {
-  readonly name: string
-  readonly image: string
-  readonly env: ReadonlyArray<{
-    readonly name: string
-    readonly value?: string
-    readonly valueFrom?: unknown
-  }>
-  readonly [field: string]: unknown
-}
-interface PodSpec {
-  readonly containers: ReadonlyArray<Container>
-  readonly [field: string]: unknown
-}
-interface KubeObject {
-  readonly kind: string
-  readonly metadata: {
-    readonly name: string
-    readonly namespace?: string
-    readonly labels?: Record<string, string>
-  }
-  readonly spec: {
-    readonly selector: unknown
-    readonly template: {
-      readonly metadata: { readonly labels: Record<string, string> }
-      readonly spec: PodSpec
-    }
-  }
-  readonly rules?: ReadonlyArray<unknown>
-  readonly [field: string]: unknown
-}
-
-/** The manifest's objects, read by kubectl (client-side: nothing is sent). */
-const objectsOf = async (manifest: string): Promise<Array<KubeObject>> => {
-  const outcome = await kubectl([
-    "create",
-    "--dry-run=client",
-    "-o",
-    "json",
-    "-f",
-    file("manifest.yaml", manifest)
-  ])
-  expect(outcome.stderr).toBe("")
-  return jsonStream(outcome.stdout).flatMap((parsed) =>
-    parsed.kind === "List" ? ((parsed.items ?? []) as Array<KubeObject>) : [parsed]
-  )
-}
-
-/** The JSON values of a text that holds several, one after another (kubectl prints one per object). */
-const jsonStream = (text: string): Array<KubeObject> => {
-  const values: Array<KubeObject> = []
-  let depth = 0
-  let start = -1
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]
-    if (inString) {
-      if (c === "\\") i++
-      else if (c === '"') inString = false
-    } else if (c === '"') inString = true
-    else if (c === "{") {
-      if (depth === 0) start = i
-      depth++
-    } else if (c === "}" && --depth === 0) values.push(JSON.parse(text.slice(start, i + 1)) as KubeObject)
-  }
-  return values
-}
-
-const find = (objects: ReadonlyArray<KubeObject>, kind: string) => {
-  const found = objects.filter((o) => o.kind === kind)
-  expect(found, kind).toHaveLength(1)
-  return found[0] as KubeObject
-}
-
-const daemonSetOf = async (...args: ReadonlyArray<string>) =>
-  find(await objectsOf(await rendered(...args)), "DaemonSet")
-
-const containerOf = (daemonSet: KubeObject): Container => daemonSet.spec.template.spec.containers[0]!
-
-/** The container's environment, name → value (or the valueFrom, as JSON). */
-const envOf = async (...args: ReadonlyArray<string>): Promise<Record<string, string>> => {
-  const entries = containerOf(await daemonSetOf(...args)).env
-  const names = entries.map((e) => e.name)
-  expect(new Set(names).size, `duplicate variables in ${names.join(", ")}`).toBe(names.length)
-  return Object.fromEntries(entries.map((e) => [e.name, e.value ?? JSON.stringify(e.valueFrom)]))
-}
-
-/** kubeconform's verdict (strict schemas of the test bed's API server). */
-const validate = async (manifest: string) => {
-  const outcome = await run(tools.kubeconform, [
-    "-schema-location",
-    ChartTools.schemaLocation(schemas),
-    "-summary",
-    "-output",
-    "json",
-    file("validate.yaml", manifest)
-  ])
-  return JSON.parse(outcome.stdout) as {
-    resources?: ReadonlyArray<{ kind: string; name: string; status: string; msg: string }>
-    summary: { valid: number; invalid: number; errors: number; skipped: number }
-  }
-}
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import {
+  chart,
+  containerOf,
+  daemonSetOf,
+  envOf,
+  file,
+  find,
+  kubectl,
+  objectsOf,
+  prepare,
+  rendered,
+  run,
+  template,
+  tools,
+  validate,
+  work
+} from "./harness.ts"
 
 /** What the Go handler's chart 0.27.6 names and labels (reference §2.1), for the release of the guide. */
 const goChart = {
@@ -187,25 +44,17 @@ const goChart = {
 }
 
 describe("the chart", () => {
-  beforeAll(async () => {
-    tools = await ChartTools.ensureChartTools((line) => console.log(line))
-    const written = await ChartTools.writeSchemas({
-      kubectl: env.NTH_TESTBED_KUBECTL,
-      kubeconfig: env.KUBECONFIG,
-      dir: schemas
-    })
-    expect(written).toBeGreaterThan(50)
-  }, 900_000)
+  beforeAll(prepare, 900_000)
 
   it("passes helm lint, strict", async () => {
-    const outcome = await run(tools.helm, ["lint", "--strict", chart])
+    const outcome = await run(tools().helm, ["lint", "--strict", chart])
     expect(outcome.stdout).toContain("0 chart(s) failed")
     expect(outcome.code).toBe(0)
   })
 
   it("packages the chart alone: the workspace package's files stay out", async () => {
     const out = join(work, "package")
-    const packaged = await run(tools.helm, ["package", chart, "--destination", out])
+    const packaged = await run(tools().helm, ["package", chart, "--destination", out])
     expect(packaged.code).toBe(0)
     const archive = packaged.stdout.trim().split(": ").at(-1) ?? ""
     const listing = await run("tar", ["-tzf", archive])
@@ -446,30 +295,72 @@ describe("the chart", () => {
   })
 
   it.each([
-    ["enableSqsTerminationDraining=true", "enableSqsTerminationDraining=true (queue mode) is not supported"],
-    ["targetNodeOs=windows", 'targetNodeOs="windows": the Windows DaemonSet is not supported'],
-    ["targetNodeOs=linux windows", 'targetNodeOs="linux windows": the Windows DaemonSet is not supported'],
     ["targetNodeOs=", "renders no DaemonSet"],
+    ["targetNodeOs=macos", 'targetNodeOs="macos" renders no DaemonSet'],
+    ["enableSqsTerminationDraining=true", "enableSqsTerminationDraining=true (queue mode) needs queueURL"],
     ["webhookURL=https://hooks.example.com/x", "webhookURL is set, but nth does not post webhooks yet"],
     ["webhookURLSecretName=hook", "webhookURLSecretName is set"],
     ["webhookTemplateConfigMapName=t", "webhookTemplateConfigMapName is set"],
-    ["logFormatVersion=2", "logFormatVersion=2 is not supported"],
-    [
-      "podMonitor.create=true,enablePrometheusServer=true",
-      "podMonitor.create=true (with enablePrometheusServer=true)"
-    ]
-  ])("refuses what it cannot honour yet, by name: --set %s", async (assignment, message) => {
+    ["logFormatVersion=2", "logFormatVersion=2 is not supported"]
+  ])("refuses what it cannot honour, by name: --set %s", async (assignment, message) => {
     const outcome = await template("--set", assignment)
     expect(outcome.code).not.toBe(0)
     expect(outcome.stderr).toContain(message)
   })
 
-  it("refuses rbac.pspEnabled on a cluster that still has PodSecurityPolicies (it renders none)", async () => {
-    const old = await template("--kube-version", "1.24.0")
-    expect(old.code).not.toBe(0)
-    expect(old.stderr).toContain("rbac.pspEnabled=true on Kubernetes v1.24.0")
-    await rendered("--kube-version", "1.24.0", "--set", "rbac.pspEnabled=false")
-    await rendered("--kube-version", "1.25.0")
+  it("renders a PodSecurityPolicy and the Role to use it on clusters older than 1.25 (rbac.pspEnabled)", async () => {
+    const old = await objectsOf(await rendered("--kube-version", "1.24.0"))
+    expect(old.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      "ClusterRole/aws-node-termination-handler",
+      "ClusterRoleBinding/aws-node-termination-handler",
+      "DaemonSet/aws-node-termination-handler",
+      "PodSecurityPolicy/aws-node-termination-handler",
+      "Role/aws-node-termination-handler-psp",
+      "RoleBinding/aws-node-termination-handler-psp",
+      "ServiceAccount/aws-node-termination-handler"
+    ])
+    // What the default DaemonSet pod needs, and no more: the host network, the uptime file read-only, no
+    // capability. (The test bed is newer than 1.25: no API server here can check the policy itself.)
+    expect(find(old, "PodSecurityPolicy").spec).toMatchObject({
+      privileged: false,
+      hostNetwork: true,
+      allowPrivilegeEscalation: false,
+      allowedCapabilities: [],
+      allowedHostPaths: [{ pathPrefix: "/proc/uptime", readOnly: true }],
+      volumes: ["configMap", "secret", "projected", "downwardAPI", "emptyDir", "hostPath"]
+    })
+    expect(find(old, "Role").rules).toEqual([
+      {
+        apiGroups: ["policy"],
+        resources: ["podsecuritypolicies"],
+        verbs: ["use"],
+        resourceNames: ["aws-node-termination-handler"]
+      }
+    ])
+    const queue = find(
+      await objectsOf(
+        await rendered(
+          "--kube-version",
+          "1.24.0",
+          "--set",
+          "enableSqsTerminationDraining=true",
+          "--set",
+          "queueURL=q"
+        )
+      ),
+      "PodSecurityPolicy"
+    )
+    expect(queue.spec).toMatchObject({
+      hostNetwork: false,
+      volumes: ["configMap", "secret", "projected", "downwardAPI", "emptyDir"]
+    })
+    expect(queue.spec.allowedHostPaths).toBeUndefined()
+    const kinds = async (...args: ReadonlyArray<string>) =>
+      (await objectsOf(await rendered(...args))).map((o) => o.kind)
+    expect(await kinds("--kube-version", "1.24.0", "--set", "rbac.pspEnabled=false")).not.toContain(
+      "PodSecurityPolicy"
+    )
+    expect(await kinds("--kube-version", "1.25.0")).not.toContain("PodSecurityPolicy")
   })
 
   describe("Pod Security on the test bed's API server", () => {

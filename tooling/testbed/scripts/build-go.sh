@@ -6,6 +6,7 @@
 #   build-go.sh kwok  -> $NTH_TESTBED_CACHE/kwok/<ver>/kwok (+ stages.yaml)
 #   build-go.sh helm  -> $NTH_TESTBED_CACHE/helm/<ver>/helm               (the chart's tests)
 #   build-go.sh kubeconform -> $NTH_TESTBED_CACHE/kubeconform/<ver>/kubeconform
+#   build-go.sh monitoring-crds -> $NTH_TESTBED_CACHE/monitoring-crds/<ver>/{servicemonitors,podmonitors}.yaml
 #
 # The k8s folder doubles as a KUBEBUILDER_ASSETS folder. Each target is skipped when its
 # binaries are already there; a build writes into a temporary folder and renames it at the
@@ -17,6 +18,8 @@ ETCD_VERSION="${NTH_ETCD_VERSION:-3.6.16}"
 KWOK_VERSION="${NTH_KWOK_VERSION:-0.8.0}"
 HELM_VERSION="${NTH_HELM_VERSION:-4.3.2}"
 KUBECONFORM_VERSION="${NTH_KUBECONFORM_VERSION:-0.8.0}"
+MONITORING_VERSION="${NTH_MONITORING_VERSION:-0.95.2}"
+CONTROLLER_TOOLS_VERSION="${NTH_CONTROLLER_TOOLS_VERSION:-0.23.0}"
 CACHE="${NTH_TESTBED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nth-testbed}"
 ASSETS="$CACHE/k8s/${K8S_VERSION}-linux-amd64"
 
@@ -126,6 +129,30 @@ build_tool() {
   log "$name v$version: done"
 }
 
+# The Prometheus Operator's ServiceMonitor and PodMonitor CRDs, for the chart's monitors: generated, as the
+# operator's own release does, by controller-gen from its published API types (the module proxy serves the types'
+# module, not the repository that holds the generated YAML). controller-gen itself is built here and not kept.
+build_monitoring_crds() {
+  local dir="$CACHE/monitoring-crds/v$MONITORING_VERSION"
+  if [ -f "$dir/servicemonitors.yaml" ] && [ -f "$dir/podmonitors.yaml" ]; then
+    log "monitoring CRDs v$MONITORING_VERSION: cached in $dir"; return
+  fi
+  local work; work=$(mktemp -d "$CACHE/.build-monitoring-crds.XXXXXX")
+  trap 'rm -rf "$work"' RETURN
+  log "monitoring CRDs v$MONITORING_VERSION: building controller-gen v$CONTROLLER_TOOLS_VERSION (about 1.5 minutes the first time)"
+  GOBIN="$work" go install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/controller-tools/cmd/controller-gen@v$CONTROLLER_TOOLS_VERSION"
+  local types="github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring"
+  local src
+  src=$(go mod download -json "$types@v$MONITORING_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  [ -d "$src" ] || { log "could not download $types@v$MONITORING_VERSION"; exit 1; }
+  (cd "$src" && "$work/controller-gen" crd:crdVersions=v1 paths=./v1/... output:crd:dir="$work/crds")
+  mkdir -p "$dir"
+  mv "$work/crds/monitoring.coreos.com_servicemonitors.yaml" "$dir/servicemonitors.yaml"
+  mv "$work/crds/monitoring.coreos.com_podmonitors.yaml" "$dir/podmonitors.yaml"
+  log "monitoring CRDs v$MONITORING_VERSION: done"
+}
+
 mkdir -p "$CACHE"
 for target in "${@:-k8s etcd kwok}"; do
   for t in $target; do
@@ -137,6 +164,7 @@ for target in "${@:-k8s etcd kwok}"; do
         helm.sh/helm/v4/internal/version.version ;;
       kubeconform) build_tool kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform \
         "30 seconds" main.version ;;
+      monitoring-crds) build_monitoring_crds ;;
       *) log "unknown target: $t"; exit 2 ;;
     esac
   done

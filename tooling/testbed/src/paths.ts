@@ -11,7 +11,9 @@ export const versions = {
   kwok: process.env.NTH_KWOK_VERSION ?? "0.8.0",
   moto: process.env.NTH_MOTO_VERSION ?? "5.2.5",
   helm: process.env.NTH_HELM_VERSION ?? "4.3.2",
-  kubeconform: process.env.NTH_KUBECONFORM_VERSION ?? "0.8.0"
+  kubeconform: process.env.NTH_KUBECONFORM_VERSION ?? "0.8.0",
+  /** The Prometheus Operator's API types the ServiceMonitor and PodMonitor CRDs are generated from. */
+  monitoring: process.env.NTH_MONITORING_VERSION ?? "0.95.2"
 } as const
 
 export const testbedRoot = resolve(import.meta.dirname, "..")
