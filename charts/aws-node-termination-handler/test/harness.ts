@@ -33,12 +33,10 @@ export interface Outcome {
   readonly stderr: string
 }
 
-/** Runs a program; a non-zero exit is an outcome, not an exception. */
+/** Runs a program, `input` on its stdin; a non-zero exit is an outcome, not an exception. */
 export const run = async (file: string, args: ReadonlyArray<string>, input?: string): Promise<Outcome> => {
   const child = execFileAsync(file, [...args], { maxBuffer: 64 * 1024 * 1024 })
-  if (input !== undefined) {
-    child.child.stdin?.end(input)
-  }
+  child.child.stdin?.end(input ?? "")
   return child
     .then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }))
     .catch((error: { code?: number; stdout?: string; stderr?: string }) => ({
@@ -46,6 +44,29 @@ export const run = async (file: string, args: ReadonlyArray<string>, input?: str
       stdout: error.stdout ?? "",
       stderr: error.stderr ?? ""
     }))
+}
+
+/** `run`, which must succeed: its stdout (a failure throws, with the program's stderr). */
+export const succeed = async (file: string, args: ReadonlyArray<string>, input?: string) => {
+  const outcome = await run(file, args, input)
+  if (outcome.code !== 0) {
+    throw new Error(`${file} ${args.join(" ")} exited with ${outcome.code}: ${outcome.stderr.trim()}`)
+  }
+  return outcome.stdout
+}
+
+/**
+ * The objects kubectl printed with `-o json`: one object, a `List`'s items, or several objects one after another
+ * (`create --dry-run=client` prints one per manifest document, each opening and closing in the first column).
+ */
+export const jsonObjects = <A = Record<string, unknown>>(text: string): Array<A> => {
+  const trimmed = text.trim()
+  if (trimmed === "") return []
+  const values = JSON.parse(`[${trimmed.replace(/^}\s*\n\{$/gm, "},{")}]`) as Array<{
+    kind?: string
+    items?: Array<A>
+  }>
+  return values.flatMap((value) => (value.kind === "List" ? (value.items ?? []) : [value as A]))
 }
 
 export const kubectl = (args: ReadonlyArray<string>, input?: string) =>
