@@ -253,7 +253,7 @@ describe("the chart", () => {
   })
 
   // The list below is read from nth's code by hand (each rule's reason is in templates/clusterrole.yaml); the proof
-  // that each rule is needed and enough, with the ServiceAccount's own token, is still to come (issue 13).
+  // that each rule is needed and enough, with the ServiceAccount's own token, is test/rbac.test.ts.
   it("renders the ClusterRole of nth's IMDS-mode calls; Events only when they are emitted", async () => {
     const rules = find(await objectsOf(await rendered()), "ClusterRole").rules
     expect(rules).toEqual([
