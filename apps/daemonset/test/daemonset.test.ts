@@ -283,7 +283,10 @@ describe("nth-daemonset", () => {
       app.logs.some((line) => line.includes("nth started")) ? true : undefined
     )
     expect(app.logs.some((line) => line.includes("WEBHOOK_URL") && line.includes("webhooks"))).toBe(true)
-    const health = await fetch(`http://127.0.0.1:${probesPort}/healthz`)
+    // The servers bind beside polling, after the start is logged (they may wait for a port the previous pod holds).
+    const health = await Fixtures.waitFor("the probes server", () =>
+      fetch(`http://127.0.0.1:${probesPort}/healthz`)
+    )
     expect(health.status).toBe(200)
     expect(await health.json()).toEqual({ health: "OK" })
 
