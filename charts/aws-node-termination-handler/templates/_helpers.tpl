@@ -105,7 +105,52 @@ every install and upgrade goes through it whatever else renders.
 {{- fail (printf "%s is set, but nth does not post webhooks yet: no notification would be sent. Remove %s (and the other webhook* values)." $key $key) -}}
 {{- end -}}
 {{- end -}}
+{{- if $v.enableSqsTerminationDraining -}}
+{{- include "nth.checks.workload" (dict "root" . "workload" "deployment") -}}
+{{- else -}}
+{{- range $os := list "linux" "windows" -}}
+{{- if contains $os (lower (toString $v.targetNodeOs)) -}}
+{{- include "nth.checks.workload" (dict "root" $ "workload" $os) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if ne (toString $v.logFormatVersion) "1" -}}
 {{- fail (printf "logFormatVersion=%v is not supported: nth has one log format, that of version 1. Remove logFormatVersion or set it to 1." $v.logFormatVersion) -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+A workload's pod labels and node selector may repeat what the chart sets, not contradict it: a pod label that
+differs from the selector's would leave the workload matching none of its pods (the API server refuses it), and a
+kubernetes.io/os node selector other than the workload's own would send Linux pods to Windows nodes. The Go
+handler's chart renders both; nth refuses them, naming the value.
+*/}}
+{{- define "nth.checks.workload" -}}
+{{- $v := .root.Values -}}
+{{- $workload := .workload -}}
+{{- $daemonSet := ne $workload "deployment" -}}
+{{- $selector := dict "app.kubernetes.io/name" (include "nth.name" .root) "app.kubernetes.io/instance" .root.Release.Name "app.kubernetes.io/component" (ternary "daemonset" "deployment" $daemonSet) -}}
+{{- if $daemonSet }}{{ $_ := set $selector "kubernetes.io/os" $workload }}{{ end -}}
+{{- $labelValues := ternary (list "podLabels" (printf "%sPodLabels" $workload)) (list "podLabels") $daemonSet -}}
+{{- range $key := $labelValues -}}
+{{- range $label, $value := (index $v $key | default dict) -}}
+{{- if and (hasKey $selector $label) (ne (toString $value) (get $selector $label)) -}}
+{{- fail (printf "%s.%s=%q contradicts the %s's selector, which needs %q: a workload whose pods its selector does not match is refused. Remove %s.%s." $key $label (toString $value) (ternary (printf "%s DaemonSet" $workload) "Deployment" $daemonSet) (get $selector $label) $key $label) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $os := ternary $workload "linux" $daemonSet -}}
+{{- $selectorValues := ternary (list (printf "%sNodeSelector" $workload) "nodeSelector" "daemonsetNodeSelector") (list "nodeSelector") $daemonSet -}}
+{{- /* The DaemonSets take the first non-empty of their selectors (the Go handler's precedence): only that one counts. */ -}}
+{{- $chosen := "" -}}
+{{- range $key := $selectorValues -}}
+{{- if and (not $chosen) (index $v $key) }}{{ $chosen = $key }}{{ end -}}
+{{- end -}}
+{{- if $chosen -}}
+{{- $given := get (index $v $chosen) "kubernetes.io/os" -}}
+{{- if and $given (ne (toString $given) $os) -}}
+{{- fail (printf "%s.kubernetes.io/os=%q would send the %s's pods to %s nodes, but they run on %s. Remove %s.kubernetes.io/os." $chosen (toString $given) (ternary (printf "%s DaemonSet" $workload) "Deployment" $daemonSet) (toString $given) $os $chosen) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+

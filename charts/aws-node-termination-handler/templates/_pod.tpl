@@ -24,8 +24,22 @@ imagePullSecrets:
 {{- if and .Values.webhookTemplateConfigMapName .Values.webhookTemplateConfigMapKey }}true{{ end -}}
 {{- end -}}
 
-{{/* The container's environment, in the order the Go handler's chart writes it (extraEnv last, so it wins). */}}
+{{/*
+The container's environment: the chart's variables, then extraEnv. A name extraEnv sets is left out of the
+chart's own, so that extraEnv overrides it (a name given twice is refused by server-side apply, Helm 4's default).
+*/}}
 {{- define "nth.pod.env" -}}
+{{- $overridden := list -}}
+{{- range (.root.Values.extraEnv | default list) }}{{ $overridden = append $overridden .name }}{{ end -}}
+{{- $entries := list -}}
+{{- range (include "nth.pod.chartEnv" . | fromYamlArray) }}
+{{- if not (has .name $overridden) }}{{ $entries = append $entries . }}{{ end }}
+{{- end -}}
+{{- toYaml (concat $entries (.root.Values.extraEnv | default list)) -}}
+{{- end -}}
+
+{{/* The chart's own variables, by workload. */}}
+{{- define "nth.pod.chartEnv" -}}
 {{- $v := .root.Values -}}
 {{- $workload := .workload -}}
 {{- $imds := ne $workload "deployment" -}}
@@ -175,9 +189,6 @@ imagePullSecrets:
   value: {{ $v.probes.httpGet.port | int64 | quote }}
 - name: PROBES_SERVER_ENDPOINT
   value: {{ $v.probes.httpGet.path | quote }}
-{{- with $v.extraEnv }}
-{{ toYaml . }}
-{{- end }}
 {{- end -}}
 
 {{/* "true" when the workload serves its liveness probe: the Deployment always, a DaemonSet with enableProbesServer. */}}
@@ -284,12 +295,10 @@ which wins over the daemonset* default (nodeSelector, affinity, tolerations; the
 metadata:
   labels:
     {{- /* The user's labels first: the selector's own cannot be overridden. */}}
-    {{- with omit $podLabels "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component" "kubernetes.io/os" "k8s-app" }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- /* The selector's labels are the chart's (nth.checks refuses a different value); k8s-app may be the user's. */}}
+    {{- toYaml (mergeOverwrite (dict "k8s-app" "aws-node-termination-handler") (omit $podLabels "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/component" "kubernetes.io/os")) | nindent 4 }}
     {{- include "nth.selectorLabels.daemonset" .root | nindent 4 }}
     kubernetes.io/os: {{ $os }}
-    k8s-app: aws-node-termination-handler
   {{- with $podAnnotations }}
   annotations:
     {{- toYaml . | nindent 4 }}

@@ -308,6 +308,56 @@ describe("the chart", () => {
     expect(outcome.stderr).toContain(message)
   })
 
+  it.each([
+    [
+      "podLabels.app\\.kubernetes\\.io/name=other",
+      'podLabels.app.kubernetes.io/name="other" contradicts the linux DaemonSet\'s selector'
+    ],
+    ["linuxPodLabels.kubernetes\\.io/os=windows", 'linuxPodLabels.kubernetes.io/os="windows" contradicts'],
+    [
+      "nodeSelector.kubernetes\\.io/os=windows",
+      'nodeSelector.kubernetes.io/os="windows" would send the linux DaemonSet\'s pods to windows nodes'
+    ]
+  ])(
+    "refuses a pod label or node selector that contradicts the workload's own: --set %s",
+    async (assignment, message) => {
+      const outcome = await template("--set", assignment)
+      expect(outcome.code).not.toBe(0)
+      expect(outcome.stderr).toContain(message)
+    }
+  )
+
+  it("accepts the same values as the chart's own, and a k8s-app pod label of the user's", async () => {
+    const daemonSet = await daemonSetOf(
+      "--set",
+      "nodeSelector.kubernetes\\.io/os=linux",
+      "--set",
+      "podLabels.app\\.kubernetes\\.io/component=daemonset",
+      "--set",
+      "podLabels.k8s-app=mine"
+    )
+    expect(daemonSet.spec.template.spec.nodeSelector).toEqual({ "kubernetes.io/os": "linux" })
+    expect(daemonSet.spec.template.metadata.labels).toEqual({ ...goChart.podLabels, "k8s-app": "mine" })
+    // With both systems, a Linux node selector would send the Windows pods to Linux nodes: refused.
+    const both = await template(
+      "--set",
+      "targetNodeOs=linux windows",
+      "--set",
+      "nodeSelector.kubernetes\\.io/os=linux"
+    )
+    expect(both.stderr).toContain("would send the windows DaemonSet's pods to linux nodes")
+  })
+
+  it("lets extraEnv override a variable the chart sets: one entry, extraEnv's value", async () => {
+    const variables = await envOf(
+      "--set-json",
+      'extraEnv=[{"name":"LOG_LEVEL","value":"debug"}]',
+      "--set",
+      "logLevel=error"
+    )
+    expect(variables.LOG_LEVEL).toBe("debug")
+  })
+
   it("renders a PodSecurityPolicy and the Role to use it on clusters older than 1.25 (rbac.pspEnabled)", async () => {
     const old = await objectsOf(await rendered("--kube-version", "1.24.0"))
     expect(old.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
@@ -355,6 +405,21 @@ describe("the chart", () => {
       volumes: ["configMap", "secret", "projected", "downwardAPI", "emptyDir"]
     })
     expect(queue.spec.allowedHostPaths).toBeUndefined()
+    // The Windows DaemonSet publishes its ports on the host: the policy allows them there too.
+    const windows = find(
+      await objectsOf(
+        await rendered(
+          "--kube-version",
+          "1.24.0",
+          "--set",
+          "targetNodeOs=windows",
+          "--set",
+          "enablePrometheusServer=true"
+        )
+      ),
+      "PodSecurityPolicy"
+    )
+    expect(windows.spec).toMatchObject({ hostNetwork: false, hostPorts: [{ min: 9092, max: 9092 }] })
     const kinds = async (...args: ReadonlyArray<string>) =>
       (await objectsOf(await rendered(...args))).map((o) => o.kind)
     expect(await kinds("--kube-version", "1.24.0", "--set", "rbac.pspEnabled=false")).not.toContain(
