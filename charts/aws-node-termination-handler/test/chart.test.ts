@@ -258,7 +258,7 @@ describe("the chart", () => {
     const rules = find(await objectsOf(await rendered()), "ClusterRole").rules
     expect(rules).toEqual([
       { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
-      { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch", "delete"] },
+      { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
       { apiGroups: [""], resources: ["pods/eviction"], verbs: ["create"] },
       { apiGroups: ["apps"], resources: ["daemonsets"], verbs: ["get"] },
       { apiGroups: ["policy"], resources: ["poddisruptionbudgets"], verbs: ["list", "watch"] }

@@ -200,7 +200,8 @@ interface World {
 
 /**
  * On `node`: two pods of a Deployment under a budget allowing one disruption, a DaemonSet's pod (skipped, after a
- * look at its DaemonSet) and a finished pod (deleted, not evicted). The spare where the Deployment's replacements
+ * look at its DaemonSet) and a finished pod (evicted too: the API server removes a
+ * finished pod whatever its budget). The spare where the Deployment's replacements
  * go stays closed (unschedulable) until the scenario opens it: until then the budget refuses the second eviction.
  * Evicted pods are finished by KWOK 1 s after their deletion starts.
  */
@@ -713,20 +714,13 @@ const drainChecks: Record<string, Case> = {
       expect(r.goneNoticedMs).toBeDefined()
     }
   },
-  "pods:delete": {
-    effect: "the finished pod cannot be deleted: the drain fails (the running pods are evicted)",
-    check: (r) => {
-      failedAt("drain", "delete", "pods")(r)
-      cordonedNotDrained(r)
-      expect(r.podsLeft).toContain(r.world.finishedPod)
-    }
-  },
   "pods/eviction:create": {
     effect: "no pod can be evicted: the drain fails",
     check: (r) => {
       failedAt("drain", "create", "pods/eviction")(r)
       cordonedNotDrained(r)
-      expect(r.podsLeft).toHaveLength(3)
+      // The two running pods, the DaemonSet's and the finished one: nothing is removed.
+      expect(r.podsLeft).toHaveLength(4)
     }
   },
   "apps/daemonsets:get": {
@@ -1010,7 +1004,7 @@ describe.each(["imds", "queue"] as const)("%s mode", (mode) => {
     const used = new Set(full.requests.flatMap((r) => (r.needs && r.status < 400 ? [keyOf(r.needs)] : [])))
     expect([...used].sort()).toEqual(permissionsOf(full.rules).map(keyOf).sort())
     expect(full.nodeEvents).toMatchObject({ SpotInterruption: expect.any(Number), CordonAndDrain: 1 })
-    // The Deployment's two pods were evicted, and the finished pod deleted: an Event each.
+    // The Deployment's two pods and the finished pod were evicted: an Event each.
     expect(full.podEvictionEvents).toBe(3)
     if (mode === "imds") expect(full.nodeEvents.MonitorError).toBe(2)
     else {

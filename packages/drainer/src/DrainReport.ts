@@ -53,7 +53,7 @@ export type Outcome =
  */
 export interface PodReport extends PodRef {
   readonly outcome: Outcome
-  /** `evict` (through the Eviction API), `delete` (finished pods, or `disableEviction`), or `none`. */
+  /** `evict` (through the Eviction API, finished pods included), `delete` (`disableEviction`), or `none`. */
   readonly method: "evict" | "delete" | "none"
   /** Why a rule skipped or refused it, or why the drain let it go (see `Skipped`). */
   readonly reason?: string

@@ -95,7 +95,7 @@ export type PodFilter = (pod: V1Pod, context: Context) => Verdict
 
 /**
  * A pod whose containers have all stopped for good (phase `Succeeded` or `Failed`): removed whatever else is
- * true of it, and deleted rather than evicted.
+ * true of it (its eviction is never refused by a budget).
  *
  * @category predicates
  * @since 0.1.0

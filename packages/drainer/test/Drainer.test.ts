@@ -253,7 +253,7 @@ describe("drain", () => {
     expect(outcome(report, "bare-2")?.outcome).toBe("Gone")
   })
 
-  it("deletes finished pods without evicting them, even without force", async () => {
+  it("removes finished pods even without force, by eviction, which no budget holds back", async () => {
     const namespace = bed.namespace()
     const node = await nodeWith(async (node) => {
       await Fixtures.createBarePod(bed.clients, namespace, {
@@ -262,13 +262,26 @@ describe("drain", () => {
         labels: { app: "done" }
       })
       await Fixtures.waitForReadyPods(bed.clients, namespace, { app: "done" }, 1)
+      // A budget that allows no disruption of it: the API server removes a finished pod whatever its budget.
+      await bed.clients.policy.createNamespacedPodDisruptionBudget({
+        namespace,
+        body: {
+          metadata: { name: "done" },
+          spec: { selector: { matchLabels: { app: "done" } }, minAvailable: 1 }
+        }
+      })
       await bed.clients.core.patchNamespacedPodStatus(
         { name: "done", namespace, body: { status: { phase: "Succeeded" } } },
         setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
       )
     })
-    const report = await drained(node)
-    expect(outcome(report, "done")).toMatchObject({ outcome: "Gone", method: "delete" })
+    const report = await drained(node, { timeoutSeconds: 20 })
+    expect(outcome(report, "done")).toMatchObject({
+      outcome: "Gone",
+      method: "evict",
+      attempts: 1,
+      blockedBy: []
+    })
   })
 
   it("waits on a budget that allows nothing and goes on within a second of it allowing one", async () => {

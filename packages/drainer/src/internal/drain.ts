@@ -229,11 +229,9 @@ export const run = (
           ref: refOf(pod),
           pod,
           decision,
-          method: !removing
-            ? "none"
-            : options.disableEviction || PodFilter.isFinished(pod)
-              ? "delete"
-              : "evict",
+          // A finished pod is evicted too, as kubectl does: the Eviction API deletes it without consulting any
+          // budget, so no `pods delete` permission is needed unless evictions are disabled.
+          method: !removing ? "none" : options.disableEviction ? "delete" : "evict",
           outcome:
             decision.verdict._tag === "Skip"
               ? "Skipped"
