@@ -1,0 +1,15 @@
+/**
+ * The image's entry point, /app/main.js: one image for both modes, as the Go handler ships one binary. It starts
+ * the queue-mode program (/app/queue/main.js) when ENABLE_SQS_TERMINATION_DRAINING is true, else the IMDS-mode
+ * program (/app/imds/main.js), so that the Helm chart's one `image` serves its DaemonSets and its Deployment alike.
+ *
+ * It loads nothing else: each program's own launcher then sets its Node flags (execve, same pid, into its own
+ * main.js) and runs its bundle with its code cache, so a pod pays one small file (well under a millisecond) for
+ * the choice. A value that is not a boolean starts the IMDS program, whose settings refuse it by name.
+ */
+
+// The Go handler's strconv.ParseBool, as @nth/handler's Settings reads the variable (trimmed).
+const TRUE = new Set(["1", "t", "T", "TRUE", "true", "True"])
+
+const queueMode = TRUE.has((process.env.ENABLE_SQS_TERMINATION_DRAINING ?? "").trim())
+require(queueMode ? "./queue/main.js" : "./imds/main.js")
