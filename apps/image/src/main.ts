@@ -4,8 +4,10 @@
  * program (/app/imds/main.js), so that the Helm chart's one `image` serves its DaemonSets and its Deployment alike.
  *
  * It loads nothing else: each program's own launcher then sets its Node flags (execve, same pid, into its own
- * main.js) and runs its bundle with its code cache, so a pod pays one small file (well under a millisecond) for
- * the choice. A value that is not a boolean starts the IMDS program, whose settings refuse it by name.
+ * main.js) and runs its bundle with its code cache, so the choice costs one small file. No difference was measured
+ * (median `--help` of the IMDS program over 25 runs, three rounds: 95.4, 95.0, 109.3 ms direct; 86.7, 106.8,
+ * 108.4 ms through this file). A value that is not a boolean starts the IMDS program, whose settings refuse it by
+ * name.
  */
 
 // The Go handler's strconv.ParseBool, as @nth/handler's Settings reads the variable (trimmed).
