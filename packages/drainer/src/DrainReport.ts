@@ -14,6 +14,12 @@ export interface PodRef {
   readonly namespace: string
   readonly name: string
   readonly uid: string
+  /**
+   * The pod's labels when the drain decided about it (the Go handler copies them onto its `PodEviction` Events).
+   *
+   * @since 0.1.0
+   */
+  readonly labels?: Readonly<Record<string, string>>
 }
 
 /**

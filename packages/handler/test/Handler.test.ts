@@ -156,7 +156,13 @@ describe("Handler", () => {
     )
     expect(evictions).toHaveLength(2)
     expect(evictions.map((e) => e.involvedObject.kind)).toEqual(["Pod", "Pod"])
-    expect(evictions[0]?.metadata?.annotations?.node).toBe(node.name)
+    // As the Go handler's: the node, and every label of the pod (a Deployment's: app, pod-template-hash).
+    for (const eviction of evictions) {
+      const annotations = eviction.metadata?.annotations ?? {}
+      expect(annotations.node).toBe(node.name)
+      expect(annotations.app).toEqual(expect.any(String))
+      expect(annotations["pod-template-hash"]).toMatch(/^[a-z0-9]+$/)
+    }
   })
 
   it("only cordons with CORDON_ONLY", async () => {

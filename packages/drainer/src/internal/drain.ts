@@ -81,7 +81,8 @@ interface PodState {
 const refOf = (pod: V1Pod): PodRef => ({
   namespace: pod.metadata?.namespace ?? "",
   name: pod.metadata?.name ?? "",
-  uid: pod.metadata?.uid ?? ""
+  uid: pod.metadata?.uid ?? "",
+  ...(pod.metadata?.labels === undefined ? {} : { labels: pod.metadata.labels })
 })
 
 const budgetNameFrom = (error: KubeError.KubeError): string | undefined => {

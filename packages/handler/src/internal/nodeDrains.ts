@@ -62,7 +62,8 @@ export const make = (options: {
                 )
               )
             }
-            // The Go handler reports each evicted pod with an Event on the pod.
+            // The Go handler reports each evicted pod with an Event on the pod, annotated with the node and every
+            // label of the pod (the extra annotations setting is added to every Event).
             if (progress._tag === "PodEvicted" || progress._tag === "PodDeleted") {
               const { pod } = progress
               sending.push(
@@ -72,7 +73,7 @@ export const make = (options: {
                     "Normal",
                     Reason.nodeAction.PodEviction,
                     `Pod evicted due to node drain (node ${nodeName})`,
-                    { node: nodeName }
+                    { node: nodeName, ...pod.labels }
                   )
                 )
               )
