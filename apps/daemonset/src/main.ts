@@ -14,7 +14,7 @@ import * as Uptime from "./Uptime.ts"
 
 const main = Effect.gen(function* () {
   // This program is IMDS mode only: ENABLE_SQS_TERMINATION_DRAINING=true is refused, not half-honoured.
-  const { settings, warnings } = yield* Settings.loadFor({ program: "imds" })
+  const { settings, warnings } = yield* Settings.loadFor({ program: "imds", argv: process.argv.slice(2) })
   const metrics = Metrics.make()
   const kube = KubeClient.layer() // in a pod: the service account; outside: KUBECONFIG, as kubectl reads it
   const services = Handler.layer(Settings.toHandlerOptions(settings), metrics).pipe(

@@ -17,7 +17,10 @@ import * as Messages from "./Messages.ts"
 
 const main = Effect.gen(function* () {
   // This program is queue mode only: ENABLE_SQS_TERMINATION_DRAINING must be true.
-  const { settings, warnings, given } = yield* Settings.loadFor({ program: "queue" })
+  const { settings, warnings, given } = yield* Settings.loadFor({
+    program: "queue",
+    argv: process.argv.slice(2)
+  })
   const metrics = Metrics.make()
   const aws = yield* Aws.awsOptions(settings)
   const lifecycle = yield* Aws.makeLifecycle(aws)

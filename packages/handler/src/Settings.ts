@@ -9,6 +9,7 @@
 import type { NodeAction } from "@nth/events"
 import { Config, Effect, Option, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import type * as Handler from "./Handler.ts"
+import { applyFlags, type FlagTarget, flagName } from "./internal/flags.ts"
 
 // ---------------------------------------------------------------------------------------------------------------
 // How a variable's text becomes its value
@@ -37,6 +38,13 @@ export interface Variable {
   readonly help: string
   /** Another variable that stands for the same setting (the Go handler's deprecated names). */
   readonly deprecatedAlias?: string
+  /**
+   * The Go handler's command-line flag for it, when not the variable's name in kebab case (`NODE_NAME`:
+   * `--node-name`).
+   */
+  readonly flag?: string
+  /** A boolean: its flag alone (`--dry-run`) means true. */
+  readonly boolean?: boolean
   /**
    * Settings the Go handler has that nth accepts but does not act on yet: setting one logs a warning at start
    * instead of refusing to start, so that a Go handler's values work unchanged.
@@ -70,7 +78,7 @@ const bool = (meta: Meta) =>
         SchemaTransformation.transform({ decode: (text) => TRUE.has(text.trim()), encode: String })
       )
     ),
-    meta
+    { ...meta, boolean: true }
   )
 
 // Node's timers, and most of these settings' meanings, stop at a 32-bit integer.
@@ -183,7 +191,13 @@ const common = {
     default: "",
     help: "This pod's name, so that a drain leaves it alone"
   }),
-  podNamespace: text({ env: "NAMESPACE", mode: "common", default: "", help: "This pod's namespace" }),
+  podNamespace: text({
+    env: "NAMESPACE",
+    flag: "pod-namespace",
+    mode: "common",
+    default: "",
+    help: "This pod's namespace"
+  }),
   ignoreDaemonSets: bool({
     env: "IGNORE_DAEMON_SETS",
     mode: "common",
@@ -377,6 +391,7 @@ const imds = {
   metadataUrl: text(
     {
       env: "INSTANCE_METADATA_URL",
+      flag: "metadata-url",
       mode: "imds",
       default: "http://169.254.169.254",
       help: "Instance metadata service (IMDS) base URL"
@@ -577,7 +592,27 @@ export interface Parsed {
  */
 export interface ParseOptions {
   readonly program?: "imds" | "queue" | undefined
+  /**
+   * The command line's arguments (`process.argv.slice(2)`): the Go handler's flags, which win over the
+   * environment. An unknown flag or a leftover argument is refused, naming it.
+   *
+   * @since 0.3.0
+   */
+  readonly argv?: ReadonlyArray<string> | undefined
 }
+
+/** Each flag (the variables' and their deprecated aliases') and the variable it stands for. */
+const flagTable: ReadonlyMap<string, FlagTarget> = new Map(
+  variables.flatMap((v) => {
+    const own: [string, FlagTarget] = [flagName(v.env, v.flag), { env: v.env, boolean: v.boolean === true }]
+    return v.deprecatedAlias === undefined
+      ? [own]
+      : [
+          own,
+          [flagName(v.deprecatedAlias, undefined), { env: v.deprecatedAlias, boolean: v.boolean === true }]
+        ]
+  })
+)
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
@@ -631,9 +666,11 @@ const crossChecks = (s: Settings, options: ParseOptions): Array<string> => {
  * @since 0.1.0
  */
 export const parse = (
-  env: Readonly<Record<string, string | undefined>>,
+  environment: Readonly<Record<string, string | undefined>>,
   options: ParseOptions = {}
 ): Parsed | InvalidSettings => {
+  const flags = applyFlags(environment, options.argv ?? [], flagTable)
+  const env = flags.env
   const warnings: Array<string> = []
   const given = (name: string): string | undefined => (env[name] === "" ? undefined : env[name])
   // The table's input: each setting's text under its key, from its variable or its deprecated alias.
@@ -659,7 +696,7 @@ export const parse = (
   }
   const decode = Schema.decodeUnknownResult(schema)
   const decoded = decode(input, { errors: "all" })
-  const problems: Array<string> = []
+  const problems: Array<string> = [...flags.problems]
   if (decoded._tag === "Failure") {
     const failed = new Set<string>()
     for (const { path, message } of formatIssues(decoded.failure.issue).issues) {
@@ -795,8 +832,12 @@ export const help = (): string =>
           .filter((v) => v.mode === mode)
           .map(
             (v) =>
-              `  ${v.env.padEnd(42)} ${v.help} (default: ${v.default === "" ? '""' : v.default})${
-                v.deprecatedAlias ? ` [also ${v.deprecatedAlias}, deprecated]` : ""
+              `  ${`${v.env}, --${flagName(v.env, v.flag)}`.padEnd(64)} ${v.help} (default: ${
+                v.default === "" ? '""' : v.default
+              })${
+                v.deprecatedAlias
+                  ? ` [also ${v.deprecatedAlias}, --${flagName(v.deprecatedAlias, undefined)}, deprecated]`
+                  : ""
               }`
           )
           .join("\n")}`

@@ -227,6 +227,67 @@ describe("Settings", () => {
     )
   )
 
+  describe("the Go handler's command-line flags", () => {
+    const withArgs = (argv: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+      Settings.parse({ NODE_NAME: "node-1", ...env }, { argv })
+
+    it("win over the environment, in Go's forms: --name=value, -name value, a boolean alone", () => {
+      const parsed = withArgs(
+        [
+          "--node-name=from-flag",
+          "-taint-effect",
+          "NoExecute",
+          "--dry-run",
+          "-cordon-only=false",
+          "--metadata-url=http://127.0.0.1:1338",
+          "--pod-namespace",
+          "nth"
+        ],
+        { NODE_NAME: "from-env", CORDON_ONLY: "true", TAINT_EFFECT: "PreferNoSchedule" }
+      )
+      if (parsed instanceof Settings.InvalidSettings) throw new Error(parsed.message)
+      expect(parsed.settings).toMatchObject({
+        nodeName: "from-flag",
+        taintEffect: "NoExecute",
+        dryRun: true,
+        cordonOnly: false,
+        metadataUrl: "http://127.0.0.1:1338",
+        podNamespace: "nth"
+      })
+    })
+
+    it("take the deprecated names too, with the same rule as their variables", () => {
+      const parsed = withArgs(["--grace-period=30"])
+      if (parsed instanceof Settings.InvalidSettings) throw new Error(parsed.message)
+      expect(parsed.settings.podTerminationGracePeriod).toBe(30)
+      expect(parsed.warnings).toContain("GRACE_PERIOD is deprecated; use POD_TERMINATION_GRACE_PERIOD")
+    })
+
+    it("refuse an unknown flag, a flag without its value and a leftover argument, naming each", () => {
+      const parsed = withArgs(["--no-such-flag", "--kubernetes-service-host=10.0.0.1", "--node-name"])
+      expect(parsed).toBeInstanceOf(Settings.InvalidSettings)
+      const problems = (parsed as Settings.InvalidSettings).problems
+      expect(problems).toContain("flag provided but not defined: --no-such-flag")
+      expect(problems.join("\n")).toContain(
+        "--kubernetes-service-host: set KUBERNETES_SERVICE_HOST in the environment"
+      )
+      expect(problems).toContain("flag needs an argument: --node-name")
+      const leftover = withArgs(["--dry-run", "extra", "--taint-node"]) as Settings.InvalidSettings
+      expect(leftover.problems).toEqual([
+        "unexpected arguments: extra --taint-node (settings are flags or environment variables)"
+      ])
+      // After `--`, nothing is a flag.
+      expect((withArgs(["--", "--dry-run"]) as Settings.InvalidSettings).problems).toEqual([
+        "unexpected argument: --dry-run (settings are flags or environment variables)"
+      ])
+    })
+
+    it("are refused by value like their variables", () => {
+      const parsed = withArgs(["--workers=many"]) as Settings.InvalidSettings
+      expect(parsed.problems.join("\n")).toContain('WORKERS: "many"')
+    })
+  })
+
   it("lists every variable in --help", () => {
     const help = Settings.help()
     for (const variable of Settings.variables) expect(help).toContain(variable.env)
