@@ -49,9 +49,10 @@ const slowDrainNode = async () => {
 }
 
 /** A node with a workload on it, a spare for the replacements, and an IMDS emulator describing its instance. */
-const spotNode = async (replicas = 2) => {
+const spotNode = async (replicas = 2, options: { readonly imdsv1?: boolean } = {}) => {
   const { node, labels } = await bed.nodeWithDeployment({ replicas, terminationGracePeriodSeconds: 1 })
   const imds = await ImdsMock.start({
+    ...options,
     instanceId: node.instanceId,
     availabilityZone: node.zone,
     localHostname: node.privateDnsName,
@@ -301,6 +302,19 @@ describe("nth-daemonset", () => {
       expect(metrics).toContain(`# TYPE ${name} counter`)
     expect(metrics).toContain('actions_total{node_action="pre-drain",node_status="success"} 1')
     expect(metrics).toContain('actions_total{node_action="cordon-and-drain",node_status="success"} 1')
+    expect(await app.stop()).toBe(0)
+  })
+
+  it("reads IMDS without a token when none can be had, as the Go handler does, and still drains", async () => {
+    // An instance that allows IMDSv1 (HttpTokens=optional).
+    const { node, imds, env } = await spotNode(1, { imdsv1: true })
+    // Every token request refused, as a pod off the host network behind a hop limit of 1 sees it.
+    imds.injectFault({ mode: "forbidden", pathPrefix: "/latest/api/token" })
+    const app = startApp(env)
+    await polled(imds, "/spot/instance-action")
+    imds.setSpotInterruption({ action: "terminate" })
+    await waitForDrain(node.name)
+    expect(app.logs.filter((line) => line.includes("reading IMDS without a token"))).toHaveLength(1)
     expect(await app.stop()).toBe(0)
   })
 

@@ -412,8 +412,12 @@ const imds = {
   allowImdsV1Fallback: bool({
     env: "ENABLE_IMDSV1_FALLBACK",
     mode: "imds",
-    default: "false",
-    help: "Read IMDS without a token when no IMDSv2 token can be had (nth only)"
+    // The Go handler always falls back: a node it protects (say, a pod without host networking behind a hop limit
+    // of 1, on an instance that allows IMDSv1) must not lose its protection in the swap. Said once, as a warning.
+    default: "true",
+    help:
+      "Read IMDS without a token (IMDSv1) while no IMDSv2 token can be had, as the Go handler does; false: never, " +
+      "and each poll fails until a token comes (nth only)"
   }),
   enableScheduledEventDraining: bool({
     env: "ENABLE_SCHEDULED_EVENT_DRAINING",

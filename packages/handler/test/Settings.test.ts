@@ -33,7 +33,9 @@ describe("Settings", () => {
       probesServerEndpoint: "/healthz",
       workers: 10,
       sqsMsgVisibilityTimeoutSec: 20,
-      metadataTries: 3
+      metadataTries: 3,
+      // The Go handler reads IMDS without a token when it cannot get one.
+      allowImdsV1Fallback: true
     })
   })
 
