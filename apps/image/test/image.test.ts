@@ -50,6 +50,23 @@ describe("the image's entry point", () => {
     expect(await banner(value)).toMatch(new RegExp(`^${program}: `))
   })
 
+  it.each([
+    [["--enable-sqs-termination-draining"], undefined, "nth-deployment"],
+    [["-enable-sqs-termination-draining=true"], "false", "nth-deployment"],
+    [["--enable-sqs-termination-draining=false"], "true", "nth-daemonset"],
+    [["--", "--enable-sqs-termination-draining"], undefined, "nth-daemonset"]
+  ])(
+    "the flag wins over the variable, as in the programs: %j with %j starts %s",
+    async (args, value, program) => {
+      const started = start(value === undefined ? {} : { ENABLE_SQS_TERMINATION_DRAINING: value }, [
+        "--help",
+        ...args
+      ])
+      expect(await started.exited).toBe(0)
+      expect(started.logs.find((line) => line.startsWith("nth-"))).toMatch(new RegExp(`^${program}: `))
+    }
+  )
+
   it("lets the IMDS program refuse a value that is not a boolean, naming it", async () => {
     const program = start({ ENABLE_SQS_TERMINATION_DRAINING: "yes", NODE_NAME: "n" })
     expect(await program.exited).toBe(2)

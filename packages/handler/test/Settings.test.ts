@@ -284,6 +284,36 @@ describe("Settings", () => {
       ])
     })
 
+    it("follow Go's details: the last of a flag given twice wins, a value may start with -, booleans take 1 and 0", () => {
+      const parsed = withArgs([
+        "--workers=3",
+        "--workers=5",
+        "--pod-name",
+        "-odd",
+        "-dry-run=1",
+        "--taint-node=0"
+      ])
+      if (parsed instanceof Settings.InvalidSettings) throw new Error(parsed.message)
+      expect(parsed.settings).toMatchObject({ workers: 5, podName: "-odd", dryRun: true, taintNode: false })
+    })
+
+    it("refuse an empty value (an empty variable means the default; an empty flag would give it quietly)", () => {
+      const parsed = withArgs(["--workers=", "--taint-effect="], {
+        TAINT_EFFECT: "NoExecute"
+      }) as Settings.InvalidSettings
+      expect(parsed.problems).toEqual([
+        "--workers: the value is empty; give one, or leave the flag out",
+        "--taint-effect: the value is empty; give one, or leave the flag out"
+      ])
+    })
+
+    it("say how to give a boolean its value when it comes as a separate argument", () => {
+      const parsed = withArgs(["--dry-run", "false"]) as Settings.InvalidSettings
+      expect(parsed.problems).toEqual([
+        "unexpected argument: false (settings are flags or environment variables; a boolean flag takes its value as --name=false)"
+      ])
+    })
+
     it("are refused by value like their variables", () => {
       const parsed = withArgs(["--workers=many"]) as Settings.InvalidSettings
       expect(parsed.problems.join("\n")).toContain('WORKERS: "many"')

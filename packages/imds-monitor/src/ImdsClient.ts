@@ -137,8 +137,8 @@ const maxRetryDelay = Duration.seconds(4)
 const tokenHelp =
   "If nth runs in a container without host networking, the token's answer may not reach it: raise the " +
   "instance's metadata hop limit to 2 (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2). " +
-  "To read IMDS without a token instead (instances with HttpTokens=optional only), set ENABLE_IMDSV1_FALLBACK=true " +
-  "(option allowImdsV1Fallback)."
+  "To read IMDS without a token instead (instances with HttpTokens=optional only), allow the IMDSv1 fallback: " +
+  "ENABLE_IMDSV1_FALLBACK=true, the DaemonSet program's default (option allowImdsV1Fallback)."
 
 interface RawResponse {
   readonly status: number

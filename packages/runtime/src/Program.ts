@@ -126,18 +126,25 @@ export const exitOf = (
 }
 
 /**
- * Runs the program as the process: `--help` / `-h` print the help and exit 0; otherwise the program runs with
+ * Runs the program as the process: `--help` / `-h` (in Go's forms) print the help and exit 0; otherwise the program runs with
  * the environment as its `ConfigProvider` until it ends or a SIGTERM/SIGINT interrupts it, and the process exits
  * with the code above.
  *
  * @category running
  * @since 0.2.0
  */
+/** Whether the arguments ask for help in any form Go's flag package takes (`-h`, `--help`, `-help=true`, ...). */
+const asksForHelp = (args: ReadonlyArray<string>): boolean => {
+  const end = args.indexOf("--")
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => /^--?(h|help)(=.*)?$/.test(arg))
+}
+
 export const run = (definition: Definition): void => {
-  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  if (asksForHelp(process.argv.slice(2))) {
     process.stdout.write(
       `${definition.name}: ${definition.summary}.\n\n` +
-        `Settings (environment variables, as the Go handler's):\n${definition.help()}\n\n` +
+        "Settings (environment variables and command-line flags, as the Go handler's; a flag wins over its " +
+        `variable):\n${definition.help()}\n\n` +
         "The probes and metrics servers listen on all interfaces (0.0.0.0), as the Go handler's do; a port still in use\n" +
         "(the previous pod of a rollout, with host networking) is tried again for 60 s before the program gives up.\n" +
         "Exit codes: 0 stopped by SIGTERM or SIGINT, 1 failure, 2 bad settings (KUBECONFIG included).\n"

@@ -58,14 +58,30 @@ export const applyFlags = (
       )
       continue
     }
-    if (equals !== -1) out[target.env] = body.slice(equals + 1)
-    else if (target.boolean) out[target.env] = "true"
-    else if (i + 1 < argv.length) out[target.env] = argv[++i]
-    else problems.push(`flag needs an argument: --${name}`)
+    const value =
+      equals !== -1
+        ? body.slice(equals + 1)
+        : target.boolean
+          ? "true"
+          : i + 1 < argv.length
+            ? argv[++i]
+            : undefined
+    if (value === undefined) problems.push(`flag needs an argument: --${name}`)
+    // An empty variable means "unset" (the Go handler's rule for variables); an empty flag would then quietly
+    // give the default, so it is refused (Go refuses it too for a number or a boolean).
+    else if (value.trim() === "")
+      problems.push(`--${name}: the value is empty; give one, or leave the flag out`)
+    else out[target.env] = value
   }
   if (i < argv.length) {
+    const rest = argv.slice(i)
+    // `--dry-run false`: a boolean flag takes no separate value in Go either (there the `false` is silently ignored).
+    const hint = /^(true|false)$/i.test(rest[0] ?? "")
+      ? `; a boolean flag takes its value as --name=${rest[0]}`
+      : ""
     problems.push(
-      `unexpected argument${argv.length - i === 1 ? "" : "s"}: ${argv.slice(i).join(" ")} (settings are flags or environment variables)`
+      `unexpected argument${rest.length === 1 ? "" : "s"}: ${rest.join(" ")} ` +
+        `(settings are flags or environment variables${hint})`
     )
   }
   return { env: out, problems }
