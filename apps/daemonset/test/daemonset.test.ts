@@ -305,18 +305,28 @@ describe("nth-daemonset", () => {
     expect(await app.stop()).toBe(0)
   })
 
-  it("reads IMDS without a token when none can be had, as the Go handler does, and still drains", async () => {
-    // An instance that allows IMDSv1 (HttpTokens=optional).
-    const { node, imds, env } = await spotNode(1, { imdsv1: true })
-    // Every token request refused, as a pod off the host network behind a hop limit of 1 sees it.
-    imds.injectFault({ mode: "forbidden", pathPrefix: "/latest/api/token" })
-    const app = startApp(env)
-    await polled(imds, "/spot/instance-action")
-    imds.setSpotInterruption({ action: "terminate" })
-    await waitForDrain(node.name)
-    expect(app.logs.filter((line) => line.includes("reading IMDS without a token"))).toHaveLength(1)
-    expect(await app.stop()).toBe(0)
-  })
+  it.each([
+    ["refused", { mode: "forbidden" as const }],
+    // A hop limit of 1 drops the answer: the token request times out (2 s) at the first poll and at each retry.
+    ["never answered", { mode: "delay" as const, delayMs: 60_000 }]
+  ])(
+    "reads IMDS without a token when its request is %s, as the Go handler does, and still drains",
+    async (_, fault) => {
+      // An instance that allows IMDSv1 (HttpTokens=optional).
+      const { node, imds, env } = await spotNode(1, { imdsv1: true })
+      imds.injectFault({ ...fault, pathPrefix: "/latest/api/token" })
+      const started = Date.now()
+      const app = startApp(env)
+      await polled(imds, "/spot/instance-action")
+      const firstPollMs = Date.now() - started
+      imds.setSpotInterruption({ action: "terminate" })
+      await waitForDrain(node.name)
+      expect(app.logs.filter((line) => line.includes("reading IMDS without a token"))).toHaveLength(1)
+      // One token request's timeout at most (2 s), on top of the start: measured 209 ms refused, 2217 ms unanswered.
+      expect(firstPollMs).toBeLessThan(fault.mode === "delay" ? 8_000 : 5_000)
+      expect(await app.stop()).toBe(0)
+    }
+  )
 
   it("stops cleanly on SIGTERM mid-drain, leaving the drain recorded", async () => {
     const { node, imds } = await slowDrainNode()
