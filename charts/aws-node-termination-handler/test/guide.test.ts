@@ -93,6 +93,18 @@ const exitPromptly = () =>
     "testbed.nth.dev/terminate-after=1s"
   )
 
+/** `helm uninstall` of the release, whether or not it is there (its outcome is not asserted). */
+const uninstallAny = () =>
+  run(tools().helm, [
+    "--kubeconfig",
+    env.KUBECONFIG,
+    "uninstall",
+    release,
+    "--namespace",
+    "kube-system",
+    "--wait"
+  ])
+
 const until = async <A>(what: string, probe: () => Promise<A | undefined>, timeoutMs = 60_000): Promise<A> =>
   Fixtures.waitFor(what, probe, { timeoutMs })
 
@@ -100,15 +112,7 @@ describe("the EKS workshop's install, with nth's chart", () => {
   beforeAll(async () => {
     await prepare()
     // Nothing of an earlier, interrupted run may stand in the way.
-    await run(tools().helm, [
-      "--kubeconfig",
-      env.KUBECONFIG,
-      "uninstall",
-      release,
-      "--namespace",
-      "kube-system",
-      "--wait"
-    ])
+    await uninstallAny()
     for (let i = 0; i < 3; i++)
       spot.push(await Fixtures.registerNode(clients, { labels: { type: "self-managed-spot" } }))
     for (let i = 0; i < 2; i++)
@@ -116,15 +120,7 @@ describe("the EKS workshop's install, with nth's chart", () => {
   }, 900_000)
 
   afterAll(async () => {
-    await run(tools().helm, [
-      "--kubeconfig",
-      env.KUBECONFIG,
-      "uninstall",
-      release,
-      "--namespace",
-      "kube-system",
-      "--wait"
-    ])
+    await uninstallAny()
     for (const node of [...spot, ...others]) await Fixtures.deleteNode(clients, node.name).catch(() => {})
   })
 

@@ -50,7 +50,9 @@ export const run = async (file: string, args: ReadonlyArray<string>, input?: str
 export const succeed = async (file: string, args: ReadonlyArray<string>, input?: string) => {
   const outcome = await run(file, args, input)
   if (outcome.code !== 0) {
-    throw new Error(`${file} ${args.join(" ")} exited with ${outcome.code}: ${outcome.stderr.trim()}`)
+    throw new Error(
+      `${file} ${args.join(" ")} exited with ${outcome.code}: ${(outcome.stderr || outcome.stdout).trim()}`
+    )
   }
   return outcome.stdout
 }

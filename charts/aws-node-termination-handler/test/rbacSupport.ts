@@ -5,44 +5,19 @@
  * API server, so that every request a program makes with that token is seen with its answer (a refused watch
  * that a fallback hides leaves no trace in the program's logs).
  */
-import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as https from "node:https"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { promisify } from "node:util"
 import { ImdsMock } from "@nth/imds-mock"
 import type { TestBed } from "@nth/testbed"
 
-const execFileAsync = promisify(execFile)
+// The chart tests' own runners: a non-zero exit is an outcome (`run`); `must` has to succeed.
+import { succeed as must } from "./harness.ts"
 
-export interface Outcome {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs a program; a non-zero exit is an outcome, not an exception. */
-export const run = async (file: string, args: ReadonlyArray<string>, input?: string): Promise<Outcome> => {
-  const child = execFileAsync(file, [...args], { maxBuffer: 64 * 1024 * 1024 })
-  if (input !== undefined) child.child.stdin?.end(input)
-  return child
-    .then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }))
-    .catch((error: { code?: number; stdout?: string; stderr?: string }) => ({
-      code: typeof error.code === "number" ? error.code : 1,
-      stdout: error.stdout ?? "",
-      stderr: error.stderr ?? ""
-    }))
-}
-
-/** Runs a program that must succeed: its stdout. */
-export const must = async (file: string, args: ReadonlyArray<string>, input?: string): Promise<string> => {
-  const outcome = await run(file, args, input)
-  if (outcome.code !== 0)
-    throw new Error(`${file} ${args.join(" ")} failed (${outcome.code}): ${outcome.stderr || outcome.stdout}`)
-  return outcome.stdout
-}
+export { type Outcome, run } from "./harness.ts"
+export { must }
 
 /** The file's scratch folder (manifests, kubeconfigs holding tokens, the proxy's key): `removeWork` deletes it. */
 export const work = mkdtempSync(join(tmpdir(), "nth-rbac-test-"))
