@@ -7,6 +7,7 @@ import { Reason } from "@nth/events"
 import { Handler } from "@nth/handler"
 import { ImdsClient } from "@nth/imds-monitor"
 import { TaintManager } from "@nth/taint-manager"
+import type { WebhookData } from "@nth/webhook"
 import { Effect, Schedule } from "effect"
 
 /** How long start-up recovery keeps trying: 4 tries, 2 s apart (the Go handler: every 2 s for up to 8 s). */
@@ -128,4 +129,18 @@ export const logIdentity: Effect.Effect<void, never, ImdsClient.ImdsClient> = Ef
     ),
     Effect.ignore
   )
+})
+
+/** The instance as webhook templates see it, from IMDS (the Go handler's start-up metadata). */
+export const webhookInstance = (identity: ImdsClient.NodeIdentity): WebhookData.Instance => ({
+  accountId: identity.accountId,
+  instanceId: identity.instanceId,
+  instanceType: identity.instanceType,
+  instanceLifeCycle: identity.instanceLifeCycle,
+  availabilityZone: identity.availabilityZone,
+  region: identity.region,
+  localHostname: identity.localHostname,
+  localIp: identity.localIpv4,
+  publicHostname: identity.publicHostname,
+  publicIp: identity.publicIpv4
 })

@@ -3,7 +3,7 @@
  * interruption, cordons, taints and drains the node. Wiring only, on the shared runtime (@nth/runtime).
  */
 import { Drainer } from "@nth/drainer"
-import { Handler, Metrics, Settings } from "@nth/handler"
+import { Handler, Metrics, Notifications, Settings } from "@nth/handler"
 import { ImdsClient, ImdsMonitor } from "@nth/imds-monitor"
 import { KubeClient } from "@nth/kube"
 import { Program, Runner } from "@nth/runtime"
@@ -17,16 +17,25 @@ const main = Effect.gen(function* () {
   const { settings, warnings } = yield* Settings.loadFor({ program: "imds", argv: process.argv.slice(2) })
   const metrics = Metrics.make()
   const kube = KubeClient.layer() // in a pod: the service account; outside: KUBECONFIG, as kubectl reads it
-  const services = Handler.layer(Settings.toHandlerOptions(settings), metrics).pipe(
+  const imds = ImdsClient.layer({
+    endpoint: settings.metadataUrl,
+    tries: settings.metadataTries,
+    allowImdsV1Fallback: settings.allowImdsV1Fallback
+  })
+  const handler = Layer.unwrap(
+    Effect.gen(function* () {
+      const client = yield* ImdsClient.ImdsClient
+      // Webhook templates see the instance as IMDS describes it, read when a notification is sent.
+      const notify = yield* Notifications.make(settings, metrics, () =>
+        Effect.map(client.identity, OwnNode.webhookInstance)
+      )
+      return Handler.layer({ ...Settings.toHandlerOptions(settings), notify }, metrics)
+    })
+  )
+  const services = handler.pipe(
     Layer.provideMerge(Layer.mergeAll(TaintManager.layer({ dryRun: settings.dryRun }), Drainer.layer)),
     Layer.provideMerge(kube),
-    Layer.merge(
-      ImdsClient.layer({
-        endpoint: settings.metadataUrl,
-        tries: settings.metadataTries,
-        allowImdsV1Fallback: settings.allowImdsV1Fallback
-      })
-    )
+    Layer.provideMerge(imds)
   )
   const { nodeName } = settings
   yield* Effect.gen(function* () {

@@ -6,6 +6,7 @@ import { writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node"
 import { Settings } from "@nth/handler"
 import { ImdsMock } from "@nth/imds-mock"
 import { Fixtures, Programs, useTestBed } from "@nth/testbed"
@@ -144,6 +145,81 @@ describe("nth-daemonset", () => {
     await rebooted.stop()
   })
 
+  it("takes over a node the Go handler left mid-handling at the swap: finishes a drain, undoes a reboot's marks", async () => {
+    // The Go handler cordoned and tainted this node for a Spot notice, then was replaced before its drain ended.
+    const spot = await spotNode(2)
+    await bed.clients.core.patchNode(
+      {
+        name: spot.node.name,
+        // As the Go handler writes (client-go names the field manager after the binary).
+        fieldManager: "node-termination-handler",
+        body: {
+          spec: {
+            unschedulable: true,
+            taints: [
+              {
+                key: "aws-node-termination-handler/spot-itn",
+                value: "spot-itn-left-by-go",
+                effect: "NoSchedule"
+              }
+            ]
+          }
+        }
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
+    )
+    spot.imds.setSpotInterruption({ action: "terminate" })
+    const first = startApp({ ...spot.env, TAINT_NODE: "true" })
+    await waitForDrain(spot.node.name)
+    const drained = await readNode(spot.node.name)
+    expect(drained.spec?.unschedulable).toBe(true)
+    // The Go handler's taint is recognised as the kind's: not doubled, not left beside one of nth's.
+    expect(
+      drained.spec?.taints?.filter((t) => t.key === "aws-node-termination-handler/spot-itn")
+    ).toHaveLength(1)
+    expect(await first.stop()).toBe(0)
+
+    // The Go handler drained this node for a scheduled reboot and marked it; the node rebooted during the swap.
+    const reboot = await spotNode(1)
+    const markedAt = Math.floor(Date.now() / 1000) - 3600
+    await bed.clients.core.patchNode(
+      {
+        name: reboot.node.name,
+        fieldManager: "node-termination-handler",
+        body: {
+          metadata: {
+            labels: {
+              "aws-node-termination-handler/action": "UncordonAfterReboot",
+              "aws-node-termination-handler/event-id": "instance-event-0123456789abcdef0",
+              "aws-node-termination-handler/action-time": String(markedAt)
+            }
+          },
+          spec: {
+            unschedulable: true,
+            taints: [
+              {
+                key: "aws-node-termination-handler/scheduled-maintenance",
+                value: "instance-event-0123456789abcdef0",
+                effect: "NoSchedule"
+              }
+            ]
+          }
+        }
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
+    )
+    const second = startApp({ ...reboot.env, UPTIME_FROM_FILE: uptimeFile(60) })
+    await Fixtures.waitFor("the uncordon", async () =>
+      (await readNode(reboot.node.name)).spec?.unschedulable ? undefined : true
+    )
+    const after = await readNode(reboot.node.name)
+    expect(after.spec?.taints ?? []).toEqual([])
+    expect(
+      Object.keys(after.metadata?.labels ?? {}).filter((k) => k.startsWith("aws-node-termination-handler/"))
+    ).toEqual([])
+    expect(await second.stop()).toBe(0)
+  })
+
   it("leaves nothing done when a scheduled event is cancelled", async () => {
     const { node, imds, env } = await spotNode(1)
     const app = startApp({ ...env, TAINT_NODE: "true" })
@@ -262,7 +338,7 @@ describe("nth-daemonset", () => {
     expect(output).toContain("runs IMDS mode only")
   })
 
-  it("serves the Go handler's metrics and /healthz, starts with webhook settings, drains without the identity", async () => {
+  it("serves the Go handler's metrics and /healthz, drains without the identity", async () => {
     const { node, imds, env } = await spotNode(1)
     const [metricsPort, probesPort] = [await freePort(), await freePort()]
     // Only the instance id is essential: an unreadable identity document and life cycle lose no notice.
@@ -275,15 +351,12 @@ describe("nth-daemonset", () => {
       PROMETHEUS_SERVER_PORT: String(metricsPort),
       ENABLE_PROBES_SERVER: "true",
       PROBES_SERVER_PORT: String(probesPort),
-      WEBHOOK_URL: "https://hooks.example.invalid/T000",
-      WEBHOOK_TEMPLATE: "{{ .NodeName }}",
       // Empty means unset: the default level, not a refusal.
       LOG_LEVEL: ""
     })
     await Fixtures.waitFor("the start", async () =>
       app.logs.some((line) => line.includes("nth started")) ? true : undefined
     )
-    expect(app.logs.some((line) => line.includes("WEBHOOK_URL") && line.includes("webhooks"))).toBe(true)
     // The servers bind beside polling, after the start is logged (they may wait for a port the previous pod holds).
     const health = await Fixtures.waitFor("the probes server", () =>
       fetch(`http://127.0.0.1:${probesPort}/healthz`)

@@ -11,6 +11,7 @@ import { hostname } from "node:os"
 import type { InterruptionEvent } from "@nth/events"
 import { Handler, type Metrics, Step } from "@nth/handler"
 import { InstanceInfo, Intake, Lifecycle, NodeIndex, QueueMessage } from "@nth/queue-monitor"
+import type { WebhookData } from "@nth/webhook"
 import { Clock, Duration, Effect, Result } from "effect"
 
 /**
@@ -57,6 +58,42 @@ const launchLastWait = Duration.minutes(10)
  * takes its own claims back at once); outside a pod, the host and process.
  */
 export const replicaName = (podName: string): string => podName || `${hostname()}-${process.pid}`
+
+/** The account of an SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`). */
+const accountOfQueueUrl = (queueUrl: string): string | undefined =>
+  /^https?:\/\/[^/]+\/(\d{12})\//.exec(queueUrl)?.[1]
+
+/**
+ * The instance as webhook templates see it in queue mode, where the Go handler leaves these fields empty: from
+ * `DescribeInstances`, the queue's account and the region.
+ */
+export const webhookInstance = (
+  instance: InstanceInfo.Instance | undefined,
+  settings: {
+    readonly queueUrl: string
+    readonly region: string | undefined
+    readonly checkTagBeforeDraining: boolean
+    readonly managedTag: string
+  }
+): WebhookData.Instance => ({
+  accountId: accountOfQueueUrl(settings.queueUrl),
+  region: settings.region,
+  ...(instance === undefined
+    ? {}
+    : {
+        instanceId: instance.instanceId,
+        instanceType: instance.instanceType,
+        instanceLifeCycle: instance.lifeCycle,
+        availabilityZone: instance.availabilityZone,
+        localHostname: instance.privateDnsName || undefined,
+        localIp: instance.privateIp,
+        publicHostname: instance.publicDnsName,
+        publicIp: instance.publicIp,
+        autoScalingGroupName: instance.autoScalingGroupName,
+        // The Go handler's IsManaged: the managed-tag check's result (true when the check is off).
+        isManaged: !settings.checkTagBeforeDraining || settings.managedTag in instance.tags
+      })
+})
 
 const errorText = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)

@@ -6,7 +6,7 @@
  * Wiring only: settings → layers → servers → intake → messages (src/Messages.ts) → handler, on the shared runtime.
  */
 import { Drainer } from "@nth/drainer"
-import { Handler, Metrics, Settings } from "@nth/handler"
+import { Handler, Metrics, Notifications, Settings } from "@nth/handler"
 import { KubeClient } from "@nth/kube"
 import { InstanceInfo, Intake, NodeIndex } from "@nth/queue-monitor"
 import { Program, Runner } from "@nth/runtime"
@@ -30,7 +30,20 @@ const main = Effect.gen(function* () {
     // Replicas share the nodes: each node is claimed in its own record by the replica acting on it.
     coordination: { holder: Messages.replicaName(settings.podName) }
   }
-  const services = Handler.layer(options, metrics).pipe(
+  const handler = Layer.unwrap(
+    Effect.gen(function* () {
+      const instances = yield* InstanceInfo.InstanceInfo
+      // Webhook templates see the instance as DescribeInstances and the queue describe it.
+      const notify = yield* Notifications.make(settings, metrics, (event) =>
+        Effect.map(
+          event.instanceId === undefined ? Effect.undefined : instances.describe(event.instanceId),
+          (instance) => Messages.webhookInstance(instance, { ...settings, region: aws.region })
+        )
+      )
+      return Handler.layer({ ...options, notify }, metrics)
+    })
+  )
+  const services = handler.pipe(
     Layer.provideMerge(
       Layer.mergeAll(
         // A node's first write starts from the index's copy of it, not a read: one request fewer per event.
@@ -45,7 +58,7 @@ const main = Effect.gen(function* () {
       ).pipe(Layer.provideMerge(NodeIndex.layer({ useProviderId: settings.useProviderId })))
     ),
     Layer.provideMerge(KubeClient.layer()), // in a pod: the service account; outside: KUBECONFIG
-    Layer.merge(InstanceInfo.layer(aws))
+    Layer.provideMerge(InstanceInfo.layer(aws))
   )
   yield* Effect.gen(function* () {
     for (const warning of warnings) yield* Effect.logWarning(warning)

@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { SendMessageCommand } from "@aws-sdk/client-sqs"
-import { AwsEvents, Fixtures, Programs, useTestBed } from "@nth/testbed"
+import { AwsEvents, Fixtures, Programs, useTestBed, WebhookReceiver } from "@nth/testbed"
 import { describe, expect, it } from "vitest"
 
 const bed = useTestBed()
@@ -200,6 +200,41 @@ describe("nth-deployment", () => {
       app.logs.some((line) => line.includes("not in the cluster: message deleted")) ? true : undefined
     )
     await waitForEmptyQueue(queue)
+    expect(await app.stop()).toBe(0)
+  }, 60_000)
+
+  it("posts a webhook with the instance's fields filled, which the Go handler leaves empty in queue mode", async () => {
+    const hook = await WebhookReceiver.start()
+    bed.defer(() => hook.close())
+    const node = await managedNodeWithPods()
+    const queue = await freshQueue()
+    const app = startApp(queue, {
+      WEBHOOK_URL: hook.url,
+      WEBHOOK_TEMPLATE:
+        "{{ .Kind }}|{{ .NodeName }}|{{ .InstanceID }}|{{ .InstanceType }}|{{ .AvailabilityZone }}|{{ .Region }}|" +
+        "{{ .AccountId }}|{{ .LocalHostname }}|{{ .ProviderID }}|{{ .IsManaged }}|{{ len .Pods }}|{{ .Monitor }}"
+    })
+    await started(app)
+    await Fixtures.publishEvents(bed.clients, [AwsEvents.spotInterruptionWarning(node.instanceId)])
+    await waitForDrain(node.name)
+    await Fixtures.waitFor("the notification", async () => (hook.requests.length > 0 ? true : undefined))
+    const account = /\/(\d{12})\//.exec(queue)?.[1]
+    expect(hook.requests[0]?.body).toBe(
+      [
+        "SPOT_ITN",
+        node.name,
+        node.instanceId,
+        node.instanceType,
+        node.zone,
+        bed.clients.env.AWS_REGION,
+        account,
+        node.privateDnsName,
+        node.providerId,
+        "true",
+        "2",
+        "SQS_MONITOR"
+      ].join("|")
+    )
     expect(await app.stop()).toBe(0)
   }, 60_000)
 

@@ -11,9 +11,8 @@ import { randomBytes } from "node:crypto"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Fixtures, Programs, useTestBed } from "@nth/testbed"
+import { Fixtures, ForwardProxy, Programs, useTestBed } from "@nth/testbed"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type ForwardProxy, startForwardProxy } from "./forwardProxy.ts"
 
 const bed = useTestBed()
 const appPath = join(import.meta.dirname, "..", "dist", "main.js")
@@ -22,9 +21,9 @@ const motoPort = new URL(bed.clients.env.AWS_ENDPOINT_URL).port
 const motoHost = `moto.nth-proxy.test:${motoPort}`
 const motoByName = `http://${motoHost}`
 
-let proxy: ForwardProxy
+let proxy: ForwardProxy.ForwardProxy
 beforeAll(async () => {
-  proxy = await startForwardProxy({ [motoHost]: `127.0.0.1:${motoPort}` })
+  proxy = await ForwardProxy.start({ [motoHost]: `127.0.0.1:${motoPort}` })
 })
 afterAll(() => proxy.close())
 

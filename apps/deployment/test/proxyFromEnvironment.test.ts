@@ -2,12 +2,13 @@
  * The proxy of an AWS call, from the environment, as Go's `httpproxy` chooses it (its own test tables, then the
  * cases AWS calls meet), and the request handler that carries the choice out.
  */
+
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
+import { ForwardProxy } from "@nth/testbed"
 import { Result } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as HttpProxy from "../src/HttpProxy.ts"
-import { type ForwardProxy, startForwardProxy } from "./forwardProxy.ts"
 
 const proxies = (config: Partial<HttpProxy.Config>): HttpProxy.Proxies => {
   const made = HttpProxy.make({ httpProxy: "", httpsProxy: "", noProxy: "", ...config })
@@ -221,7 +222,7 @@ describe("proxyFor: AWS endpoints", () => {
 describe("requestHandler", () => {
   let target: http.Server
   let targetPort = 0
-  let proxy: ForwardProxy
+  let proxy: ForwardProxy.ForwardProxy
   const seenByTarget: Array<string> = []
 
   beforeAll(async () => {
@@ -231,7 +232,7 @@ describe("requestHandler", () => {
     })
     await new Promise<void>((resolve) => target.listen(0, "127.0.0.1", resolve))
     targetPort = (target.address() as AddressInfo).port
-    proxy = await startForwardProxy({ [`service.nth-proxy.test:${targetPort}`]: `127.0.0.1:${targetPort}` })
+    proxy = await ForwardProxy.start({ [`service.nth-proxy.test:${targetPort}`]: `127.0.0.1:${targetPort}` })
   })
   afterAll(async () => {
     await proxy.close()

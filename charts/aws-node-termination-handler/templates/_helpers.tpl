@@ -100,11 +100,6 @@ every install and upgrade goes through it whatever else renders.
 {{- if and $v.enableSqsTerminationDraining (not $v.queueURL) -}}
 {{- fail "enableSqsTerminationDraining=true (queue mode) needs queueURL: the SQS queue's URL that EventBridge feeds." -}}
 {{- end -}}
-{{- range $key := list "webhookURL" "webhookURLSecretName" "webhookHeaders" "webhookProxy" "webhookTemplate" "webhookTemplateConfigMapName" "webhookTemplateConfigMapKey" -}}
-{{- if index $v $key -}}
-{{- fail (printf "%s is set, but nth does not post webhooks yet: no notification would be sent. Remove %s (and the other webhook* values)." $key $key) -}}
-{{- end -}}
-{{- end -}}
 {{- if $v.enableSqsTerminationDraining -}}
 {{- include "nth.checks.workload" (dict "root" . "workload" "deployment") -}}
 {{- else -}}

@@ -298,9 +298,6 @@ describe("the chart", () => {
     ["targetNodeOs=", "renders no DaemonSet"],
     ["targetNodeOs=macos", 'targetNodeOs="macos" renders no DaemonSet'],
     ["enableSqsTerminationDraining=true", "enableSqsTerminationDraining=true (queue mode) needs queueURL"],
-    ["webhookURL=https://hooks.example.com/x", "webhookURL is set, but nth does not post webhooks yet"],
-    ["webhookURLSecretName=hook", "webhookURLSecretName is set"],
-    ["webhookTemplateConfigMapName=t", "webhookTemplateConfigMapName is set"],
     ["logFormatVersion=2", "logFormatVersion=2 is not supported"]
   ])("refuses what it cannot honour, by name: --set %s", async (assignment, message) => {
     const outcome = await template("--set", assignment)

@@ -2,7 +2,7 @@
  * Drop-in values: every value of the Go handler's chart 0.27.6 (listed in fixtures/go-chart-values.yaml, with its
  * default and where the Go chart puts it) is a value of nth's chart with the same default, and set to something
  * else it reaches the program as the Go chart would pass it: the same environment variable, the same pod spec
- * field, the same object. The values nth refuses on purpose (webhook*, logFormatVersion other than 1) make the
+ * field, the same object. The values nth refuses on purpose (logFormatVersion other than 1) make the
  * render fail with a message naming them.
  *
  * Each value is rendered twice per mode it is checked in: with it (its checks must hold) and without it (at

@@ -40,8 +40,7 @@ const expected: Record<string, { readonly objects: ReadonlyArray<string> } | { r
       "ServiceMonitor/aws-node-termination-handler"
     ]
   },
-  // Until nth posts webhooks, the chart refuses their values by name (issue 14 turns this into a rendering).
-  "webhook.yaml": { refused: "webhookURL is set, but nth does not post webhooks yet" }
+  "webhook.yaml": { objects: ["DaemonSet/aws-node-termination-handler"] }
 }
 
 /** Every release renders these beside its workloads. */

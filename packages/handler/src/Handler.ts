@@ -107,6 +107,29 @@ export interface Options {
    * {@link Step.insertAfter}) to add a program's own. Default: the handler's own.
    */
   readonly steps?: (defaults: ReadonlyArray<Step.Step>) => ReadonlyArray<Step.Step>
+  /**
+   * Told of every event the handler acted on (cordoned, or cordoned and drained, whether that succeeded or not),
+   * once per event, as the Go handler posts its webhook: `@nth/webhook`'s `Notifier.notify`. It must return at
+   * once (queue what it has to do): the handler waits for it.
+   *
+   * @since 0.4.0
+   */
+  readonly notify?: ((acted: Acted) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * An event the handler acted on, as {@link Options.notify} is told of it.
+ *
+ * @category models
+ * @since 0.4.0
+ */
+export interface Acted {
+  readonly event: InterruptionEvent.InterruptionEvent
+  readonly nodeName: string
+  /** Whether the cordon (and drain) succeeded. */
+  readonly succeeded: boolean
+  /** The names of the pods on the node when its drain began, when it was drained. */
+  readonly pods?: ReadonlyArray<string> | undefined
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -306,6 +329,15 @@ export const make = (
         Effect.tap(() => Effect.logDebug(`${name}: done`))
       )
 
+    // The events already told to `options.notify` (the newest 10,000: ids of older ones are long out of any queue).
+    const notified = new Set<string>()
+    const firstNotice = (id: string): boolean => {
+      if (notified.has(id)) return false
+      notified.add(id)
+      if (notified.size > 10_000) notified.delete(notified.values().next().value as string)
+      return true
+    }
+
     const count = (action: string, ok: boolean) =>
       metrics.actions.increment({ node_action: action, node_status: ok ? "success" : "error" })
 
@@ -434,6 +466,7 @@ export const make = (
     ): Effect.Effect<Outcome, StepFailure> => {
       // The event counts among those on their way to a cordon until its cordon phase ends, or its handling does.
       let cordoned = false
+      let drained: Step.Drained | undefined
       const finishCordoning = Effect.suspend(() => {
         if (cordoned) return Effect.void
         cordoned = true
@@ -443,7 +476,6 @@ export const make = (
         const eventDeadline = deadlineOf(event)
         const deadline =
           eventDeadline !== undefined && eventDeadline.getTime() > seenAt ? eventDeadline : undefined
-        let drained: Step.Drained | undefined
         // Whether the node was drained before this event's drain began (another event's drain, perhaps another
         // handler's): known to coordinated handlers only.
         let drainedBefore = false
@@ -649,10 +681,30 @@ export const make = (
         )
         return result
       })
-      return Effect.acquireUseRelease(
+      const notify = options.notify
+      const acting = Effect.acquireUseRelease(
         startCordoning,
         () => body,
         () => finishCordoning
+      )
+      if (notify === undefined) return acting
+      const tell = (succeeded: boolean) =>
+        notify({
+          event,
+          nodeName,
+          succeeded,
+          pods: drained?.report.pods.map((pod) => pod.name)
+        })
+      return acting.pipe(
+        Effect.tap((outcome) =>
+          // Once per event: a retried failure, or a redelivered event already told of, is not told again.
+          (outcome._tag === "Cordoned" || outcome._tag === "Drained") && firstNotice(event.id)
+            ? tell(true)
+            : Effect.void
+        ),
+        Effect.tapError((failure) =>
+          tagOf(failure.cause) !== "NodeNotFound" && firstNotice(event.id) ? tell(false) : Effect.void
+        )
       )
     }
 

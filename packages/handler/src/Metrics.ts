@@ -60,6 +60,12 @@ export interface Registry {
   readonly startupRecoveryFailures: Counter
   /** `nth_kubernetes_events_suppressed_total`: Kubernetes Events held back by their rate limit, by reason. */
   readonly kubernetesEventsSuppressed: Counter<"reason">
+  /**
+   * `nth_webhook_notifications_total`: webhook notifications by result (`sent`, `failed`, `dropped`).
+   *
+   * @since 0.4.0
+   */
+  readonly webhookNotifications: Counter<"result">
   /** `nth_event_to_cordon_seconds`: from an event being seen to its node being cordoned. */
   readonly eventToCordon: Histogram<"kind">
   /** `nth_event_to_drained_seconds`: from an event being seen to its node being drained. */
@@ -193,6 +199,11 @@ export const make = (): Registry => {
     startupRecoveryFailures: counter(
       "nth_startup_recovery_failures_total",
       "Start-up recoveries (uncordon after reboot, reading the node's record) that failed on every try"
+    ),
+    webhookNotifications: counter(
+      "nth_webhook_notifications_total",
+      "Webhook notifications by result: sent (2xx), failed (refused, or every try used up), dropped (too many waiting)",
+      { labels: ["result"] }
     ),
     kubernetesEventsSuppressed: counter(
       "nth_kubernetes_events_suppressed_total",

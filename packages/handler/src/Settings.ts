@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import type { NodeAction } from "@nth/events"
+import type { Webhook } from "@nth/webhook"
 import { Config, Effect, Option, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import type * as Handler from "./Handler.ts"
 import { applyFlags, type FlagTarget, flagName } from "./internal/flags.ts"
@@ -221,7 +222,7 @@ const common = {
     env: "NODE_TERMINATION_GRACE_PERIOD",
     mode: "common",
     default: "120",
-    help: "Seconds before the interruption at which draining starts; also the drain's timeout (0: none)",
+    help: "The drain's timeout in seconds (0: none); nth drains as soon as it sees the event",
     min: 0,
     // Timers longer than 2^31 - 1 ms fire at once in Node: a larger value would end every drain immediately.
     max: 2_147_483,
@@ -340,36 +341,31 @@ const common = {
     env: "WEBHOOK_URL",
     mode: "common",
     default: "",
-    help: "Notification webhook (not supported yet: accepted, with a warning, and nothing is posted)",
-    notYetSupported: true
+    help: "POST a notification here for every event nth acts on (empty: none); never logged past its host"
   }),
   webhookHeaders: text({
     env: "WEBHOOK_HEADERS",
     mode: "common",
     default: "",
-    help: "Webhook request headers as a JSON object (not supported yet)",
-    notYetSupported: true
+    help: 'Webhook request headers, a JSON object of strings (empty: {"Content-type":"application/json"})'
   }),
   webhookTemplate: text({
     env: "WEBHOOK_TEMPLATE",
     mode: "common",
     default: "",
-    help: "Webhook body template (not supported yet)",
-    notYetSupported: true
+    help: "Webhook body: a Go text/template with the Sprig functions, checked at start-up (empty: the Go handler's Slack-shaped default)"
   }),
   webhookTemplateFile: text({
     env: "WEBHOOK_TEMPLATE_FILE",
     mode: "common",
     default: "",
-    help: "File holding the webhook body template (not supported yet)",
-    notYetSupported: true
+    help: "File holding the webhook template; wins over WEBHOOK_TEMPLATE and is read again for each notification"
   }),
   webhookProxy: text({
     env: "WEBHOOK_PROXY",
     mode: "common",
     default: "",
-    help: "HTTP(S) proxy for webhook requests (not supported yet)",
-    notYetSupported: true
+    help: "HTTP proxy for webhook requests (CONNECT for https URLs); HTTP(S)_PROXY are not used for webhooks"
   }),
   logFormatVersion: int({
     env: "LOG_FORMAT_VERSION",
@@ -620,6 +616,30 @@ const flagTable: ReadonlyMap<string, FlagTarget> = new Map(
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
+/**
+ * A warning for the other mode's settings that were given (under their own name or a deprecated one): the Go
+ * handler ignores them without a word (queue mode's IMDS switches, IMDS mode's queue settings); nth says so.
+ */
+const otherModeWarnings = (
+  s: Settings,
+  options: ParseOptions,
+  given: (name: string) => string | undefined
+): Array<string> => {
+  const queueMode =
+    options.program === "queue" || (options.program !== "imds" && s.enableSqsTerminationDraining)
+  const unused = queueMode ? "imds" : "queue"
+  const names = variables
+    .filter((v) => v.mode === unused)
+    .flatMap((v) => [v.env, ...(v.deprecatedAlias === undefined ? [] : [v.deprecatedAlias])])
+    .filter((name) => given(name) !== undefined)
+  if (names.length === 0) return []
+  const [running, other] = queueMode ? ["queue", "IMDS"] : ["IMDS", "queue"]
+  return [
+    `${names.join(", ")} ${names.length === 1 ? "is a setting" : "are settings"} of ${other} mode only, ` +
+      `unused here: nth is running in ${running} mode (ENABLE_SQS_TERMINATION_DRAINING=${queueMode})`
+  ]
+}
+
 /** The rules that span several settings, checked once each setting is valid on its own. */
 const crossChecks = (s: Settings, options: ParseOptions): Array<string> => {
   const problems: Array<string> = []
@@ -659,8 +679,24 @@ const crossChecks = (s: Settings, options: ParseOptions): Array<string> => {
   }
   if (queueMode && !s.queueUrl)
     problems.push("QUEUE_URL is required in queue mode (ENABLE_SQS_TERMINATION_DRAINING=true)")
+  // The webhook settings are checked as the program starts (`Notifications.make`): their check needs the template
+  // engine, loaded only when WEBHOOK_URL is set.
   return problems
 }
+
+/**
+ * The webhook settings, for `@nth/webhook`'s `Webhook.prepare`.
+ *
+ * @category conversions
+ * @since 0.4.0
+ */
+export const toWebhookSettings = (settings: Settings): Webhook.Settings => ({
+  url: settings.webhookUrl,
+  headers: settings.webhookHeaders,
+  template: settings.webhookTemplate,
+  templateFile: settings.webhookTemplateFile,
+  proxy: settings.webhookProxy
+})
 
 /**
  * Parses the settings from environment variables (a record such as `process.env`). A variable set to the empty
@@ -679,6 +715,8 @@ export const parse = (
   const given = (name: string): string | undefined => (env[name] === "" ? undefined : env[name])
   // The table's input: each setting's text under its key, from its variable or its deprecated alias.
   const input: Record<string, string> = {}
+  // The name each value came under, for the problems: a deprecated name is named as given.
+  const givenAs: Record<string, string> = {}
   const notYetSupported: Array<string> = []
   const set = new Set<string>()
   for (const variable of variables) {
@@ -686,6 +724,7 @@ export const parse = (
     if (variable.deprecatedAlias !== undefined && given(variable.deprecatedAlias) !== undefined) {
       if (raw === undefined) {
         raw = given(variable.deprecatedAlias)
+        givenAs[variable.key] = `${variable.deprecatedAlias} (deprecated name of ${variable.env})`
         warnings.push(`${variable.deprecatedAlias} is deprecated; use ${variable.env}`)
       } else {
         warnings.push(
@@ -706,7 +745,8 @@ export const parse = (
     for (const { path, message } of formatIssues(decoded.failure.issue).issues) {
       const key = String(path?.[0] ?? "")
       failed.add(key)
-      problems.push(`${variables.find((v) => v.key === key)?.env ?? key}: "${input[key] ?? ""}" ${message}`)
+      const name = givenAs[key] ?? variables.find((v) => v.key === key)?.env ?? key
+      problems.push(`${name}: "${input[key] ?? ""}" ${message}`)
     }
     // The rules across settings are checked too, with the defaults standing in for the values refused above, so
     // that one message lists every problem.
@@ -722,16 +762,10 @@ export const parse = (
     })
   }
   // Accepted rather than refused, so that the Go handler's values work unchanged; said once, at start.
-  const webhookSettings = notYetSupported.filter((name) => name.startsWith("WEBHOOK_"))
-  if (webhookSettings.length > 0) {
-    warnings.push(
-      `${webhookSettings.join(", ")} ${webhookSettings.length === 1 ? "is" : "are"} set, but nth does not send ` +
-        "webhooks yet: no notification will be posted"
-    )
-  }
-  for (const name of notYetSupported.filter((name) => !name.startsWith("WEBHOOK_"))) {
+  for (const name of notYetSupported) {
     warnings.push(`${name} is accepted for compatibility with the Go handler but has no effect in nth`)
   }
+  warnings.push(...otherModeWarnings(decoded.success, options, given))
   return { settings: decoded.success, warnings, given: set }
 }
 
@@ -822,6 +856,30 @@ const modeTitles: Readonly<Record<Mode, string>> = {
   queue: "Queue mode"
 }
 
+/** The names' column of `--help`: a longer name puts its description on the next line, aligned with the others. */
+const helpColumn = 64
+
+const helpRow = (names: string, text: string): string =>
+  names.length < helpColumn
+    ? `  ${names.padEnd(helpColumn)} ${text}`
+    : `  ${names}\n  ${" ".repeat(helpColumn)} ${text}`
+
+/**
+ * Read by the Kubernetes client rather than the settings (client-go's in-cluster configuration reads the first two
+ * in the Go handler too); the Go handler's flags for them are refused, pointing at the variables.
+ */
+const kubernetesClientHelp: ReadonlyArray<readonly [string, string]> = [
+  [
+    "KUBERNETES_SERVICE_HOST, --kubernetes-service-host",
+    "In a pod: the API server's host (the kubelet sets it); the flag is refused: set the variable"
+  ],
+  [
+    "KUBERNETES_SERVICE_PORT, --kubernetes-service-port",
+    "In a pod: the API server's port (the kubelet sets it; default: 443); the flag is refused: set the variable"
+  ],
+  ["KUBECONFIG", "A kubeconfig file, which wins over the in-cluster configuration (nth only)"]
+]
+
 /**
  * The `--help` text: every variable with its default, by the mode it applies to.
  *
@@ -829,21 +887,24 @@ const modeTitles: Readonly<Record<Mode, string>> = {
  * @since 0.1.0
  */
 export const help = (): string =>
-  (["common", "imds", "queue"] as const)
-    .map(
+  [
+    ...(["common", "imds", "queue"] as const).map(
       (mode) =>
         `${modeTitles[mode]}:\n${variables
           .filter((v) => v.mode === mode)
-          .map(
-            (v) =>
-              `  ${`${v.env}, --${flagName(v.env, v.flag)}`.padEnd(64)} ${v.help} (default: ${
-                v.default === "" ? '""' : v.default
-              })${
+          .map((v) =>
+            helpRow(
+              `${v.env}, --${flagName(v.env, v.flag)}`,
+              `${v.help} (default: ${v.default === "" ? '""' : v.default})${
                 v.deprecatedAlias
                   ? ` [also ${v.deprecatedAlias}, --${flagName(v.deprecatedAlias, undefined)}, deprecated]`
                   : ""
               }`
+            )
           )
           .join("\n")}`
-    )
-    .join("\n\n")
+    ),
+    `Kubernetes API, both modes (read by the Kubernetes client):\n${kubernetesClientHelp
+      .map(([names, text]) => helpRow(names, text))
+      .join("\n")}`
+  ].join("\n\n")

@@ -30,6 +30,12 @@ export * as KubeEvents from "./KubeEvents.ts"
  */
 export * as Metrics from "./Metrics.ts"
 /**
+ * Webhook notifications (`WEBHOOK_*`) as the handler's `notify`.
+ *
+ * @since 0.4.0
+ */
+export * as Notifications from "./Notifications.ts"
+/**
  * The Go handler's settings, read from the same environment variables and validated up front.
  *
  * @since 0.1.0

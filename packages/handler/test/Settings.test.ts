@@ -162,33 +162,37 @@ describe("Settings", () => {
     expect(ok({ GRACE_PERIOD: "" }).warnings).toEqual([])
   })
 
-  it("accepts the Go handler's webhook and other settings it does not act on yet, with a warning", () => {
+  it("accepts the Go handler's settings it does not act on, with a warning", () => {
+    const parsed = ok({ LOG_FORMAT_VERSION: "2", USE_APISERVER_CACHE: "true" })
+    expect(parsed.settings).toMatchObject({ logFormatVersion: 2, useApiserverCache: true })
+    const warnings = parsed.warnings.join("\n")
+    expect(warnings).toContain("LOG_FORMAT_VERSION")
+    expect(warnings).toContain("USE_APISERVER_CACHE")
+    expect(ok({}).warnings).toEqual([])
+    for (const name of ["LOG_FORMAT_VERSION", "USE_APISERVER_CACHE"]) expect(Settings.help()).toContain(name)
+  })
+
+  it("takes the webhook settings", () => {
     const parsed = ok({
       WEBHOOK_URL: "https://hooks.example.com/T000",
       WEBHOOK_HEADERS: '{"Content-type":"application/json"}',
       WEBHOOK_TEMPLATE: "{{ .NodeName }}",
-      WEBHOOK_TEMPLATE_FILE: "/config/template",
-      WEBHOOK_PROXY: "http://proxy:3128",
-      LOG_FORMAT_VERSION: "2",
-      USE_APISERVER_CACHE: "true"
+      WEBHOOK_PROXY: "http://proxy:3128"
     })
     expect(parsed.settings).toMatchObject({
       webhookUrl: "https://hooks.example.com/T000",
-      webhookProxy: "http://proxy:3128",
-      logFormatVersion: 2,
-      useApiserverCache: true
+      webhookTemplate: "{{ .NodeName }}",
+      webhookProxy: "http://proxy:3128"
     })
-    const warnings = parsed.warnings.join("\n")
-    expect(warnings).toContain("WEBHOOK_URL")
-    expect(warnings).toContain("does not send webhooks yet")
-    expect(warnings).toContain("LOG_FORMAT_VERSION")
-    expect(warnings).toContain("USE_APISERVER_CACHE")
-    expect(ok({}).warnings).toEqual([])
+    expect(parsed.warnings).toEqual([])
+    // Checked as the program starts (Notifications.make), with the template engine loaded only then.
+    expect(ok({ WEBHOOK_TEMPLATE: "{{ .Nodes }}" }).settings.webhookTemplate).toBe("{{ .Nodes }}")
     for (const name of [
+      "WEBHOOK_URL",
       "WEBHOOK_HEADERS",
+      "WEBHOOK_TEMPLATE",
       "WEBHOOK_TEMPLATE_FILE",
-      "LOG_FORMAT_VERSION",
-      "USE_APISERVER_CACHE"
+      "WEBHOOK_PROXY"
     ])
       expect(Settings.help()).toContain(name)
   })

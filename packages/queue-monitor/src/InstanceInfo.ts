@@ -67,6 +67,19 @@ export interface Instance {
   readonly autoScalingGroupName: string | undefined
   /** The instance's tags, by key (a tag's value may be `""`). */
   readonly tags: Readonly<Record<string, string>>
+  /**
+   * `spot`, `scheduled` or `on-demand` (EC2 leaves `InstanceLifecycle` out for on-demand instances), and the
+   * addresses: what IMDS would tell about the instance, for webhook templates in queue mode.
+   *
+   * @since 0.4.0
+   */
+  readonly lifeCycle?: string | undefined
+  /** @since 0.4.0 */
+  readonly privateIp?: string | undefined
+  /** @since 0.4.0 */
+  readonly publicDnsName?: string | undefined
+  /** @since 0.4.0 */
+  readonly publicIp?: string | undefined
 }
 
 /**
@@ -305,7 +318,11 @@ const toInstance = (instance: Ec2Instance, instanceId: string): Instance => {
     providerId: zone === undefined ? undefined : `aws:///${zone}/${instanceId}`,
     instanceType: instance.InstanceType,
     autoScalingGroupName: tags["aws:autoscaling:groupName"],
-    tags
+    tags,
+    lifeCycle: instance.InstanceLifecycle ?? "on-demand",
+    privateIp: instance.PrivateIpAddress || undefined,
+    publicDnsName: instance.PublicDnsName || undefined,
+    publicIp: instance.PublicIpAddress || undefined
   }
 }
 

@@ -209,11 +209,15 @@ describe("InstanceInfo", () => {
     })
   )
 
-  it.live("reads the private DNS name, state, placement, group and tags", () =>
+  it.live("reads the private DNS name, state, placement, group, tags, life cycle and addresses", () =>
     Effect.gen(function* () {
       const stub = makeStub([
         ec2Instance(idOf(1), {
           PrivateDnsName: "ip-10-1-2-3.ec2.internal",
+          PrivateIpAddress: "10.1.2.3",
+          PublicDnsName: "ec2-54-1-2-3.eu-west-1.compute.amazonaws.com",
+          PublicIpAddress: "54.1.2.3",
+          InstanceLifecycle: "spot",
           State: { Name: "shutting-down", Code: 32 },
           Placement: { AvailabilityZone: "eu-west-1c" },
           Tags: [
@@ -233,10 +237,16 @@ describe("InstanceInfo", () => {
         providerId: `aws:///eu-west-1c/${idOf(1)}`,
         instanceType: "m5.large",
         autoScalingGroupName: "workers",
-        tags: { "aws:autoscaling:groupName": "workers", team: "a" }
+        tags: { "aws:autoscaling:groupName": "workers", team: "a" },
+        lifeCycle: "spot",
+        privateIp: "10.1.2.3",
+        publicDnsName: "ec2-54-1-2-3.eu-west-1.compute.amazonaws.com",
+        publicIp: "54.1.2.3"
       })
       const two = yield* info.describe(idOf(2))
       expect(two?.privateDnsName).toBe("")
+      expect(two?.lifeCycle).toBe("on-demand")
+      expect(two?.publicIp).toBeUndefined()
       expect(two?.state).toBe("terminated")
       expect(two?.tags).toEqual({})
     })

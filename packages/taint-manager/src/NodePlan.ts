@@ -701,6 +701,12 @@ const cordonOwners = (node: V1Node): ReadonlyArray<string> =>
       : []
   })
 
+/**
+ * The field managers the Go handler writes as (client-go names it after its binary): its cordon, met at a swap
+ * mid-handling, is nth's to undo as its own would be.
+ */
+const goHandlerManagers: ReadonlyArray<string> = ["node-termination-handler", "aws-node-termination-handler"]
+
 const clearStep = (current: Current, uncordon: boolean, fieldManager: string): Step<Cleared> => {
   const { node, read: found } = current
   const record = found.record
@@ -721,7 +727,9 @@ const clearStep = (current: Current, uncordon: boolean, fieldManager: string): S
   const cordoned: CordonAfterClear =
     node.spec?.unschedulable !== true
       ? "NotCordoned"
-      : record?.cordoned?.byNth !== true || (owners.length > 0 && !owners.includes(fieldManager))
+      : record?.cordoned?.byNth !== true ||
+          (owners.length > 0 &&
+            !owners.some((owner) => owner === fieldManager || goHandlerManagers.includes(owner)))
         ? "OtherCordonKept"
         : uncordon
           ? "Uncordoned"

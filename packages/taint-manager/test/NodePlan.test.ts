@@ -449,6 +449,8 @@ describe("clear", () => {
     expect(NodePlan.clear(withOwner("my-nth"), { fieldManager: "my-nth" }, later).result.cordon).toBe(
       "Uncordoned"
     )
+    // The Go handler's cordon, met at a swap: nth takes over its work, and undoes it as its own.
+    expect(NodePlan.clear(withOwner("node-termination-handler"), {}, later).result.cordon).toBe("Uncordoned")
   })
 
   it("leaves nth's cordon to the caller when asked", () => {

@@ -7,6 +7,7 @@
 #   build-go.sh helm  -> $NTH_TESTBED_CACHE/helm/<ver>/helm               (the chart's tests)
 #   build-go.sh kubeconform -> $NTH_TESTBED_CACHE/kubeconform/<ver>/kubeconform
 #   build-go.sh monitoring-crds -> $NTH_TESTBED_CACHE/monitoring-crds/<ver>/{servicemonitors,podmonitors}.yaml
+#   build-go.sh template-oracle -> $NTH_TESTBED_CACHE/template-oracle/<hash>/template-oracle  (prints its path)
 #
 # The k8s folder doubles as a KUBEBUILDER_ASSETS folder. Each target is skipped when its
 # binaries are already there; a build writes into a temporary folder and renames it at the
@@ -153,6 +154,32 @@ build_monitoring_crds() {
   log "monitoring CRDs v$MONITORING_VERSION: done"
 }
 
+# Go's text/template with the Sprig functions, as the AWS Node Termination Handler renders its webhook templates:
+# the reference @nth/go-template's differential test renders against (tooling/testbed/go/template-oracle). Its
+# folder is named after a hash of its sources and of the Go version, so an edit or a new Go builds a new one; the
+# build uses the committed go.sum as is (-mod=readonly), so it fetches exactly the modules it names.
+build_template_oracle() {
+  local here; here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  local src="$here/go/template-oracle"
+  local hash
+  hash=$( { go env GOVERSION; cd "$src" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | LC_ALL=C sort |
+    while read -r f; do echo "$f"; cat "$f"; done; } | sha256sum | cut -c1-16)
+  local dir="$CACHE/template-oracle/$hash"
+  if have_all "$dir" template-oracle; then
+    log "template oracle: cached in $dir"
+  else
+    local work; work=$(mktemp -d "$CACHE/.build-template-oracle.XXXXXX")
+    trap 'rm -rf "$work"' RETURN
+    log "template oracle: building (about 15 seconds the first time)"
+    cp -R "$src" "$work/src"
+    (cd "$work/src" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -ldflags "-s -w" -o "$work/bin/template-oracle" .)
+    mkdir -p "$dir"
+    mv "$work/bin/template-oracle" "$dir/template-oracle"
+    log "template oracle: done"
+  fi
+  echo "$dir/template-oracle"
+}
+
 mkdir -p "$CACHE"
 for target in "${@:-k8s etcd kwok}"; do
   for t in $target; do
@@ -165,6 +192,7 @@ for target in "${@:-k8s etcd kwok}"; do
       kubeconform) build_tool kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform \
         "30 seconds" main.version ;;
       monitoring-crds) build_monitoring_crds ;;
+      template-oracle) build_template_oracle ;;
       *) log "unknown target: $t"; exit 2 ;;
     esac
   done

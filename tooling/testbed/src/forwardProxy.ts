@@ -43,7 +43,7 @@ const splitTarget = (target: string): { host: string; port: number } => {
   return { host: target.slice(0, colon), port: Number(target.slice(colon + 1)) }
 }
 
-export const startForwardProxy = async (hosts: Readonly<Record<string, string>>): Promise<ForwardProxy> => {
+export const start = async (hosts: Readonly<Record<string, string>>): Promise<ForwardProxy> => {
   const requests: Array<Recorded> = []
   const sockets = new Set<net.Socket>()
   let connections = 0

@@ -1,0 +1,3 @@
+import { libraryConfig } from "@nth/tsup-preset"
+
+export default libraryConfig()

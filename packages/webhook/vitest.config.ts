@@ -1,0 +1,3 @@
+import { nthVitestConfig } from "@nth/vitest-preset"
+
+export default nthVitestConfig()
