@@ -133,7 +133,8 @@ describe("nth-daemonset webhooks", () => {
 
   it("does not slow the drain when the receiver never answers", async () => {
     // The same drain without a webhook, then with a receiver that hangs: each request times out (5 s) and is
-    // tried again, far longer than the drain takes.
+    // tried again, far longer than the drain takes. (The notification comes after the drain here, so this
+    // measures; the queue-mode test with one worker is the one a notification on the handling path would fail.)
     const plain = await spotNodeWith({})
     const without = await noticeToDrained(plain.imds, plain.node.name)
     await Programs.waitForLog(plain.app, "node drained")
@@ -151,10 +152,10 @@ describe("nth-daemonset webhooks", () => {
     )
     // The drain does not wait for the webhook: the same time, give or take the test bed's noise.
     expect(withHangingHook).toBeLessThan(without + 2000)
-    // A stop gives queued notifications 10 s at most, within the pod's grace period.
+    // A stop gives queued notifications 4 s at most, within the pod's grace period.
     const stopping = Date.now()
     expect(await hung.app.stop()).toBe(0)
-    expect(Date.now() - stopping).toBeLessThan(15_000)
+    expect(Date.now() - stopping).toBeLessThan(8_000)
   })
 
   it("sends through WEBHOOK_PROXY, tunnelling an https URL with CONNECT", async () => {

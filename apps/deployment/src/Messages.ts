@@ -65,7 +65,7 @@ const accountOfQueueUrl = (queueUrl: string): string | undefined =>
 
 /**
  * The instance as webhook templates see it in queue mode, where the Go handler leaves these fields empty: from
- * `DescribeInstances`, the queue's account and the region.
+ * `DescribeInstances` (the account from its reservation's owner, else the queue URL's), and the region.
  */
 export const webhookInstance = (
   instance: InstanceInfo.Instance | undefined,
@@ -91,7 +91,9 @@ export const webhookInstance = (
         publicIp: instance.publicIp,
         autoScalingGroupName: instance.autoScalingGroupName,
         // The Go handler's IsManaged: the managed-tag check's result (true when the check is off).
-        isManaged: !settings.checkTagBeforeDraining || settings.managedTag in instance.tags
+        isManaged: !settings.checkTagBeforeDraining || Object.hasOwn(instance.tags, settings.managedTag),
+        // The instance's own account (a queue may be in another account than the instances it hears of).
+        ...(instance.ownerId === undefined ? {} : { accountId: instance.ownerId })
       })
 })
 

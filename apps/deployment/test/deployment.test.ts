@@ -238,6 +238,29 @@ describe("nth-deployment", () => {
     expect(await app.stop()).toBe(0)
   }, 60_000)
 
+  it("drains the next node at once while a hanging receiver holds the last notification (one worker)", async () => {
+    // With one worker, a notification posted on the handling path would hold it for 5 tries of 5 s each.
+    const hook = await WebhookReceiver.start({ answer: () => "hang" })
+    bed.defer(() => hook.close())
+    const first = await managedNodeWithPods({ replicas: 1 })
+    const second = await managedNodeWithPods({ replicas: 1 })
+    const queue = await freshQueue()
+    const app = startApp(queue, { WEBHOOK_URL: hook.url, WORKERS: "1" })
+    await started(app)
+    await Fixtures.publishEvents(bed.clients, [AwsEvents.spotInterruptionWarning(first.instanceId)])
+    await waitForDrain(first.name)
+    await Fixtures.waitFor("the first notification's try", async () =>
+      hook.requests.length > 0 ? true : undefined
+    )
+    const firstDrained = Date.now()
+    await Fixtures.publishEvents(bed.clients, [AwsEvents.spotInterruptionWarning(second.instanceId)])
+    await waitForDrain(second.name)
+    const gap = Date.now() - firstDrained
+    console.log(`second node drained ${gap} ms after the first, the first's notification still hanging`)
+    expect(gap).toBeLessThan(15_000)
+    expect(await app.stop()).toBe(0)
+  }, 90_000)
+
   it("stops with exit 0 on SIGTERM", async () => {
     const queue = await freshQueue()
     const app = startApp(queue)

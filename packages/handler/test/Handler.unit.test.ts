@@ -89,6 +89,7 @@ const makeHandler = (options: {
   readonly drain?: Effect.Effect<unknown, unknown>
   readonly steps?: Handler.Options["steps"]
   readonly coordination?: Handler.Options["coordination"]
+  readonly notify?: Handler.Options["notify"]
   /** The node the stand-in's `apply` computes writes on. */
   readonly node?: V1Node
 }) =>
@@ -133,7 +134,8 @@ const makeHandler = (options: {
       {
         ...handlerOptions,
         ...(options.steps === undefined ? {} : { steps: options.steps }),
-        ...(options.coordination === undefined ? {} : { coordination: options.coordination })
+        ...(options.coordination === undefined ? {} : { coordination: options.coordination }),
+        ...(options.notify === undefined ? {} : { notify: options.notify })
       },
       metrics
     ).pipe(
@@ -438,6 +440,70 @@ describe("Handler, outcomes", () => {
       expect(calls.taints).toEqual([])
       expect(calls.drains).toBe(0)
     })
+  )
+})
+
+describe("Handler, telling of what it did (webhooks)", () => {
+  const told = () => {
+    const acted: Array<Handler.Acted> = []
+    return { acted, notify: (a: Handler.Acted) => Effect.sync(() => void acted.push(a)) }
+  }
+  const podReport = (name: string) => ({ name, namespace: "default", uid: name, outcome: "Gone" })
+
+  it.effect("once per event, with the drain's pods, also when a redelivery comes", () =>
+    Effect.gen(function* () {
+      const { acted, notify } = told()
+      const { handler } = yield* makeHandler({
+        notify,
+        drain: Effect.succeed({ pods: [podReport("web-1"), podReport("web-2")], apiRequests: 3 })
+      })
+      yield* handler.handle(spotNotice)
+      yield* handler.handle(spotNotice)
+      expect(acted).toEqual([{ event: spotNotice, nodeName, succeeded: true, pods: ["web-1", "web-2"] }])
+    })
+  )
+
+  it.effect("a cordon, without pods (the notifier lists them)", () =>
+    Effect.gen(function* () {
+      const { acted, notify } = told()
+      const { handler } = yield* makeHandler({ notify, settings: settingsFor({ CORDON_ONLY: "true" }) })
+      yield* handler.handle(spotNotice)
+      expect(acted).toEqual([{ event: spotNotice, nodeName, succeeded: true, pods: undefined }])
+    })
+  )
+
+  it.effect("a failure once, not again when the event is tried again", () =>
+    Effect.gen(function* () {
+      const { acted, notify } = told()
+      const { handler } = yield* makeHandler({
+        notify,
+        drain: Effect.fail(
+          new Drainer.DrainTimeout({ node: nodeName, message: "timed out", pods: [], report: {} })
+        )
+      })
+      expect((yield* handler.handle(spotNotice))._tag).toBe("Failed")
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* handler.handle(spotNotice))._tag).toBe("Failed")
+      expect(acted.map((a) => a.succeeded)).toEqual([false])
+    })
+  )
+
+  it.effect(
+    "nothing for a node not in the cluster, an ignored event or a cancellation nth did nothing for",
+    () =>
+      Effect.gen(function* () {
+        const { acted, notify } = told()
+        const missing = yield* makeHandler({ notify, taints: { apply: () => Effect.fail(notFound()) } })
+        expect((yield* missing.handler.handle(spotNotice))._tag).toBe("NodeNotFound")
+        const off = yield* makeHandler({
+          notify,
+          settings: settingsFor({ ENABLE_SPOT_INTERRUPTION_DRAINING: "false" })
+        })
+        expect((yield* off.handler.handle(spotNotice))._tag).toBe("Ignored")
+        const { handler } = yield* makeHandler({ notify })
+        expect((yield* handler.handle(scheduled("instance-event-7", "canceled")))._tag).toBe("Ignored")
+        expect(acted).toEqual([])
+      })
   )
 })
 

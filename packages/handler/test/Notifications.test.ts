@@ -34,8 +34,8 @@ describe("Notifications.make", () => {
   )
 
   it.effect.each<[Record<string, string>, RegExp]>([
-    [{ WEBHOOK_TEMPLATE: "{{ .Nodes }}" }, /^WEBHOOK_TEMPLATE: template: webhook:1:3: .*Nodes/],
-    [{ WEBHOOK_TEMPLATE: "{{ if .NodeName }}" }, /^WEBHOOK_TEMPLATE: template: webhook:1: unexpected EOF/],
+    [{ WEBHOOK_TEMPLATE: "{{ .Nodes }}" }, /^WEBHOOK_TEMPLATE: template: message:1:3: .*Nodes/],
+    [{ WEBHOOK_TEMPLATE: "{{ if .NodeName }}" }, /^WEBHOOK_TEMPLATE: template: message:1: unexpected EOF/],
     [{ WEBHOOK_TEMPLATE_FILE: "/nonexistent" }, /^WEBHOOK_TEMPLATE_FILE: cannot read \/nonexistent/],
     [{ WEBHOOK_HEADERS: '{"X-Count":3}' }, /^WEBHOOK_HEADERS: the value of "X-Count" must be a string/],
     [{ WEBHOOK_PROXY: "socks5://proxy:1080" }, /^WEBHOOK_PROXY: socks5: URLs are not supported/]

@@ -80,6 +80,8 @@ export interface Instance {
   readonly publicDnsName?: string | undefined
   /** @since 0.4.0 */
   readonly publicIp?: string | undefined
+  /** The AWS account that owns the instance (its reservation's `OwnerId`). @since 0.4.0 */
+  readonly ownerId?: string | undefined
 }
 
 /**
@@ -378,7 +380,10 @@ export const makeWith = (
           for (const reservation of page.Reservations ?? []) {
             for (const instance of reservation.Instances ?? []) {
               if (instance.InstanceId !== undefined)
-                found.set(instance.InstanceId, toInstance(instance, instance.InstanceId))
+                found.set(instance.InstanceId, {
+                  ...toInstance(instance, instance.InstanceId),
+                  ...(reservation.OwnerId ? { ownerId: reservation.OwnerId } : {})
+                })
             }
           }
           nextToken = page.NextToken || undefined

@@ -18,21 +18,11 @@
  * @since 0.4.0
  */
 import * as fs from "node:fs"
+import * as http from "node:http"
 import type { InterruptionEvent } from "@nth/events"
 import { GoTemplate } from "@nth/go-template"
 import { KubeClient } from "@nth/kube"
-import {
-  type Cause,
-  Data,
-  Duration,
-  Effect,
-  Fiber,
-  Queue,
-  Result,
-  Schedule,
-  type Scope,
-  Stream
-} from "effect"
+import { Cause, Data, Duration, Effect, Fiber, Queue, Result, Schedule, type Scope, Stream } from "effect"
 import { makeAgents, post, type Response } from "./internal/post.ts"
 import * as WebhookData from "./WebhookData.ts"
 
@@ -111,7 +101,10 @@ const parseUrl = (setting: string, text: string): Result.Result<URL, WebhookSett
     const url = new URL(text)
     if (url.protocol === "http:" || url.protocol === "https:") return Result.succeed(url)
     return Result.fail(
-      new WebhookSettingsError({ setting, reason: `${url.protocol} URLs are not supported` })
+      new WebhookSettingsError({
+        setting,
+        reason: `${url.protocol} URLs are not supported (use an http:// or https:// URL)`
+      })
     )
   } catch {
     return Result.fail(new WebhookSettingsError({ setting, reason: "not a URL" }))
@@ -171,7 +164,8 @@ export const prepare = (settings: Settings): Result.Result<Prepared | undefined,
         : yield* templateOf(
             "WEBHOOK_TEMPLATE",
             settings.template === undefined || settings.template === "" ? defaultTemplate : settings.template,
-            "webhook"
+            // The Go handler's name for it, so that errors read as Go's do.
+            "message"
           )
     const proxy =
       settings.proxy === undefined || settings.proxy === ""
@@ -190,7 +184,9 @@ const parseHeaders = (text: string): Result.Result<Record<string, string>, Webho
   try {
     parsed = JSON.parse(text)
   } catch (error) {
-    return refuse(`not JSON (${errorText(error)})`)
+    // Only where: the parser's own message quotes the text around it, which may be a token.
+    const at = /position (\d+)/.exec(errorText(error))?.[1]
+    return refuse(`not valid JSON${at === undefined ? "" : ` (at character ${Number(at) + 1})`}`)
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     return refuse('must be a JSON object such as {"Content-type":"application/json"}')
@@ -198,8 +194,17 @@ const parseHeaders = (text: string): Result.Result<Record<string, string>, Webho
   for (const [name, value] of Object.entries(parsed)) {
     // The Go handler panics on a non-string value at the first notification; here it is refused up front.
     if (typeof value !== "string") return refuse(`the value of ${JSON.stringify(name)} must be a string`)
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name))
+    try {
+      http.validateHeaderName(name)
+    } catch {
       return refuse(`${JSON.stringify(name)} is not a header name`)
+    }
+    try {
+      http.validateHeaderValue(name, value)
+    } catch {
+      // Node would refuse it at every request (a line break, a character past U+00FF); the value is not shown.
+      return refuse(`the value of ${JSON.stringify(name)} holds a character a header cannot carry`)
+    }
     headers[name] = value
   }
   return Result.succeed(headers)
@@ -239,11 +244,17 @@ export interface Options {
   readonly retries?: number | undefined
   /** The first wait before trying again, doubled each time (with jitter); a 429's `Retry-After` wins. Default 1 s. */
   readonly retryBase?: Duration.Input | undefined
-  /** Notifications waiting to be sent, at most: more are dropped (and counted). Default 1000. */
+  /**
+   * Notifications waiting to be sent, about: more are dropped (and counted). Default 1000. (A few more than that
+   * may wait: the senders take their next ones out of the queue ahead.)
+   */
   readonly capacity?: number | undefined
   /** Notifications sent at once. Default 4. */
   readonly concurrency?: number | undefined
-  /** At a stop, how long notifications still queued may take to go out. Default 10 seconds. */
+  /**
+   * At a stop, how long notifications still queued may take to go out. Default 4 seconds: after the programs'
+   * 25 s for work in flight, the stop stays within the pod's default 30 s grace period.
+   */
   readonly flushTimeout?: Duration.Input | undefined
   /** Called once per notification with what became of it (the programs count it in a metric). */
   readonly onResult?: ((outcome: Outcome) => void) | undefined
@@ -293,6 +304,23 @@ const errorText = (error: unknown): string =>
 
 const retryable = (response: Response): boolean => response.status === 429 || response.status >= 500
 
+const codeOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && "code" in error ? String(error.code) : ""
+
+// Errors that every try would meet again: a header Node refuses, a certificate the receiver's name or chain
+// does not pass. (Connection errors, resets and DNS failures may pass: those are tried again.)
+const permanentErrorCodes: ReadonlySet<string> = new Set([
+  "ERR_INVALID_CHAR",
+  "ERR_INVALID_HTTP_TOKEN",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+])
+
 /**
  * A notifier for prepared settings: a queue, and the fibers that send what it holds. The scope's end lets what is
  * queued go out (for `flushTimeout` at most), then closes the connections.
@@ -308,7 +336,13 @@ export const make = (
     const kube = yield* KubeClient.KubeClient
     const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.timeout ?? "5 seconds"))
     const retryBase = options.retryBase ?? "1 second"
-    const report = options.onResult ?? (() => {})
+    const onResult = options.onResult
+    // A caller's callback that throws must not stop the notifications after it.
+    const report = (outcome: Outcome) => {
+      try {
+        onResult?.(outcome)
+      } catch {}
+    }
     const agents = yield* Effect.acquireRelease(
       Effect.sync(() => makeAgents(prepared.proxy)),
       (agents) => Effect.sync(agents.destroy)
@@ -327,37 +361,34 @@ export const make = (
       return prepared.template
     })
 
+    // Suspended: each try (a retry runs the effect again) gets its own timeout.
     const sendOnce = (body: string) =>
-      Effect.tryPromise({
-        try: (signal) =>
-          post(
-            agents,
-            prepared.url,
-            prepared.headers,
-            body,
-            AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
-          ),
-        catch: (error) =>
-          new DeliveryError({
-            reason:
-              error instanceof Error && error.name === "TimeoutError"
-                ? `no answer within ${timeoutMs} ms`
-                : errorText(error),
-            retry: true
-          })
-      }).pipe(
-        Effect.flatMap((response) =>
-          response.status >= 200 && response.status < 300
-            ? Effect.succeed(response)
-            : Effect.fail(
-                new DeliveryError({
-                  reason: `HTTP ${response.status}`,
-                  retry: retryable(response),
-                  retryAfterMs: response.retryAfterMs
+      Effect.suspend(() => {
+        const timeout = AbortSignal.timeout(timeoutMs)
+        return Effect.tryPromise({
+          try: (signal) =>
+            post(agents, prepared.url, prepared.headers, body, AbortSignal.any([signal, timeout])),
+          catch: (error) =>
+            timeout.aborted
+              ? new DeliveryError({ reason: `no answer within ${timeoutMs} ms`, retry: true })
+              : new DeliveryError({
+                  reason: errorText(error),
+                  retry: !permanentErrorCodes.has(codeOf(error))
                 })
-              )
+        }).pipe(
+          Effect.flatMap((response) =>
+            response.status >= 200 && response.status < 300
+              ? Effect.succeed(response)
+              : Effect.fail(
+                  new DeliveryError({
+                    reason: `HTTP ${response.status}`,
+                    retry: retryable(response),
+                    retryAfterMs: response.retryAfterMs
+                  })
+                )
+          )
         )
-      )
+      })
 
     const backoff = Schedule.exponential(retryBase, 2).pipe(
       Schedule.jittered,
@@ -472,7 +503,24 @@ export const make = (
       }).pipe(Effect.annotateLogs({ webhook: target, eventId: notice.event.id, node: notice.nodeName }))
 
     const sending = yield* Stream.fromQueue(queue).pipe(
-      Stream.mapEffect(deliver, { concurrency: options.concurrency ?? 4, unordered: true }),
+      Stream.mapEffect(
+        (notice: Notice) =>
+          // Whatever goes wrong with one notification (a defect, a throwing `instance`) is that one's failure:
+          // the stream, and the notifications after it, go on.
+          deliver(notice).pipe(
+            Effect.catchCause((cause) => {
+              report("failed")
+              return Effect.logError("webhook not sent: unexpected failure").pipe(
+                Effect.annotateLogs({
+                  eventId: notice.event.id,
+                  node: notice.nodeName,
+                  cause: Cause.pretty(cause)
+                })
+              )
+            })
+          ),
+        { concurrency: options.concurrency ?? 4, unordered: true }
+      ),
       Stream.runDrain,
       Effect.forkScoped
     )
@@ -481,7 +529,7 @@ export const make = (
     yield* Effect.addFinalizer(() =>
       Queue.end(queue).pipe(
         Effect.andThen(Fiber.await(sending)),
-        Effect.timeout(options.flushTimeout ?? "10 seconds"),
+        Effect.timeout(options.flushTimeout ?? "4 seconds"),
         Effect.ignore
       )
     )

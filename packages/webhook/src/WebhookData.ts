@@ -239,7 +239,8 @@ export const make = (facts: Facts): Data => {
       LocalHostname: instance.localHostname ?? "",
       LocalIP: instance.localIp ?? "",
       AvailabilityZone: availabilityZone,
-      Region: instance.region ?? (availabilityZone === "" ? "" : availabilityZone.replace(/[a-z]$/, ""))
+      // A zone's region: `eu-west-1b` → `eu-west-1`; a Local or Wavelength Zone's too (`us-west-2-lax-1a`).
+      Region: instance.region ?? /^[a-z]+(?:-[a-z]+)+-\d+/.exec(availabilityZone)?.[0] ?? ""
     },
     InterruptionEvent: {
       EventID: event.id,
@@ -260,7 +261,9 @@ export const make = (facts: Facts): Data => {
       IsManaged: instance.isManaged ?? false,
       StartTime: GoTime.fromDate(event.startTime),
       EndTime: endTime === undefined ? GoTime.zero : GoTime.fromDate(endTime),
-      NodeProcessed: facts.processed
+      NodeProcessed: facts.processed,
+      // Go posts while the event is still being handled, with this flag set.
+      InProgress: true
     }
   })
 }

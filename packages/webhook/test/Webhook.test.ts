@@ -4,6 +4,7 @@ import { it } from "@effect/vitest"
 import type { InterruptionEvent } from "@nth/events"
 import { GoTemplate } from "@nth/go-template"
 import { KubeClient } from "@nth/kube"
+import { ForwardProxy } from "@nth/testbed"
 import { Effect, Layer, Result } from "effect"
 import { afterAll, describe, expect } from "vitest"
 import { Webhook, WebhookData } from "../src/index.ts"
@@ -96,10 +97,10 @@ describe("Webhook.prepare", () => {
 
   it("refuses, naming the setting, what the Go handler finds out only at the first notification or never", () => {
     expect(failureOf({ template: "{{ .NodeName " })?.message).toBe(
-      "WEBHOOK_TEMPLATE: template: webhook:1: unclosed action"
+      "WEBHOOK_TEMPLATE: template: message:1: unclosed action"
     )
     expect(failureOf({ template: '{"text":\n  "{{ .NodeName | upper 1 2 }}"}' })?.message).toMatch(
-      /^WEBHOOK_TEMPLATE: template: webhook:2:\d+: /
+      /^WEBHOOK_TEMPLATE: template: message:2:\d+: /
     )
     expect(failureOf({ template: "{{ .Nodes }}" })?.message).toMatch(/^WEBHOOK_TEMPLATE: .*Nodes/)
     expect(failureOf({ template: "{{ nosuchfunction 1 }}" })?.message).toContain(
@@ -117,9 +118,27 @@ describe("Webhook.prepare", () => {
     expect(Webhook.prepare({ url: "not a url" })).toMatchObject({ failure: { setting: "WEBHOOK_URL" } })
   })
 
-  it("takes a proxy without a scheme as http://, as Go does", () => {
+  it("takes a proxy without a scheme as an http:// one (the Go handler's transport would fail on it)", () => {
     expect(prepared({ url: "https://example.com/x", proxy: "proxy.corp:3128" }).proxy?.href).toBe(
       "http://proxy.corp:3128/"
+    )
+  })
+})
+
+describe("Webhook.prepare keeps secrets out of its messages", () => {
+  it("says where the headers' JSON breaks, never what it holds", () => {
+    const message = failureOf({ headers: '{"Authorization": Bearer s3cr3t}' })?.message ?? ""
+    expect(message).toMatch(/^WEBHOOK_HEADERS: not valid JSON/)
+    expect(message).not.toContain("s3cr3t")
+  })
+
+  it("refuses a header value Node could never send, without showing it", () => {
+    for (const value of ["line\r\nInjected: 1", "rocket 🚀"]) {
+      const message = failureOf({ headers: JSON.stringify({ "X-Note": value }) })?.message ?? ""
+      expect(message).toBe('WEBHOOK_HEADERS: the value of "X-Note" holds a character a header cannot carry')
+    }
+    expect(failureOf({ headers: '{"Bad Name":"x"}' })?.message).toBe(
+      'WEBHOOK_HEADERS: "Bad Name" is not a header name'
     )
   })
 })
@@ -212,6 +231,59 @@ describe("Webhook.make", () => {
       for (let i = 0; i < 6; i++)
         yield* notifier.notify({ event, nodeName: `node-${i}`, succeeded: true, pods: [] })
       expect(results.filter((result) => result === "dropped").length).toBeGreaterThanOrEqual(3)
+    }).pipe(Effect.scoped, Effect.provide(kube))
+  )
+
+  it.live("sends an http: URL through WEBHOOK_PROXY in absolute form", () =>
+    Effect.gen(function* () {
+      const server = yield* Effect.promise(() => serve(() => 200))
+      const port = new URL(server.url).port
+      const proxy = yield* Effect.acquireRelease(
+        Effect.promise(() => ForwardProxy.start({ [`hook.nth-proxy.test:${port}`]: `127.0.0.1:${port}` })),
+        (proxy) => Effect.promise(() => proxy.close())
+      )
+      const results: Array<Webhook.Outcome> = []
+      const notifier = yield* Webhook.make(
+        prepared({ url: `http://hook.nth-proxy.test:${port}/hook`, proxy: proxy.url }),
+        { onResult: (result) => results.push(result) }
+      )
+      yield* notifier.notify({ event, nodeName: "node-a", succeeded: true, pods: [] })
+      yield* until(() => results.length > 0)
+      expect(results).toEqual(["sent"])
+      expect(proxy.requests.map((r) => `${r.method} ${r.target}`)).toEqual([
+        `POST hook.nth-proxy.test:${port}`
+      ])
+      expect(server.bodies).toHaveLength(1)
+    }).pipe(Effect.scoped, Effect.provide(kube))
+  )
+
+  it.live("goes on after a notification that failed unexpectedly, and after a throwing onResult", () =>
+    Effect.gen(function* () {
+      const server = yield* Effect.promise(() => serve(() => 200))
+      const results: Array<Webhook.Outcome> = []
+      const notifier = yield* Webhook.make(prepared({ url: server.url }), {
+        onResult: (result) => {
+          results.push(result)
+          throw new Error("a caller's metric broke")
+        },
+        instance: (event) =>
+          event.id === "broken" ? Effect.die(new Error("a defect in the lookup")) : Effect.succeed({})
+      })
+      yield* notifier.notify({
+        event: { ...event, id: "broken" },
+        nodeName: "node-a",
+        succeeded: true,
+        pods: []
+      })
+      yield* notifier.notify({ event, nodeName: "node-a", succeeded: true, pods: [] })
+      yield* notifier.notify({
+        event: { ...event, id: "third" },
+        nodeName: "node-a",
+        succeeded: true,
+        pods: []
+      })
+      yield* until(() => results.length === 3)
+      expect(results.sort()).toEqual(["failed", "sent", "sent"])
     }).pipe(Effect.scoped, Effect.provide(kube))
   )
 

@@ -1,5 +1,5 @@
 /**
- * One POST, on Node's own http(s) agents: they carry out an HTTP proxy (`proxyEnv`, Node ≥ 24.5: absolute-form
+ * One POST, on Node's own http(s) agents: they carry out an HTTP proxy (`proxyEnv`, Node ≥ 22.21 or ≥ 24.5, hence the package's engines: absolute-form
  * requests for `http:` URLs, a CONNECT tunnel for `https:` ones), which `fetch` cannot be given without undici's
  * own agent as a dependency.
  */
