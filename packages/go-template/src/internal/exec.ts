@@ -85,6 +85,8 @@ const continueSignal = new ContinueSignal()
 
 const MISSING: unique symbol = Symbol("missing")
 type Final = unknown
+/** A command's argument nodes, the first being the function, field or variable itself (Go's `args []parse.Node`). */
+type ArgNodes = ReadonlyArray<Node> | undefined
 
 /** What an execution can call. */
 export interface Functions {
@@ -382,22 +384,12 @@ class State {
     return undefined
   }
 
-  evalFieldNode(
-    dot: unknown,
-    field: FieldNode,
-    args: ReadonlyArray<Node> | undefined,
-    final: Final
-  ): unknown {
+  evalFieldNode(dot: unknown, field: FieldNode, args: ArgNodes, final: Final): unknown {
     this.at(field)
     return this.evalFieldChain(dot, dot, field, field.ident, args, final)
   }
 
-  evalChainNode(
-    dot: unknown,
-    chain: ChainNode,
-    args: ReadonlyArray<Node> | undefined,
-    final: Final
-  ): unknown {
+  evalChainNode(dot: unknown, chain: ChainNode, args: ArgNodes, final: Final): unknown {
     this.at(chain)
     if (chain.field.length === 0) this.errorf("internal error: no fields in evalChainNode")
     if (chain.node.type === "nil") this.errorf(`indirection through explicit nil in ${nodeString(chain)}`)
@@ -405,12 +397,7 @@ class State {
     return this.evalFieldChain(dot, pipe, chain, chain.field, args, final)
   }
 
-  evalVariableNode(
-    dot: unknown,
-    variable: VariableNode,
-    args: ReadonlyArray<Node> | undefined,
-    final: Final
-  ): unknown {
+  evalVariableNode(dot: unknown, variable: VariableNode, args: ArgNodes, final: Final): unknown {
     this.at(variable)
     const value = this.varValue(variable.ident[0]!)
     if (variable.ident.length === 1) {
@@ -425,7 +412,7 @@ class State {
     receiver: unknown,
     node: Node,
     ident: ReadonlyArray<string>,
-    args: ReadonlyArray<Node> | undefined,
+    args: ArgNodes,
     final: Final
   ): unknown {
     const n = ident.length
@@ -442,13 +429,7 @@ class State {
     return undefined
   }
 
-  evalFunction(
-    dot: unknown,
-    node: IdentifierNode,
-    cmd: Node,
-    args: ReadonlyArray<Node> | undefined,
-    final: Final
-  ): unknown {
+  evalFunction(dot: unknown, node: IdentifierNode, cmd: Node, args: ArgNodes, final: Final): unknown {
     this.at(node)
     const name = node.ident
     const found = this.findFunction(name)
@@ -460,7 +441,7 @@ class State {
     dot: unknown,
     fieldName: string,
     node: Node,
-    args: ReadonlyArray<Node> | undefined,
+    args: ArgNodes,
     final: Final,
     receiver: unknown
   ): unknown {
@@ -499,7 +480,7 @@ class State {
     isBuiltin: boolean,
     node: Node,
     name: string,
-    argNodes: ReadonlyArray<Node> | undefined,
+    argNodes: ArgNodes,
     final: Final
   ): unknown {
     const args = argNodes === undefined ? [] : argNodes.slice(1)

@@ -10,12 +10,12 @@ import {
   floatOf,
   GoError,
   intOf,
+  isEmptyValue,
   isFloatKind,
   isIntKind,
   isNilValue,
   isPlainStruct,
   isUintKind,
-  lengthOf,
   makeNumber,
   methodOf,
   structFields,
@@ -163,16 +163,7 @@ const jsonFields = (v: unknown): Array<JsonField> => {
   return out.sort((a, b) => compareIndex(a.index, b.index))
 }
 
-const isEmptyJson = (v: unknown): boolean => {
-  const t = typeOf(v)
-  if (t === undefined) return true
-  const k = t.kind
-  if (k === "array" || k === "slice" || k === "map" || k === "string") return lengthOf(v) === 0
-  if (k === "bool") return v === false
-  if (isIntKind(k) || isUintKind(k)) return intOf(v) === 0n
-  if (isFloatKind(k)) return floatOf(v) === 0
-  return k === "interface" || k === "ptr"
-}
+const isEmptyJson = (v: unknown): boolean => isEmptyValue(v, (k) => k === "interface" || k === "ptr")
 
 const base64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64")
 
@@ -388,63 +379,46 @@ const jsonErrorMessage = (text: string, _e: Error): string => {
       i++
     }
   }
-  const value = (): void => {
+  // The next character after spaces (the end of the input is an error).
+  const peek = (): string => {
     space()
     if (i >= n) eof()
-    const c = text[i]!
+    return text[i]!
+  }
+  // Steps over the closing bracket `close` if it comes next (after spaces), saying whether it did.
+  const closes = (close: string): boolean => {
+    if (peek() !== close) return false
+    i++
+    return true
+  }
+  // After an object's or array's element: a comma (false: another element follows) or `close` (true).
+  const endOfElement = (close: string, context: string): boolean => {
+    if (closes(close)) return true
+    if (text[i] !== ",") fail(context)
+    i++
+    return false
+  }
+  const value = (): void => {
+    const c = peek()
     if (c === "{") {
       i++
-      space()
-      if (i >= n) eof()
-      if (text[i] === "}") {
-        i++
-        return
-      }
-      for (;;) {
-        space()
-        if (i >= n) eof()
-        if (text[i] !== '"') fail("looking for beginning of object key string")
+      if (closes("}")) return
+      do {
+        if (peek() !== '"') fail("looking for beginning of object key string")
         string()
-        space()
-        if (i >= n) eof()
-        if (text[i] !== ":") fail("after object key")
+        if (peek() !== ":") fail("after object key")
         i++
         value()
-        space()
-        if (i >= n) eof()
-        if (text[i] === ",") {
-          i++
-          continue
-        }
-        if (text[i] === "}") {
-          i++
-          return
-        }
-        fail("after object key:value pair")
-      }
+      } while (!endOfElement("}", "after object key:value pair"))
+      return
     }
     if (c === "[") {
       i++
-      space()
-      if (i >= n) eof()
-      if (text[i] === "]") {
-        i++
-        return
-      }
-      for (;;) {
+      if (closes("]")) return
+      do {
         value()
-        space()
-        if (i >= n) eof()
-        if (text[i] === ",") {
-          i++
-          continue
-        }
-        if (text[i] === "]") {
-          i++
-          return
-        }
-        fail("after array element")
-      }
+      } while (!endOfElement("]", "after array element"))
+      return
     }
     if (c === '"') string()
     else if (c === "-" || (c >= "0" && c <= "9")) number()

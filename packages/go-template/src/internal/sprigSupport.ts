@@ -6,19 +6,7 @@
  */
 import { formatV, stringerText } from "./fmt.ts"
 import { fromUtf8, parseFloat64, parseInt64, utf8 } from "./strconv.ts"
-import {
-  floatOf,
-  GoError,
-  type GoNumber,
-  intOf,
-  isFloatKind,
-  isIntKind,
-  isUintKind,
-  type Kind,
-  kindOf,
-  lengthOf,
-  typeOf
-} from "./values.ts"
+import { floatOf, GoError, type GoNumber, intOf, isEmptyValue, type Kind, kindOf, typeOf } from "./values.ts"
 
 /** Sprig's `strval`: strings as they are, Stringers by their text, anything else as `%v`. */
 export const strval = (v: unknown): string => {
@@ -30,21 +18,15 @@ export const strval = (v: unknown): string => {
 }
 
 /** Sprig's `empty`. */
-export const empty = (v: unknown): boolean => {
-  const t = typeOf(v)
-  if (t === undefined) return true
-  const k = t.kind
-  if (k === "array" || k === "slice" || k === "map" || k === "string") return lengthOf(v) === 0
-  if (k === "bool") return v === false
-  if (isIntKind(k) || isUintKind(k)) return intOf(v) === 0n
-  if (isFloatKind(k)) return floatOf(v) === 0
-  if (k === "complex64" || k === "complex128") {
-    const c = (v as GoNumber).value as unknown as [number, number]
-    return c[0] === 0 && c[1] === 0
-  }
-  if (k === "struct") return false
-  return false
-}
+export const empty = (v: unknown): boolean =>
+  isEmptyValue(v, (k, x) => {
+    if (k === "complex64" || k === "complex128") {
+      const c = (x as GoNumber).value as unknown as [number, number]
+      return c[0] === 0 && c[1] === 0
+    }
+    if (k === "struct") return false
+    return false
+  })
 
 /** The panic Go raises for `reflect.TypeOf(nil).Kind()`. */
 export const nilDeref = (): GoError =>

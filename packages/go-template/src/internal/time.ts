@@ -265,6 +265,22 @@ const startsWithLowerCase = (s: string): boolean => s.length > 0 && s[0]! >= "a"
 
 const isDigitAt = (s: string, i: number): boolean => i < s.length && s[i]! >= "0" && s[i]! <= "9"
 
+/**
+ * The numeric zone layouts after their `-` or `Z`, in the order Go tries them, with their stds as `-07…` and as
+ * `Z07…` layouts (the same but for "Z" at UTC).
+ */
+const numZoneLayouts: ReadonlyArray<readonly [string, Std, Std]> = [
+  ["070000", Std.NumSecondsTz, Std.ISO8601SecondsTZ],
+  ["07:00:00", Std.NumColonSecondsTZ, Std.ISO8601ColonSecondsTZ],
+  ["0700", Std.NumTZ, Std.ISO8601TZ],
+  ["07:00", Std.NumColonTZ, Std.ISO8601ColonTZ],
+  ["07", Std.NumShortTZ, Std.ISO8601ShortTZ]
+]
+
+const isoZoneStds: ReadonlySet<Std> = new Set(numZoneLayouts.map(([, , iso]) => iso))
+
+const isIsoZone = (std: Std): boolean => isoZoneStds.has(std)
+
 /** Go's nextStdChunk. */
 const nextStdChunk = (layout: string): Chunk => {
   const mk = (i: number, std: Std, len: number, digits = 0, sep = "."): Chunk => ({
@@ -324,18 +340,9 @@ const nextStdChunk = (layout: string): Chunk => {
         if (layout[i + 1] === "m") return mk(i, Std.pm, 2)
         break
       case "-":
-        if (at("-070000")) return mk(i, Std.NumSecondsTz, 7)
-        if (at("-07:00:00")) return mk(i, Std.NumColonSecondsTZ, 9)
-        if (at("-0700")) return mk(i, Std.NumTZ, 5)
-        if (at("-07:00")) return mk(i, Std.NumColonTZ, 6)
-        if (at("-07")) return mk(i, Std.NumShortTZ, 3)
-        break
       case "Z":
-        if (at("Z070000")) return mk(i, Std.ISO8601SecondsTZ, 7)
-        if (at("Z07:00:00")) return mk(i, Std.ISO8601ColonSecondsTZ, 9)
-        if (at("Z0700")) return mk(i, Std.ISO8601TZ, 5)
-        if (at("Z07:00")) return mk(i, Std.ISO8601ColonTZ, 6)
-        if (at("Z07")) return mk(i, Std.ISO8601ShortTZ, 3)
+        for (const [zone, num, iso] of numZoneLayouts)
+          if (layout.startsWith(zone, i + 1)) return mk(i, c === "-" ? num : iso, 1 + zone.length)
         break
       case ".":
       case ",":
@@ -369,6 +376,38 @@ const appendNano = (nanosec: number, std: Std, n: number, sep: string): string =
   if (trim) {
     b = b.replace(/0+$/, "")
     if (b === sep) b = ""
+  }
+  return b
+}
+
+/** Go's formatting of the numeric zones (`-07`, `-0700`, `-07:00`, `-070000`, `-07:00:00` and their `Z07…` forms). */
+const appendNumZone = (std: Std, offset: number): string => {
+  if (offset === 0 && isIsoZone(std)) return "Z"
+  let b = ""
+  let zone = Math.trunc(offset / 60)
+  let absoffset = offset
+  if (zone < 0) {
+    b += "-"
+    zone = -zone
+    absoffset = -absoffset
+  } else b += "+"
+  b += appendInt(Math.trunc(zone / 60), 2)
+  if (
+    std === Std.ISO8601ColonTZ ||
+    std === Std.NumColonTZ ||
+    std === Std.ISO8601ColonSecondsTZ ||
+    std === Std.NumColonSecondsTZ
+  )
+    b += ":"
+  if (std !== Std.NumShortTZ && std !== Std.ISO8601ShortTZ) b += appendInt(zone % 60, 2)
+  if (
+    std === Std.ISO8601SecondsTZ ||
+    std === Std.NumSecondsTz ||
+    std === Std.NumColonSecondsTZ ||
+    std === Std.ISO8601ColonSecondsTZ
+  ) {
+    if (std === Std.NumColonSecondsTZ || std === Std.ISO8601ColonSecondsTZ) b += ":"
+    b += appendInt(absoffset % 60, 2)
   }
   return b
 }
@@ -456,70 +495,17 @@ export const format = (unixSec: number, nsec: number, loc: Location, layout: str
       case Std.pm:
         b += c.hour >= 12 ? "pm" : "am"
         break
-      case Std.ISO8601TZ:
-      case Std.ISO8601ColonTZ:
-      case Std.ISO8601SecondsTZ:
-      case Std.ISO8601ShortTZ:
-      case Std.ISO8601ColonSecondsTZ:
-      case Std.NumTZ:
-      case Std.NumColonTZ:
-      case Std.NumSecondsTz:
-      case Std.NumShortTZ:
-      case Std.NumColonSecondsTZ: {
-        const iso =
-          std === Std.ISO8601TZ ||
-          std === Std.ISO8601ColonTZ ||
-          std === Std.ISO8601SecondsTZ ||
-          std === Std.ISO8601ShortTZ ||
-          std === Std.ISO8601ColonSecondsTZ
-        if (offset === 0 && iso) {
-          b += "Z"
-          break
-        }
-        let zone = Math.trunc(offset / 60)
-        let absoffset = offset
-        if (zone < 0) {
-          b += "-"
-          zone = -zone
-          absoffset = -absoffset
-        } else b += "+"
-        b += appendInt(Math.trunc(zone / 60), 2)
-        if (
-          std === Std.ISO8601ColonTZ ||
-          std === Std.NumColonTZ ||
-          std === Std.ISO8601ColonSecondsTZ ||
-          std === Std.NumColonSecondsTZ
-        )
-          b += ":"
-        if (std !== Std.NumShortTZ && std !== Std.ISO8601ShortTZ) b += appendInt(zone % 60, 2)
-        if (
-          std === Std.ISO8601SecondsTZ ||
-          std === Std.NumSecondsTz ||
-          std === Std.NumColonSecondsTZ ||
-          std === Std.ISO8601ColonSecondsTZ
-        ) {
-          if (std === Std.NumColonSecondsTZ || std === Std.ISO8601ColonSecondsTZ) b += ":"
-          b += appendInt(absoffset % 60, 2)
-        }
+      case Std.TZ:
+        // With no abbreviation, the offset as -0700 would write it.
+        b += name !== "" ? name : appendNumZone(Std.NumTZ, offset)
         break
-      }
-      case Std.TZ: {
-        if (name !== "") {
-          b += name
-          break
-        }
-        let zone = Math.trunc(offset / 60)
-        if (zone < 0) {
-          b += "-"
-          zone = -zone
-        } else b += "+"
-        b += appendInt(Math.trunc(zone / 60), 2) + appendInt(zone % 60, 2)
-        break
-      }
       case Std.FracSecond0:
       case Std.FracSecond9:
         b += appendNano(nsec, std, digits, sep)
         break
+      default:
+        // The numeric zones: every std not named above.
+        b += appendNumZone(std, offset)
     }
   }
   return b
@@ -784,41 +770,48 @@ export const parse = (layout: string, value: string, defaultLocation: Location, 
           }
           break
         }
-        case Std.PM: {
-          if (value.length < 2) throw new Bad()
-          const p = value.slice(0, 2)
-          value = value.slice(2)
-          if (p === "PM") pmSet = true
-          else if (p === "AM") amSet = true
-          else throw new Bad()
-          break
-        }
+        case Std.PM:
         case Std.pm: {
+          // In the layout's case only: PM wants "PM" or "AM", pm "pm" or "am".
+          const [pm, am] = std === Std.PM ? ["PM", "AM"] : ["pm", "am"]
           if (value.length < 2) throw new Bad()
           const p = value.slice(0, 2)
           value = value.slice(2)
-          if (p === "pm") pmSet = true
-          else if (p === "am") amSet = true
+          if (p === pm) pmSet = true
+          else if (p === am) amSet = true
           else throw new Bad()
           break
         }
-        case Std.ISO8601TZ:
-        case Std.ISO8601ShortTZ:
-        case Std.ISO8601ColonTZ:
-        case Std.ISO8601SecondsTZ:
-        case Std.ISO8601ColonSecondsTZ:
-        case Std.NumTZ:
-        case Std.NumShortTZ:
-        case Std.NumColonTZ:
-        case Std.NumSecondsTz:
-        case Std.NumColonSecondsTZ: {
-          const iso =
-            std === Std.ISO8601TZ ||
-            std === Std.ISO8601ShortTZ ||
-            std === Std.ISO8601ColonTZ ||
-            std === Std.ISO8601SecondsTZ ||
-            std === Std.ISO8601ColonSecondsTZ
-          if (iso && value[0] === "Z") {
+        case Std.TZ: {
+          if (value.startsWith("UTC")) {
+            z = UTC
+            value = value.slice(3)
+            break
+          }
+          const n = parseTimeZone(value)
+          if (n === 0) throw new Bad()
+          zoneName = value.slice(0, n)
+          value = value.slice(n)
+          break
+        }
+        case Std.FracSecond0: {
+          const ndigit = 1 + chunk.digits
+          if (value.length < ndigit) throw new Bad()
+          ;[nsec, rangeErrString] = parseNanoseconds(value, ndigit)
+          value = value.slice(ndigit)
+          break
+        }
+        case Std.FracSecond9: {
+          if (value.length < 2 || (value[0] !== "." && value[0] !== ",") || !isDigitAt(value, 1)) break
+          let i = 0
+          while (i + 1 < value.length && isDigitAt(value, i + 1)) i++
+          ;[nsec, rangeErrString] = parseNanoseconds(value, 1 + i)
+          value = value.slice(1 + i)
+          break
+        }
+        default: {
+          // The numeric zones: every std not named above.
+          if (isIsoZone(std) && value[0] === "Z") {
             value = value.slice(1)
             z = UTC
             break
@@ -876,33 +869,6 @@ export const parse = (layout: string, value: string, defaultLocation: Location, 
           zoneOffset = (hr * 60 + mi) * 60 + se
           if (sign === "-") zoneOffset = -zoneOffset
           else if (sign !== "+") throw new Bad()
-          break
-        }
-        case Std.TZ: {
-          if (value.startsWith("UTC")) {
-            z = UTC
-            value = value.slice(3)
-            break
-          }
-          const n = parseTimeZone(value)
-          if (n === 0) throw new Bad()
-          zoneName = value.slice(0, n)
-          value = value.slice(n)
-          break
-        }
-        case Std.FracSecond0: {
-          const ndigit = 1 + chunk.digits
-          if (value.length < ndigit) throw new Bad()
-          ;[nsec, rangeErrString] = parseNanoseconds(value, ndigit)
-          value = value.slice(ndigit)
-          break
-        }
-        case Std.FracSecond9: {
-          if (value.length < 2 || (value[0] !== "." && value[0] !== ",") || !isDigitAt(value, 1)) break
-          let i = 0
-          while (i + 1 < value.length && isDigitAt(value, i + 1)) i++
-          ;[nsec, rangeErrString] = parseNanoseconds(value, 1 + i)
-          value = value.slice(1 + i)
           break
         }
       }

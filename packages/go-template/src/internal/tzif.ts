@@ -27,32 +27,28 @@ const readBE = (b: Uint8Array, at: number, size: 4 | 8): number => {
   return size === 4 ? view.getInt32(0) : Number(view.getBigInt64(0))
 }
 
+// A TZif header's six counts, in their order.
+type HeaderCounts = [
+  isutcnt: number,
+  isstdcnt: number,
+  leapcnt: number,
+  timecnt: number,
+  typecnt: number,
+  charcnt: number
+]
+
 const parseTZif = (name: string, data: Uint8Array): Location | undefined => {
   if (data.length < 44 || String.fromCharCode(...data.subarray(0, 4)) !== "TZif") return undefined
   const version = data[4]! === 0 ? 1 : data[4]! - 0x30
-  const counts = (at: number): Array<number> =>
-    [0, 1, 2, 3, 4, 5].map((i) => readBE(data, at + 20 + i * 4, 4))
-  let [isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt] = counts(0) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number
-  ]
+  const counts = (at: number): HeaderCounts =>
+    [0, 1, 2, 3, 4, 5].map((i) => readBE(data, at + 20 + i * 4, 4)) as HeaderCounts
+  let [isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt] = counts(0)
   let at = 44
   let timeSize: 4 | 8 = 4
   if (version >= 2) {
     // Skip the version 1 block; read the 64-bit one.
     at += timecnt * 4 + timecnt + typecnt * 6 + charcnt + leapcnt * 8 + isstdcnt + isutcnt
-    ;[isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt] = counts(at) as [
-      number,
-      number,
-      number,
-      number,
-      number,
-      number
-    ]
+    ;[isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt] = counts(at)
     at += 44
     timeSize = 8
   }

@@ -338,6 +338,21 @@ export const isTrue = (v: unknown): [boolean, boolean] => {
   }
 }
 
+/**
+ * The emptiness encoding/json's `omitempty` and Sprig's `empty` share: nil, an empty array, slice, map or string,
+ * `false`, a zero integer or float. The kinds they judge differently go to `otherKinds`.
+ */
+export const isEmptyValue = (v: unknown, otherKinds: (k: Kind, v: unknown) => boolean): boolean => {
+  const t = typeOf(v)
+  if (t === undefined) return true
+  const k = t.kind
+  if (k === "array" || k === "slice" || k === "map" || k === "string") return lengthOf(v) === 0
+  if (k === "bool") return v === false
+  if (isIntKind(k) || isUintKind(k)) return intOf(v) === 0n
+  if (isFloatKind(k)) return floatOf(v) === 0
+  return otherKinds(k, v)
+}
+
 /** Whether values of the type can be nil. */
 export const canBeNil = (t: GoType): boolean =>
   t.kind === "chan" ||
