@@ -1,6 +1,7 @@
 /**
  * @nth/testbed: the local world nth is tested in. See the README.
  */
+export * as ApiFaults from "./apiFaults.ts"
 export * as AwsEvents from "./awsEvents.ts"
 export * as ChartTools from "./chartTools.ts"
 export * as Fixtures from "./fixtures.ts"

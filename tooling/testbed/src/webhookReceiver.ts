@@ -1,16 +1,13 @@
 /**
  * A webhook receiver for tests (a Slack or Chime endpoint's stand-in): records every request, and answers as the
- * test says (a status, or never). With `tls`, it serves https with a certificate made for the occasion by
- * `openssl`, for the host `webhook.nth-proxy.test` and 127.0.0.1; a program trusts it through
+ * test says (a status, or never). With `tls`, it serves https with a certificate made for the occasion
+ * (`tls.ts`), for the host `webhook.nth-proxy.test` and 127.0.0.1; a program trusts it through
  * `NODE_EXTRA_CA_CERTS=<certificateFile>`.
  */
-import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync } from "node:fs"
 import * as http from "node:http"
 import * as https from "node:https"
 import type { AddressInfo } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import * as Tls from "./tls.ts"
 
 export interface Received {
   readonly method: string
@@ -37,34 +34,6 @@ export interface WebhookReceiver {
 /** The name the certificate is made for. */
 export const tlsHost = "webhook.nth-proxy.test"
 
-const makeCertificate = (): { readonly key: string; readonly cert: string; readonly file: string } => {
-  const dir = mkdtempSync(join(tmpdir(), "nth-webhook-tls-"))
-  const key = join(dir, "key.pem")
-  const file = join(dir, "cert.pem")
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${tlsHost}`,
-      "-addext",
-      `subjectAltName=DNS:${tlsHost},IP:127.0.0.1`,
-      "-keyout",
-      key,
-      "-out",
-      file
-    ],
-    { stdio: "ignore" }
-  )
-  return { key: readFileSync(key, "utf8"), cert: readFileSync(file, "utf8"), file }
-}
-
 export const start = async (
   options: { readonly answer?: Answer; readonly tls?: boolean } = {}
 ): Promise<WebhookReceiver> => {
@@ -88,7 +57,7 @@ export const start = async (
       else response.writeHead(status, { "content-type": "text/plain" }).end(status < 300 ? "ok" : "no")
     })
   }
-  const certificate = options.tls ? makeCertificate() : undefined
+  const certificate = options.tls ? Tls.make(tlsHost, [`DNS:${tlsHost}`, "IP:127.0.0.1"]) : undefined
   const server =
     certificate === undefined
       ? http.createServer(handler)

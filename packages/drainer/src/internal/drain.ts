@@ -3,7 +3,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node"
 import { type KubeClient, KubeError } from "@nth/kube"
-import { Clock, Duration, Effect, Semaphore } from "effect"
+import { Clock, Duration, Effect, Schedule, Semaphore } from "effect"
 import type * as Deadline from "../Deadline.ts"
 import type { DrainReport, PodRef, PodReport, Progress } from "../DrainReport.ts"
 import * as PodFilter from "../PodFilter.ts"
@@ -105,23 +105,33 @@ const isTransient = (error: KubeError.KubeError) => KubeError.isTransient(error)
 // Tries after a server error or a lost connection before the pod counts as failed (kubectl fails it at once).
 const SERVER_ERROR_RETRIES = 5
 
+// A list that meets a server error, throttling or a lost connection is tried again (5 times, from 200 ms): one
+// 500 from the API server must not fail a drain before it began (found by the fault proxy, test/faults.test.ts).
+const retryTransient = {
+  schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered),
+  times: SERVER_ERROR_RETRIES,
+  while: isTransient
+} as const
+
 const listPods = (kube: KubeClient.Service, nodeName: string, options: ResolvedOptions) =>
   Effect.gen(function* () {
     const pods: Array<V1Pod> = []
     let resourceVersion: string | undefined
     let token: string | undefined
     do {
-      const page = yield* kube.call(`list pods on node ${nodeName}`, (o) =>
-        kube.core.listPodForAllNamespaces(
-          {
-            fieldSelector: `spec.nodeName=${nodeName}`,
-            ...(options.podSelector ? { labelSelector: options.podSelector } : {}),
-            ...(options.chunkSize > 0 ? { limit: options.chunkSize } : {}),
-            ...(token ? { _continue: token } : {})
-          },
-          o
+      const page = yield* kube
+        .call(`list pods on node ${nodeName}`, (o) =>
+          kube.core.listPodForAllNamespaces(
+            {
+              fieldSelector: `spec.nodeName=${nodeName}`,
+              ...(options.podSelector ? { labelSelector: options.podSelector } : {}),
+              ...(options.chunkSize > 0 ? { limit: options.chunkSize } : {}),
+              ...(token ? { _continue: token } : {})
+            },
+            o
+          )
         )
-      )
+        .pipe(Effect.retry(retryTransient))
       pods.push(...page.items)
       resourceVersion ??= page.metadata?.resourceVersion
       token = page.metadata?._continue || undefined
@@ -147,6 +157,7 @@ const lookUpDaemonSets = (kube: KubeClient.Service, pods: ReadonlyArray<V1Pod>) 
         kube
           .call(`read daemonset ${key}`, (o) => kube.apps.readNamespacedDaemonSet({ name, namespace }, o))
           .pipe(
+            Effect.retry(retryTransient),
             Effect.map((): boolean | string => true),
             Effect.catch((error) => Effect.succeed(error.reason === "NotFound" ? false : error.message)),
             Effect.tap((exists) => Effect.sync(() => found.set(key, exists)))
