@@ -32,7 +32,8 @@ export interface ForwardProxy {
   readonly close: () => Promise<void>
 }
 
-const operationOf = (headers: http.IncomingHttpHeaders, body: string): string | undefined => {
+/** The AWS operation a request carries: `X-Amz-Target`'s (JSON protocol), or the `Action` of a query body. */
+export const operationOf = (headers: http.IncomingHttpHeaders, body: string): string | undefined => {
   const target = headers["x-amz-target"]
   if (typeof target === "string") return target.slice(target.lastIndexOf(".") + 1)
   return /(?:^|&)Action=([A-Za-z]+)/.exec(body)?.[1]
