@@ -130,6 +130,7 @@ export const start = async (kubeconfigFile: string): Promise<ApiFaultProxy> => {
     response: http.ServerResponse,
     body: Buffer,
     entry: Omit<Logged, "status" | "action" | "at">,
+    action: "forwarded" | "delay" | "cutWatch",
     cutAfterMs: number | undefined
   ) => {
     const at = Date.now()
@@ -148,7 +149,7 @@ export const start = async (kubeconfigFile: string): Promise<ApiFaultProxy> => {
         log.push({
           ...entry,
           status: answer.statusCode ?? 0,
-          action: cutAfterMs === undefined ? "forwarded" : "cutWatch",
+          action,
           at
         })
         response.writeHead(answer.statusCode ?? 502, answer.headers)
@@ -181,7 +182,7 @@ export const start = async (kubeconfigFile: string): Promise<ApiFaultProxy> => {
       const rule = matching(method, path)
       if (rule !== undefined) rule.used += 1
       const fault = rule?.fault
-      if (fault === undefined) return forward(request, response, body, entry, undefined)
+      if (fault === undefined) return forward(request, response, body, entry, "forwarded", undefined)
       switch (fault._tag) {
         case "status":
           log.push({ ...entry, status: fault.status, action: "status", at: Date.now() })
@@ -195,14 +196,14 @@ export const start = async (kubeconfigFile: string): Promise<ApiFaultProxy> => {
             .end(statusBody(fault.status, fault.reason))
           return
         case "delay":
-          setTimeout(() => forward(request, response, body, entry, undefined), fault.ms)
+          setTimeout(() => forward(request, response, body, entry, "delay", undefined), fault.ms)
           return
         case "reset":
           log.push({ ...entry, status: 0, action: "reset", at: Date.now() })
           request.socket.destroy()
           return
         case "cutWatch":
-          return forward(request, response, body, entry, fault.afterMs)
+          return forward(request, response, body, entry, "cutWatch", fault.afterMs)
       }
     })
   }

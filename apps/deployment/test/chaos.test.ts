@@ -1,0 +1,285 @@
+/**
+ * A chaos run of queue mode: many interruptions across nodes (Spot warnings and Auto Scaling lifecycle hooks)
+ * handled by two replicas on one queue, while replicas are killed (SIGKILL) and stopped (SIGTERM) at random
+ * moments and restarted, and the test bed's fault proxies make the API server and AWS throttle, fail, reset and
+ * cut watches. The invariants are checked from the cluster, the proxies' logs and the emulator, not from nth's
+ * own logs:
+ *
+ * - every node is drained (its pods gone, the node cordoned) before its deadline (a Spot warning's two minutes);
+ * - no pod gets a second eviction accepted after one was (counted on the wire, by the API fault proxy);
+ * - every lifecycle action is completed exactly once (successful `CompleteLifecycleAction` calls on the wire, and
+ *   the emulator's record);
+ * - no node is left cordoned by nth without a record saying why;
+ * - the queue ends empty (every message deleted, none left behind).
+ *
+ * The figures are printed at the end. Size: NTH_CHAOS_INTERRUPTIONS (default 20) and NTH_CHAOS_KILLS (default 5);
+ * `pnpm chaos` runs it at 200 and 20.
+ */
+import { randomBytes } from "node:crypto"
+import { join } from "node:path"
+import { ApiFaults, AwsEvents, AwsFaults, Fixtures, Programs, useTestBed } from "@nth/testbed"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+
+const bed = useTestBed()
+const appPath = join(import.meta.dirname, "..", "dist", "main.js")
+const managedTag = `nth.dev/e2e-chaos-${randomBytes(3).toString("hex")}`
+const interruptions = Number(process.env.NTH_CHAOS_INTERRUPTIONS ?? 20)
+const kills = Number(process.env.NTH_CHAOS_KILLS ?? 5)
+const spotDeadlineMs = 120_000
+
+let api: ApiFaults.ApiFaultProxy
+let aws: AwsFaults.AwsFaultProxy
+beforeAll(async () => {
+  api = await ApiFaults.start(bed.clients.env.KUBECONFIG)
+  aws = await AwsFaults.start(bed.clients.env.AWS_ENDPOINT_URL)
+})
+afterAll(async () => {
+  await api.close()
+  await aws.close()
+})
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const pick = <A>(items: ReadonlyArray<A>): A => items[Math.floor(Math.random() * items.length)] as A
+
+describe("chaos (queue mode)", () => {
+  it(`${interruptions} interruptions, ${kills} kills, faults of every kind: nothing lost, nothing done twice`, async () => {
+    const group = Fixtures.uniqueName("nth-asg-chaos")
+    const nodes = await Promise.all(
+      Array.from({ length: interruptions }, (_, i) =>
+        bed.registerNode({
+          tags: { [managedTag]: "" },
+          // Every third node is in an Auto Scaling group, interrupted by a termination lifecycle hook.
+          ...(i % 3 === 0 ? { autoScalingGroup: { name: group } } : {})
+        })
+      )
+    )
+    await Promise.all(Array.from({ length: Math.ceil(interruptions / 4) }, () => bed.registerNode()))
+    const namespace = bed.namespace()
+    // One pod on each node.
+    await Promise.all(
+      nodes.map(async (node) => {
+        const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+          name: Fixtures.uniqueName("chaos"),
+          replicas: 1,
+          preferNode: node.name,
+          terminationGracePeriodSeconds: 1
+        })
+        await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 1, 120_000)
+      })
+    )
+    const podsBefore = new Map<string, ReadonlyArray<string>>()
+    for (const node of nodes)
+      podsBefore.set(
+        node.name,
+        (await Fixtures.livePodsOn(bed.clients, node.name)).map(
+          (p) => `${p.metadata?.namespace}/${p.metadata?.name}`
+        )
+      )
+    const queue = await Fixtures.createEventQueue(bed.clients, "nth-chaos")
+    bed.defer(() => Fixtures.deleteEventQueue(bed.clients, queue))
+
+    // Faults of every kind, on both sides, spread over the run.
+    api.inject({
+      method: "POST",
+      path: /\/eviction$/,
+      fault: { _tag: "status", status: 429, retryAfterSeconds: 1 },
+      times: Math.ceil(interruptions / 2)
+    })
+    api.inject({ method: "POST", path: /\/eviction$/, fault: { _tag: "status", status: 503 }, times: 2 })
+    api.inject({ method: "POST", path: /\/eviction$/, fault: { _tag: "reset" }, times: 2 })
+    api.inject({
+      method: "PATCH",
+      path: /^\/api\/v1\/nodes\//,
+      fault: { _tag: "status", status: 409, reason: "Conflict" },
+      times: 2
+    })
+    api.inject({
+      method: "PATCH",
+      path: /^\/api\/v1\/nodes\//,
+      fault: { _tag: "status", status: 500 },
+      times: 2
+    })
+    api.inject({
+      method: "GET",
+      path: /^\/api\/v1\/pods\?.*watch=true/,
+      fault: { _tag: "cutWatch", afterMs: 1500 },
+      times: 4
+    })
+    api.inject({
+      method: "GET",
+      path: /^\/api\/v1\/nodes\?.*watch=true/,
+      fault: { _tag: "cutWatch", afterMs: 2000 },
+      times: 2
+    })
+    api.inject({ method: "GET", fault: { _tag: "delay", ms: 300 }, times: 10 })
+    aws.inject({
+      operation: "ReceiveMessage",
+      fault: { _tag: "error", status: 400, code: "ThrottlingException" },
+      times: 3
+    })
+    aws.inject({ operation: "ReceiveMessage", fault: { _tag: "delay", ms: 2000 }, times: 3 })
+    aws.inject({
+      operation: "DeleteMessageBatch",
+      fault: { _tag: "error", status: 503, code: "ServiceUnavailable" },
+      times: 2
+    })
+    aws.inject({
+      operation: "DescribeInstances",
+      fault: { _tag: "error", status: 503, code: "RequestLimitExceeded" },
+      times: 2
+    })
+    aws.inject({
+      operation: "CompleteLifecycleAction",
+      fault: { _tag: "error", status: 503, code: "ServiceUnavailable" },
+      times: 2
+    })
+    aws.inject({ operation: "CompleteLifecycleAction", fault: { _tag: "reset" }, times: 1 })
+
+    const replicas = new Map<string, Programs.Program>()
+    const start = (podName: string) => {
+      const app = Programs.startProgram(appPath, {
+        env: {
+          ...Programs.testBedEnv(bed.clients.env),
+          KUBECONFIG: api.kubeconfig,
+          AWS_ENDPOINT: aws.endpoint,
+          ENABLE_SQS_TERMINATION_DRAINING: "true",
+          QUEUE_URL: aws.queueUrl(queue.queueUrl),
+          NODE_NAME: "nth-chaos-e2e",
+          POD_NAME: podName,
+          MANAGED_TAG: managedTag,
+          SQS_MSG_VISIBILITY_TIMEOUT_SEC: "5",
+          JSON_LOGGING: "true"
+        },
+        cleanup: bed.defer
+      })
+      replicas.set(podName, app)
+      return app
+    }
+    await Promise.all(
+      ["replica-a", "replica-b"].map((name) => Programs.waitForLog(start(name), "nth started in queue mode"))
+    )
+
+    // The interruptions, in batches a second apart; a node in the group by its lifecycle hook, the others by Spot.
+    const published = new Map<string, number>()
+    const actions = new Map<string, string>()
+    const interrupt = (async () => {
+      for (let i = 0; i < nodes.length; i += 5) {
+        const batch = nodes.slice(i, i + 5)
+        await Promise.all(
+          batch.map(async (node, j) => {
+            published.set(node.name, Date.now())
+            if ((i + j) % 3 === 0) {
+              const action = await Fixtures.fireLifecycleHook(bed.clients, {
+                autoScalingGroupName: group,
+                lifecycleHookName: "nth-drain",
+                instanceId: node.instanceId
+              })
+              actions.set(node.name, action.lifecycleActionToken)
+            }
+          })
+        )
+        const spot = batch.filter((_, j) => (i + j) % 3 !== 0)
+        if (spot.length > 0)
+          await Fixtures.publishEvents(
+            bed.clients,
+            spot.map((node) => AwsEvents.spotInterruptionWarning(node.instanceId))
+          )
+        await sleep(1000)
+      }
+    })()
+
+    // The kills: a random replica, at a random moment, restarted a second later under its own name (as its
+    // Deployment would); every third one a SIGTERM stop instead.
+    let killed = 0
+    let stopped = 0
+    const chaos = (async () => {
+      for (let k = 0; k < kills; k++) {
+        await sleep(1000 + Math.random() * 3000)
+        const name = pick([...replicas.keys()])
+        const app = replicas.get(name)
+        if (app === undefined) continue
+        if (k % 3 === 2) {
+          await app.stop("SIGTERM")
+          stopped += 1
+        } else {
+          app.process.kill("SIGKILL")
+          await app.exited
+          killed += 1
+        }
+        await sleep(1000)
+        start(name)
+      }
+    })()
+    await Promise.all([interrupt, chaos])
+
+    // Every node drained and cordoned, each before its deadline.
+    const drainedAt = new Map<string, number>()
+    await Fixtures.waitFor(
+      "every node drained",
+      async () => {
+        for (const node of nodes) {
+          if (drainedAt.has(node.name)) continue
+          if ((await Fixtures.livePodsOn(bed.clients, node.name)).length === 0)
+            drainedAt.set(node.name, Date.now())
+        }
+        return drainedAt.size === nodes.length ? true : undefined
+      },
+      { timeoutMs: spotDeadlineMs + 60_000, intervalMs: 500 }
+    )
+    const late = nodes.filter(
+      (node) => (drainedAt.get(node.name) ?? Infinity) - (published.get(node.name) ?? 0) > spotDeadlineMs
+    )
+    for (const node of nodes) {
+      const current = await bed.clients.core.readNode({ name: node.name })
+      expect(current.spec?.unschedulable, `${node.name} cordoned`).toBe(true)
+      // Cordoned by nth: its record says why.
+      expect(current.metadata?.annotations?.["nth.dev/record"], `${node.name}'s record`).toBeDefined()
+    }
+
+    // Every lifecycle action completed exactly once: the emulator's record, and the successful calls on the wire.
+    for (const [node, token] of actions) {
+      const completed = await Fixtures.waitForCompletedAction(bed.clients, token, 90_000)
+      expect(completed.result, node).toBe("CONTINUE")
+    }
+    const completions = aws
+      .succeeded("CompleteLifecycleAction")
+      .map((entry) => /LifecycleActionToken=([^&]+)/.exec(entry.body)?.[1] ?? "")
+    for (const token of actions.values())
+      expect(
+        completions.filter((t) => decodeURIComponent(t) === token),
+        token
+      ).toHaveLength(1)
+
+    // No pod evicted twice: accepted evictions on the wire, by pod.
+    const accepted = api.acceptedEvictions()
+    const ours = new Set([...podsBefore.values()].flat())
+    const counts = new Map<string, number>()
+    for (const pod of accepted) if (ours.has(pod)) counts.set(pod, (counts.get(pod) ?? 0) + 1)
+    const duplicates = [...counts.values()].filter((n) => n > 1).length
+    expect(duplicates).toBe(0)
+    expect(counts.size).toBe(ours.size)
+
+    await Fixtures.waitForEmptyQueue(bed.clients, queue.queueUrl, 60_000)
+    for (const app of replicas.values()) expect([0, null]).toContain(await app.stop())
+
+    const faults = new Map<string, number>()
+    for (const entry of api.log)
+      if (entry.action !== "forwarded")
+        faults.set(`api ${entry.action}`, (faults.get(`api ${entry.action}`) ?? 0) + 1)
+    for (const entry of aws.log)
+      if (entry.action !== "forwarded")
+        faults.set(`aws ${entry.action}`, (faults.get(`aws ${entry.action}`) ?? 0) + 1)
+    const lost = nodes.length - drainedAt.size
+    console.log(
+      [
+        `chaos: ${nodes.length} interruptions (${actions.size} lifecycle hooks, ${nodes.length - actions.size} Spot warnings),`,
+        `${killed} SIGKILLs and ${stopped} SIGTERMs of 2 replicas;`,
+        `faults injected: ${[...faults].map(([kind, n]) => `${kind} ${n}`).join(", ")};`,
+        `drains in time ${nodes.length - late.length}/${nodes.length}, events lost ${lost},`,
+        `duplicate evictions ${duplicates}, lifecycle actions completed once ${actions.size}/${actions.size}`
+      ].join(" ")
+    )
+    expect(late).toEqual([])
+    expect(lost).toBe(0)
+  }, 600_000)
+})
