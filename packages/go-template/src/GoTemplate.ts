@@ -18,7 +18,7 @@
  */
 import { Data, Effect } from "effect"
 import { builtins } from "./internal/builtins.ts"
-import { ExecFailure, execute as executeTrees } from "./internal/exec.ts"
+import { defaultLimits, ExecFailure, execute as executeTrees, isStackOverflow } from "./internal/exec.ts"
 import { ParseFailure, parse as parseTrees, type TreeSet } from "./internal/parse.ts"
 import { sprigFunctions, unimplemented } from "./internal/sprig.ts"
 import {
@@ -74,6 +74,21 @@ export interface Options {
 }
 
 /**
+ * The budget of one execution, nth's and not Go's (Go has none), so that a template cannot freeze the program:
+ * at most `maxSteps` steps (nodes walked, range iterations, function calls; default 10,000,000), `maxOutputBytes`
+ * bytes of output (UTF-8; default 10 MiB), and `timeoutMs` milliseconds (default 2,000). An execution over budget
+ * fails with a `TemplateError` naming the limit.
+ *
+ * @category models
+ * @since 0.4.0
+ */
+export interface ExecuteOptions {
+  readonly maxSteps?: number | undefined
+  readonly maxOutputBytes?: number | undefined
+  readonly timeoutMs?: number | undefined
+}
+
+/**
  * A parsed template, ready to execute over any data.
  *
  * @category models
@@ -82,8 +97,11 @@ export interface Options {
 export interface Template {
   readonly name: string
   readonly source: string
-  /** Renders the template over `data`; throws a `TemplateError` when Go's execution would fail. */
-  readonly execute: (data: unknown) => string
+  /**
+   * Renders the template over `data`, within the budget (`ExecuteOptions`); throws a `TemplateError` when Go's
+   * execution would fail or the budget runs out, and never anything else.
+   */
+  readonly execute: (data: unknown, options?: ExecuteOptions) => string
 }
 
 /**
@@ -112,6 +130,17 @@ const fromParseFailure = (e: ParseFailure): TemplateError =>
     column: e.column,
     reason: e.reason,
     message: e.message
+  })
+
+/** A failure without a location: `template: name: reason`. */
+const failure = (phase: "parse" | "execute", name: string, reason: string): TemplateError =>
+  new TemplateError({
+    phase,
+    name,
+    line: undefined,
+    column: undefined,
+    reason,
+    message: `template: ${name}: ${reason}`
   })
 
 const fromExecFailure = (e: ExecFailure): TemplateError =>
@@ -154,26 +183,26 @@ export const parse = (source: string, options?: Options): Template => {
     })
   } catch (e) {
     if (e instanceof ParseFailure) throw fromParseFailure(e)
-    throw e
+    // Nesting (of actions, or of parentheses below Go's limit of 10,000) deeper than the JavaScript stack allows.
+    if (isStackOverflow(e)) throw failure("parse", name, "too deeply nested: the JavaScript stack ran out")
+    throw failure("parse", name, `internal error: ${e instanceof Error ? e.message : String(e)}`)
   }
   const env = { funcs, builtins }
   return {
     name,
     source,
-    execute: (data: unknown): string => {
+    execute: (data: unknown, options?: ExecuteOptions): string => {
       try {
-        return executeTrees(trees, name, data, env)
+        return executeTrees(trees, name, data, env, {
+          maxSteps: options?.maxSteps ?? defaultLimits.maxSteps,
+          maxOutputBytes: options?.maxOutputBytes ?? defaultLimits.maxOutputBytes,
+          timeoutMs: options?.timeoutMs ?? defaultLimits.timeoutMs
+        })
       } catch (e) {
         if (e instanceof ExecFailure) throw fromExecFailure(e)
-        const reason = `internal error: ${e instanceof Error ? e.message : String(e)}`
-        throw new TemplateError({
-          phase: "execute",
-          name,
-          line: undefined,
-          column: undefined,
-          reason,
-          message: `template: ${name}: ${reason}`
-        })
+        if (isStackOverflow(e))
+          throw failure("execute", name, "too deeply nested: the JavaScript stack ran out")
+        throw failure("execute", name, `internal error: ${e instanceof Error ? e.message : String(e)}`)
       }
     }
   }
@@ -190,8 +219,8 @@ export const parse = (source: string, options?: Options): Template => {
  * @category rendering
  * @since 0.4.0
  */
-export const render = (source: string, data: unknown, options?: Options): string =>
-  parse(source, options).execute(data)
+export const render = (source: string, data: unknown, options?: Options & ExecuteOptions): string =>
+  parse(source, options).execute(data, options)
 
 /**
  * `parse`, as an Effect failing with the `TemplateError`.
@@ -221,9 +250,13 @@ export const parseEffect = (source: string, options?: Options): Effect.Effect<Te
  * @category rendering
  * @since 0.4.0
  */
-export const executeEffect = (template: Template, data: unknown): Effect.Effect<string, TemplateError> =>
+export const executeEffect = (
+  template: Template,
+  data: unknown,
+  options?: ExecuteOptions
+): Effect.Effect<string, TemplateError> =>
   Effect.try({
-    try: () => template.execute(data),
+    try: () => template.execute(data, options),
     catch: (e) =>
       e instanceof TemplateError
         ? e

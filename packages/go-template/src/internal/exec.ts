@@ -5,6 +5,7 @@
  * @internal
  */
 import { formatV, sprint } from "./fmt.ts"
+import { checkElements, checkString } from "./limits.ts"
 import {
   type BranchNode,
   type ChainNode,
@@ -20,7 +21,7 @@ import {
   type TreeSet,
   type VariableNode
 } from "./parse.ts"
-import { isUpper, quote } from "./strconv.ts"
+import { byteLength, isUpper, quote } from "./strconv.ts"
 import {
   annotate,
   assignable,
@@ -98,7 +99,37 @@ export interface Functions {
 
 const maxExecDepth = 100000
 
-const overflow: { node: Node | undefined; state: State | undefined } = { node: undefined, state: undefined }
+/** nth's budget for one execution (Go has none): steps (nodes walked, iterations, calls), output bytes, time. */
+export interface Limits {
+  readonly maxSteps: number
+  readonly maxOutputBytes: number
+  readonly timeoutMs: number
+}
+
+/** The default budget: far above what any webhook template needs, far below a frozen program. */
+export const defaultLimits: Limits = {
+  maxSteps: 10_000_000,
+  maxOutputBytes: 10 * 1024 * 1024,
+  timeoutMs: 2000
+}
+
+/** What the states of one execution share: its budget, and where the JavaScript stack ran out. */
+class Execution {
+  readonly limits: Limits
+  readonly deadline: number
+  steps = 0
+  outputBytes = 0
+  overflowNode: TemplateNode | undefined = undefined
+  overflowState: State | undefined = undefined
+  constructor(limits: Limits) {
+    this.limits = limits
+    this.deadline = performance.now() + limits.timeoutMs
+  }
+}
+
+/** Whether `e` is the JavaScript stack running out (not another RangeError, such as an invalid string length). */
+export const isStackOverflow = (e: unknown): boolean =>
+  e instanceof RangeError && e.message.includes("call stack")
 
 /** Boxes a function's JavaScript result into a Go value of its declared result type. */
 export const boxResult = (v: unknown, t: GoType): unknown => {
@@ -127,9 +158,11 @@ class State {
   readonly tmplName: string
   readonly env: Functions
   readonly trees: TreeSet
+  readonly run: Execution
   out: Array<string>
 
   constructor(
+    run: Execution,
     env: Functions,
     trees: TreeSet,
     tmplName: string,
@@ -137,6 +170,7 @@ class State {
     depth: number,
     vars: Array<{ name: string; value: unknown }>
   ) {
+    this.run = run
     this.env = env
     this.trees = trees
     this.tmplName = tmplName
@@ -162,6 +196,28 @@ class State {
       line,
       byteColumn + 1
     )
+  }
+
+  /** Counts a step (at `node`) against the budget, and looks at the clock every 256 steps. */
+  step(node: Node): void {
+    const run = this.run
+    if (++run.steps > run.limits.maxSteps) {
+      this.at(node)
+      this.errorf(`execution stopped: more than nth's limit of ${run.limits.maxSteps} steps`)
+    }
+    if ((run.steps & 0xff) === 0 && performance.now() > run.deadline) {
+      this.at(node)
+      this.errorf(`execution stopped: more than nth's time limit of ${run.limits.timeoutMs} ms`)
+    }
+  }
+
+  /** Writes to the output, within the budget. */
+  emit(text: string): void {
+    const run = this.run
+    run.outputBytes += byteLength(text)
+    if (run.outputBytes > run.limits.maxOutputBytes)
+      this.errorf(`execution stopped: output of more than nth's limit of ${run.limits.maxOutputBytes} bytes`)
+    this.out.push(text)
   }
 
   mark(): number {
@@ -194,6 +250,8 @@ class State {
 
   walk(dot: unknown, node: Node): void {
     this.at(node)
+    // A list is only its nodes, each walked (and counted) in turn.
+    if (node.type !== "list") this.step(node)
     switch (node.type) {
       case "action": {
         const val = this.evalPipeline(dot, node.pipe)
@@ -216,7 +274,7 @@ class State {
         this.walkTemplate(dot, node)
         return
       case "text":
-        this.out.push(node.text)
+        this.emit(node.text)
         return
       case "break":
         throw breakSignal
@@ -248,6 +306,7 @@ class State {
       const mark = this.mark()
       const decl = r.pipe.decl
       const oneIteration = (index: unknown, elem: unknown): void => {
+        this.step(r)
         if (decl.length > 0) {
           if (r.pipe.isAssign) {
             if (decl.length > 1) this.setVar(decl[0]!.ident[0]!, index)
@@ -308,7 +367,7 @@ class State {
     }
     if (this.depth === maxExecDepth) this.errorf(`exceeded maximum template depth (${maxExecDepth})`)
     const newDot = this.evalPipeline(dot, t.pipe)
-    const s = new State(this.env, this.trees, t.name, this.out, this.depth + 1, [
+    const s = new State(this.run, this.env, this.trees, t.name, this.out, this.depth + 1, [
       { name: "$", value: newDot }
     ])
     try {
@@ -316,9 +375,9 @@ class State {
     } catch (e) {
       // The JavaScript stack ran out before Go's template depth would: remember the deepest invocation (no
       // calls here, the stack is exhausted) and report it as Go does once unwound.
-      if (e instanceof RangeError && overflow.node === undefined) {
-        overflow.node = t
-        overflow.state = this
+      if (isStackOverflow(e) && this.run.overflowNode === undefined) {
+        this.run.overflowNode = t
+        this.run.overflowState = this
       }
       throw e
     }
@@ -524,9 +583,13 @@ class State {
       const calleeName = args.length === 0 ? formatV(final) : nodeString(args[0]!)
       return this.callFunction(node, calleeName, argv)
     }
+    this.step(node)
     let v: unknown
     try {
       v = fun.call(...argv)
+      // nth's caps on what one call may build (limits.ts), for what the function could not check beforehand.
+      if (typeof v === "string") checkString(v)
+      else if (Array.isArray(v)) checkElements(v.length)
     } catch (e) {
       if (e instanceof ExecFailure) throw e
       this.at(node)
@@ -646,31 +709,45 @@ class State {
   printValue(node: Node, v: unknown): void {
     this.at(node)
     if (v === undefined || v === null) {
-      this.out.push("<no value>")
+      this.emit("<no value>")
       return
     }
     const k = typeOf(v)?.kind
     if (k === "func" || k === "chan")
       this.errorf(`can't print ${nodeString(node)} of type ${typeOf(v)?.name}`)
-    this.out.push(sprint([v]))
+    this.emit(sprint([v]))
   }
 }
 
-/** Executes the named tree of a set over the data; returns the output or throws an `ExecFailure`. */
-export const execute = (trees: TreeSet, name: string, data: unknown, env: Functions): string => {
+/**
+ * Executes the named tree of a set over the data, within the budget; returns the output or throws an
+ * `ExecFailure`.
+ */
+export const execute = (
+  trees: TreeSet,
+  name: string,
+  data: unknown,
+  env: Functions,
+  limits: Limits = defaultLimits
+): string => {
   const out: Array<string> = []
-  const s = new State(env, trees, name, out, 0, [{ name: "$", value: data }])
+  const run = new Execution(limits)
+  const s = new State(run, env, trees, name, out, 0, [{ name: "$", value: data }])
   const root = trees.get(name)?.root
   if (root === undefined) return s.errorf(`${quote(name)} is an incomplete or empty template`)
   try {
     s.walk(data, root)
   } catch (e) {
-    if (e instanceof RangeError && overflow.node !== undefined && overflow.state !== undefined) {
-      const deepest = overflow.state
-      deepest.node = overflow.node
-      overflow.node = undefined
-      overflow.state = undefined
-      deepest.errorf(`exceeded maximum template depth (${maxExecDepth})`)
+    if (e instanceof ExecFailure) throw e
+    if (isStackOverflow(e)) {
+      // Template calls nested deeper than the stack allows: Go's error at the deepest call, as for Go's limit.
+      // Anything else nested that deep (if, with, range, printing a cyclic value): at the outermost node.
+      const { overflowNode, overflowState } = run
+      if (overflowNode !== undefined && overflowState !== undefined) {
+        overflowState.node = overflowNode
+        overflowState.errorf(`exceeded maximum template depth (${maxExecDepth})`)
+      }
+      s.errorf("too deeply nested: the JavaScript stack ran out")
     }
     if (e instanceof GoError) s.errorf(e.message)
     throw e

@@ -1,414 +1,162 @@
 /**
- * Go's regexp (RE2 syntax) on top of JavaScript's RegExp: a translator from Go's syntax to JavaScript's (with
- * the `u` flag), and Go's match iteration, replacement expansion and splitting.
+ * Go's regexp on top of re2js, a JavaScript port of RE2/J (itself a port of Go's regexp): the same RE2 syntax, the
+ * same leftmost-first semantics, and matching in time linear in the input (no backtracking blow-up, whatever the
+ * expression). This module adds Go's match iteration, replacement expansion and splitting, on JavaScript strings:
+ * positions are UTF-16 indices, and an empty match advances by one character (code point), as Go's advances by one
+ * rune.
  *
  * @internal
  */
+import { RE2JS, RE2JSException } from "re2js"
+import { checkElements, checkStringBytes, maxElements, maxStringBytes } from "./limits.ts"
 import { GoError } from "./values.ts"
 
-const posixClasses: Record<string, string> = {
-  alnum: "0-9A-Za-z",
-  alpha: "A-Za-z",
-  ascii: "\\x00-\\x7F",
-  blank: "\\t ",
-  cntrl: "\\x00-\\x1F\\x7F",
-  digit: "0-9",
-  graph: "!-~",
-  lower: "a-z",
-  print: " -~",
-  punct: "!-\\/:-@\\[-`{-~",
-  space: "\\t\\n\\v\\f\\r ",
-  upper: "A-Z",
-  word: "0-9A-Za-z_",
-  xdigit: "0-9A-Fa-f"
+/** A match: the text of the whole match and of each group (`undefined` for a group that did not take part). */
+export interface GoMatch extends Array<string | undefined> {
+  0: string
+  /** Where the match starts in the input (a UTF-16 index). */
+  index: number
 }
 
-const perlClasses: Record<string, string> = {
-  d: "0-9",
-  s: "\\t\\n\\f\\r ",
-  w: "0-9A-Za-z_"
+/** The part of re2js's `RE2` (Go's `regexp.Regexp`) used here; re2js types it loosely. */
+interface Engine {
+  /** `[matched, [start0, end0, start1, end1, …]]`, positions -1 for a group that did not take part. */
+  matchWithGroup(
+    input: string,
+    start: number,
+    end: number,
+    anchor: number,
+    ngroup: number
+  ): [boolean, ReadonlyArray<number> | null]
+  numberOfCapturingGroups(): number
+  readonly namedGroups: Readonly<Record<string, number>>
 }
 
-const categories = new Set([
-  "C",
-  "Cc",
-  "Cf",
-  "Co",
-  "Cs",
-  "L",
-  "Ll",
-  "Lm",
-  "Lo",
-  "Lt",
-  "Lu",
-  "M",
-  "Mc",
-  "Me",
-  "Mn",
-  "N",
-  "Nd",
-  "Nl",
-  "No",
-  "P",
-  "Pc",
-  "Pd",
-  "Pe",
-  "Pf",
-  "Pi",
-  "Po",
-  "Ps",
-  "S",
-  "Sc",
-  "Sk",
-  "Sm",
-  "So",
-  "Z",
-  "Zl",
-  "Zp",
-  "Zs"
-])
+const UNANCHORED = 0
 
-const jsSyntax = "^$\\.*+?()[]{}|/"
+const duplicateName = "error parsing regexp: duplicate capture group name"
 
-const syntaxError = (code: string, arg: string): GoError =>
-  new GoError(`error parsing regexp: ${code}: \`${arg}\``)
-
-const unicodeClass = (name: string, negated: boolean): string => {
-  const n = name === "Any" ? "Any" : categories.has(name) ? name : `Script=${name}`
-  if (name === "Any") return negated ? "[^\\s\\S]" : "[\\s\\S]"
-  return `\\${negated ? "P" : "p"}{${n}}`
-}
-
-const hexEscape = (cp: number): string => `\\u{${cp.toString(16)}}`
-
-interface Translated {
-  readonly source: string
-  readonly flags: string
-  readonly names: ReadonlyArray<string>
-}
-
-/** Translates a Go regular expression into a JavaScript one; throws a GoError with Go's wording when invalid. */
-export const translate = (pattern: string): Translated => {
-  let out = ""
-  let i = 0
-  const names: Array<string> = [""]
-  // Stack of groups: how many extra ")" to close at the group's end (for mid-group flag changes).
-  const groups: Array<number> = [0]
-  let flagI = false
-  let flagM = false
-  let flagS = false
-  const n = pattern.length
-
-  const readEscape = (inClass: boolean): string => {
-    // at pattern[i] === "\\"
-    const c = pattern[i + 1]
-    if (c === undefined) throw syntaxError("trailing backslash at end of expression", "")
-    i += 2
-    switch (c) {
-      case "a":
-        return "\\x07"
-      case "f":
-        return "\\f"
-      case "n":
-        return "\\n"
-      case "r":
-        return "\\r"
-      case "t":
-        return "\\t"
-      case "v":
-        return "\\v"
-      case "d":
-      case "s":
-      case "w":
-        return inClass ? perlClasses[c]! : `[${perlClasses[c]}]`
-      case "D":
-      case "S":
-      case "W": {
-        const body = perlClasses[c.toLowerCase()]!
-        if (inClass) throw syntaxError("invalid character class range", `\\${c}`)
-        return `[^${body}]`
-      }
-      case "p":
-      case "P": {
-        let name: string
-        if (pattern[i] === "{") {
-          const end = pattern.indexOf("}", i)
-          if (end < 0) throw syntaxError("invalid character class range", pattern.slice(i - 2))
-          name = pattern.slice(i + 1, end)
-          i = end + 1
-        } else {
-          name = pattern[i] ?? ""
-          i++
-        }
-        let neg = c === "P"
-        if (name.startsWith("^")) {
-          neg = !neg
-          name = name.slice(1)
-        }
-        return unicodeClass(name, neg)
-      }
-      case "x": {
-        if (pattern[i] === "{") {
-          const end = pattern.indexOf("}", i)
-          if (end < 0) throw syntaxError("invalid escape sequence", pattern.slice(i - 2))
-          const cp = Number.parseInt(pattern.slice(i + 1, end), 16)
-          i = end + 1
-          return hexEscape(cp)
-        }
-        const h = pattern.slice(i, i + 2)
-        if (!/^[0-9a-fA-F]{2}$/.test(h)) throw syntaxError("invalid escape sequence", `\\x${h}`)
-        i += 2
-        return hexEscape(Number.parseInt(h, 16))
-      }
-      case "Q": {
-        const end = pattern.indexOf("\\E", i)
-        const lit = end < 0 ? pattern.slice(i) : pattern.slice(i, end)
-        i = end < 0 ? n : end + 2
-        return [...lit].map((ch) => (jsSyntax.includes(ch) || ch === "-" ? `\\${ch}` : ch)).join("")
-      }
-      case "A":
-        if (inClass) throw syntaxError("invalid escape sequence", "\\A")
-        return "(?<![\\s\\S])"
-      case "z":
-        if (inClass) throw syntaxError("invalid escape sequence", "\\z")
-        return "(?![\\s\\S])"
-      case "b":
-      case "B":
-        if (inClass) throw syntaxError("invalid escape sequence", `\\${c}`)
-        return `\\${c}`
-    }
-    if (c >= "0" && c <= "7") {
-      // Octal: \0, \12, \123 (Go does not have backreferences).
-      if (c !== "0" && !(pattern[i]! >= "0" && pattern[i]! <= "7"))
-        throw syntaxError("invalid escape sequence", `\\${c}`)
-      let digits = c
-      while (digits.length < 3 && pattern[i]! >= "0" && pattern[i]! <= "7") digits += pattern[i++]
-      return hexEscape(Number.parseInt(digits, 8))
-    }
-    const cp = c.codePointAt(0)!
-    if (cp < 0x80 && !/[0-9A-Za-z]/.test(c)) {
-      // Escaped punctuation.
-      if (jsSyntax.includes(c) || (inClass && c === "-")) return `\\${c}`
-      return c
-    }
-    throw syntaxError("invalid escape sequence", `\\${c}`)
+/** re2js's compiled expression, or the GoError Go's regexp.Compile gives. */
+const compileEngine = (expr: string): Engine | GoError => {
+  try {
+    return RE2JS.compile(expr).re2() as unknown as Engine
+  } catch (e) {
+    // re2js's syntax errors are Go's: `error parsing regexp: missing closing ): \`(\``.
+    if (e instanceof RE2JSException) return new GoError(e.message)
+    return new GoError(`error parsing regexp: ${e instanceof Error ? e.message : String(e)}: \`${expr}\``)
   }
+}
 
-  const readClass = (): string => {
-    // at "["
-    const start = i
-    i++
-    let body = ""
-    let negated = false
-    if (pattern[i] === "^") {
-      negated = true
+const captureName = /^[A-Za-z0-9_]+$/
+
+/**
+ * Renames every named group `(?P<name>` / `(?<name>` to `(?P<{marker}{k}_name>`, unique, with a marker found nowhere
+ * in the expression (so that removing it restores the original text). Skips escapes, `\Q…\E` and classes, as Go's
+ * parser does.
+ */
+const renameGroups = (
+  expr: string
+): { readonly expr: string; readonly marker: RegExp; readonly original: (name: string) => string } => {
+  let prefix = "nth_dup"
+  while (expr.includes(prefix)) prefix += "x"
+  let out = ""
+  let k = 0
+  let i = 0
+  const n = expr.length
+  while (i < n) {
+    const c = expr[i]!
+    if (c === "\\") {
+      if (expr[i + 1] === "Q") {
+        const end = expr.indexOf("\\E", i + 2)
+        const stop = end < 0 ? n : end + 2
+        out += expr.slice(i, stop)
+        i = stop
+      } else {
+        out += expr.slice(i, i + 2)
+        i += 2
+      }
+    } else if (c === "[") {
+      // A class: a "]" right after "[" or "[^" is literal; "[:name:]" is a named class; escapes skip a character.
+      let j = i + 1
+      if (expr[j] === "^") j++
+      if (expr[j] === "]") j++
+      while (j < n && expr[j] !== "]") {
+        if (expr[j] === "\\") j += 2
+        else if (expr[j] === "[" && expr[j + 1] === ":" && expr.indexOf(":]", j + 2) >= 0)
+          j = expr.indexOf(":]", j + 2) + 2
+        else j++
+      }
+      out += expr.slice(i, j + 1)
+      i = j + 1
+    } else if (c === "(" && (expr.startsWith("(?P<", i) || expr.startsWith("(?<", i))) {
+      const start = i + (expr[i + 2] === "P" ? 4 : 3)
+      const end = expr.indexOf(">", start)
+      const name = end < 0 ? "" : expr.slice(start, end)
+      if (captureName.test(name)) {
+        out += `${expr.slice(i, start)}${prefix}${k++}_${name}>`
+        i = end + 1
+      } else {
+        out += expr.slice(i, start)
+        i = start
+      }
+    } else {
+      out += c
       i++
     }
-    let first = true
-    for (;;) {
-      if (i >= n) throw syntaxError("missing closing ]", pattern.slice(start))
-      const c = pattern[i]!
-      if (c === "]" && !first) {
-        i++
-        break
-      }
-      first = false
-      if (c === "[" && pattern[i + 1] === ":") {
-        const end = pattern.indexOf(":]", i + 2)
-        if (end >= 0) {
-          let name = pattern.slice(i + 2, end)
-          let neg = false
-          if (name.startsWith("^")) {
-            neg = true
-            name = name.slice(1)
-          }
-          const cls = posixClasses[name]
-          if (cls === undefined) throw syntaxError("invalid character class range", pattern.slice(i, end + 2))
-          if (neg) {
-            if (body === "" && !negated && pattern[end + 2] === "]") {
-              negated = true
-              body = cls
-              i = end + 2
-              continue
-            }
-            throw syntaxError("unsupported negated class", pattern.slice(i, end + 2))
-          }
-          body += cls
-          i = end + 2
-          continue
-        }
-      }
-      if (c === "\\") {
-        const e = pattern[i + 1]
-        if (e === "p" || e === "P" || e === "d" || e === "s" || e === "w") {
-          body += readEscape(true)
-          continue
-        }
-        body += readEscape(true)
-        continue
-      }
-      const cp = pattern.codePointAt(i)!
-      const ch = String.fromCodePoint(cp)
-      i += ch.length
-      if (ch === "[" || ch === "]" || ch === "\\" || ch === "^") body += `\\${ch}`
-      else if (ch === "-") {
-        // a range dash, or a literal one at the edges
-        body += pattern[i] === "]" || body === "" ? "\\-" : "-"
-      } else body += ch
-    }
-    return `[${negated ? "^" : ""}${body}]`
   }
-
-  while (i < n) {
-    const c = pattern[i]!
-    switch (c) {
-      case "\\":
-        out += readEscape(false)
-        continue
-      case "[":
-        out += readClass()
-        continue
-      case "(": {
-        if (pattern[i + 1] === "?") {
-          const rest = pattern.slice(i + 2)
-          const named = /^P?<([A-Za-z0-9_]+)>/.exec(rest)
-          if (named !== null) {
-            names.push(named[1]!)
-            out += `(?<${named[1]}>`
-            i += 2 + named[0].length
-            groups.push(0)
-            continue
-          }
-          const flags = /^([imsU]*)(?:-([imsU]*))?([:)])/.exec(rest)
-          if (flags === null) throw syntaxError("invalid or unsupported Perl syntax", pattern.slice(i, i + 3))
-          const on = flags[1] ?? ""
-          const off = flags[2] ?? ""
-          if (on.includes("U") || off.includes("U"))
-            throw syntaxError("invalid or unsupported Perl syntax", pattern.slice(i, i + 3))
-          i += 2 + flags[0].length
-          if (flags[3] === ":") {
-            out += on === "" && off === "" ? "(?:" : `(?${on}${off === "" ? "" : `-${off}`}:`
-            groups.push(0)
-            continue
-          }
-          // (?flags) applies to the rest of the enclosing group.
-          if (out === "" && groups.length === 1) {
-            if (on.includes("i")) flagI = true
-            if (on.includes("m")) flagM = true
-            if (on.includes("s")) flagS = true
-            if (off.includes("i")) flagI = false
-            if (off.includes("m")) flagM = false
-            if (off.includes("s")) flagS = false
-            continue
-          }
-          out += `(?${on}${off === "" ? "" : `-${off}`}:`
-          groups[groups.length - 1]!++
-          continue
-        }
-        names.push("")
-        groups.push(0)
-        out += "("
-        i++
-        continue
-      }
-      case ")": {
-        if (groups.length === 1) throw syntaxError("unexpected )", pattern)
-        const extra = groups.pop()!
-        out += ")".repeat(extra + 1)
-        i++
-        continue
-      }
-      case "|": {
-        // Alternation ends any mid-group flag scopes in this branch.
-        const extra = groups[groups.length - 1]!
-        out += `${")".repeat(extra)}|`
-        groups[groups.length - 1] = 0
-        i++
-        continue
-      }
-      case "{": {
-        const m = /^\{(\d+)(,(\d*))?\}/.exec(pattern.slice(i))
-        if (m !== null) {
-          const min = Number(m[1])
-          const max = m[3] === undefined || m[3] === "" ? min : Number(m[3])
-          if (min > 1000 || max > 1000 || (m[3] !== undefined && m[3] !== "" && max < min))
-            throw syntaxError("invalid repeat count", m[0])
-          if (out === "" || /[|(]$/.test(out))
-            throw syntaxError("missing argument to repetition operator", m[0])
-          out += m[0]
-          i += m[0].length
-          if (pattern[i] === "?") {
-            out += "?"
-            i++
-          }
-          continue
-        }
-        out += "\\{"
-        i++
-        continue
-      }
-      case "}":
-        out += "\\}"
-        i++
-        continue
-      case "]":
-        out += "\\]"
-        i++
-        continue
-      case "*":
-      case "+":
-      case "?": {
-        if (out === "" || /(?:^|[|(]|\(\?[a-z-]*:|\(\?<[A-Za-z0-9_]+>)$/.test(out))
-          throw syntaxError("missing argument to repetition operator", c)
-        if (/[*+?]$/.test(out) && !/\\[*+?]$/.test(out) && !(c === "?" && !/[*+?]\?$/.test(out)))
-          throw syntaxError("invalid nested repetition operator", pattern.slice(i - 1, i + 1))
-        out += c
-        i++
-        continue
-      }
-      case "/":
-        out += "\\/"
-        i++
-        continue
-      default: {
-        const cp = pattern.codePointAt(i)!
-        const ch = String.fromCodePoint(cp)
-        out += ch
-        i += ch.length
-      }
-    }
-  }
-  if (groups.length > 1) throw syntaxError("missing closing )", pattern)
-  out += ")".repeat(groups[0]!)
-  return { source: out, flags: `gu${flagI ? "i" : ""}${flagM ? "m" : ""}${flagS ? "s" : ""}`, names }
+  const marker = new RegExp(`${prefix}\\d+_`, "g")
+  return { expr: out, marker, original: (name) => name.replace(marker, "") }
 }
 
 /** A compiled Go regular expression. */
 export class GoRegexp {
   readonly expr: string
-  readonly re: RegExp
-  readonly names: ReadonlyArray<string>
+  private readonly engine: Engine
+  private readonly ngroup: number
+  /** Each group name's groups, in order. */
+  private readonly names: ReadonlyMap<string, ReadonlyArray<number>>
 
   constructor(expr: string) {
     this.expr = expr
-    const t = translate(expr)
-    try {
-      this.re = new RegExp(t.source, t.flags)
-    } catch (e) {
-      throw new GoError(`error parsing regexp: ${(e as Error).message}: \`${expr}\``)
+    let compiled = compileEngine(expr)
+    if (compiled instanceof GoError && compiled.message.startsWith(duplicateName)) {
+      // Go allows two groups of one name (Expand uses the first that matched); re2js does not: compile with the
+      // names made unique, and map them back.
+      const renamed = renameGroups(expr)
+      compiled = compileEngine(renamed.expr)
+      if (compiled instanceof GoError) throw new GoError(compiled.message.replaceAll(renamed.marker, ""))
+      this.engine = compiled
+      const names = new Map<string, Array<number>>()
+      for (const [name, index] of Object.entries(compiled.namedGroups).sort(([, a], [, b]) => a - b)) {
+        const original = renamed.original(name)
+        names.set(original, [...(names.get(original) ?? []), index])
+      }
+      this.names = names
+    } else {
+      if (compiled instanceof GoError) throw compiled
+      this.engine = compiled
+      this.names = new Map(Object.entries(compiled.namedGroups).map(([name, index]) => [name, [index]]))
     }
-    this.names = t.names
+    this.ngroup = 1 + this.engine.numberOfCapturingGroups()
   }
 
-  /** The match starting the search at `pos`, or null. */
-  execAt(s: string, pos: number): RegExpExecArray | null {
-    this.re.lastIndex = pos
-    return this.re.exec(s)
+  /** The leftmost-first match starting the search at `pos` (a UTF-16 index), or null. */
+  execAt(s: string, pos: number): GoMatch | null {
+    const [matched, groups] = this.engine.matchWithGroup(s, pos, s.length, UNANCHORED, this.ngroup)
+    if (!matched || groups === null) return null
+    const m = [] as unknown as GoMatch
+    for (let g = 0; g < this.ngroup; g++) {
+      const start = groups[2 * g] ?? -1
+      const end = groups[2 * g + 1] ?? -1
+      m[g] = start < 0 || end < 0 ? undefined : s.slice(start, end)
+    }
+    m.index = groups[0]!
+    return m
   }
 
-  /** Go's `FindAllStringIndex`-style iteration: up to n matches (n < 0: all). */
-  allMatches(s: string, n: number): Array<RegExpExecArray> {
-    const out: Array<RegExpExecArray> = []
+  /** Go's `allMatches` (`FindAllStringSubmatch`-style iteration): up to n matches (n < 0: all). */
+  allMatches(s: string, n: number): Array<GoMatch> {
+    const out: Array<GoMatch> = []
     const end = s.length
     let prevMatchEnd = -1
     for (let pos = 0; (n < 0 || out.length < n) && pos <= end; ) {
@@ -417,17 +165,21 @@ export class GoRegexp {
       const mEnd = m.index + m[0].length
       let accept = true
       if (mEnd === pos) {
+        // An empty match: none right after the previous match; then move on by one character.
         if (m.index === prevMatchEnd) accept = false
         pos += pos < end ? String.fromCodePoint(s.codePointAt(pos)!).length : 1
       } else pos = mEnd
       prevMatchEnd = mEnd
-      if (accept) out.push(m)
+      if (accept) {
+        if (out.length === maxElements) checkElements(out.length + 1)
+        out.push(m)
+      }
     }
     return out
   }
 
   matchString(s: string): boolean {
-    return this.execAt(s, 0) !== null
+    return this.engine.matchWithGroup(s, 0, s.length, UNANCHORED, 0)[0]
   }
 
   findString(s: string): string {
@@ -439,7 +191,8 @@ export class GoRegexp {
     return all.length === 0 ? null : all.map((m) => m[0])
   }
 
-  private replaceAll(src: string, repl: (m: RegExpExecArray) => string): string {
+  // Go's Regexp.replaceAll.
+  private replaceAll(src: string, repl: (m: GoMatch) => string): string {
     let out = ""
     let lastMatchEnd = 0
     let searchPos = 0
@@ -449,8 +202,10 @@ export class GoRegexp {
       const aEnd = a.index + a[0].length
       out += src.slice(lastMatchEnd, a.index)
       if (aEnd > lastMatchEnd || a.index === 0) out += repl(a)
+      // The UTF-16 length is at most the UTF-8 one.
+      if (out.length > maxStringBytes) checkStringBytes(out.length)
       lastMatchEnd = aEnd
-      const width = searchPos < src.length ? String.fromCodePoint(src.codePointAt(searchPos)!).length : 1
+      const width = searchPos < src.length ? String.fromCodePoint(src.codePointAt(searchPos)!).length : 0
       if (searchPos + width > aEnd) searchPos += width
       else if (searchPos + 1 > aEnd) searchPos++
       else searchPos = aEnd
@@ -467,7 +222,7 @@ export class GoRegexp {
   }
 
   // Go's Regexp.Expand.
-  expand(template: string, m: RegExpExecArray): string {
+  expand(template: string, m: GoMatch): string {
     let out = ""
     while (template.length > 0) {
       const k = template.indexOf("$")
@@ -486,14 +241,11 @@ export class GoRegexp {
       }
       template = ex.rest
       if (ex.num >= 0) {
-        const g = m[ex.num]
-        if (ex.num < m.length && g !== undefined) out += g
+        if (ex.num < m.length) out += m[ex.num] ?? ""
       } else {
-        const idx = this.names.indexOf(ex.name)
-        if (idx > 0) {
-          const g = m[idx]
-          if (g !== undefined) out += g
-        }
+        // The first group of that name that took part in the match.
+        const idx = this.names.get(ex.name)?.find((i) => m[i] !== undefined)
+        if (idx !== undefined) out += m[idx]
       }
     }
     return out + template

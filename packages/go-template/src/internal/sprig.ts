@@ -10,6 +10,7 @@ import * as GoTimeModule from "../GoTime.ts"
 import { fn } from "./builtins.ts"
 import { sprintf } from "./fmt.ts"
 import { marshal, marshalIndent, marshalRaw, unmarshal } from "./json.ts"
+import { checkElements, checkStringBytes, maxElements, maxStringBytes } from "./limits.ts"
 import { compile, quoteMeta } from "./regexp.ts"
 import { semverCompare, semverParse, versionType } from "./semver.ts"
 import {
@@ -26,6 +27,7 @@ import {
   toInt64
 } from "./sprigSupport.ts"
 import {
+  byteLength,
   canBackquote,
   compareStrings,
   formatFloat,
@@ -39,6 +41,7 @@ import {
   isTitle,
   isUpper,
   parseInt64,
+  runeCount,
   toLower,
   toLowerRune,
   toTitleRune,
@@ -51,10 +54,14 @@ import { buildURL, type GoURL, hostname, parseURL, userinfo } from "./url.ts"
 import {
   annotate,
   deepEqual,
+  floatOf,
   GoError,
   type GoFunc,
   intOf,
+  isFloatKind,
+  isIntKind,
   isPlainStruct,
+  isUintKind,
   kindOf,
   nilOf,
   sliceOf,
@@ -255,6 +262,8 @@ const wrapCustom = (str: string, wrapLength: number, newLineStr: string, wrapLon
     }
     const end = wrapLength + offset + 1
     const spaceToWrapAt = lastSpace(offset, end) + offset
+    // The UTF-16 length is at most the UTF-8 one (measuring the UTF-8 here would take quadratic time).
+    if (out.length > maxStringBytes) checkStringBytes(out.length)
     if (spaceToWrapAt >= offset) {
       out += s(offset, spaceToWrapAt) + newLineStr
       offset = spaceToWrapAt + 1
@@ -520,12 +529,15 @@ const substr = (start: number, end: number, s: string): string => {
 
 const repeat = (count: number, s: string): string => {
   if (count < 0) throw new GoError("strings: negative Repeat count")
+  if (s === "" || count === 0) return ""
+  checkStringBytes(count * byteLength(s))
   return s.repeat(count)
 }
 
 /** Go's `strings.Split`/`SplitN` (n < 0: all). */
 const splitN = (s: string, sep: string, n: number): Array<string> | null => {
   if (n === 0) return null
+  if (s.length > maxElements) checkElements(pieces(s, sep, n))
   if (sep === "") {
     const runes = [...s]
     if (n < 0 || n > runes.length) n = runes.length
@@ -543,6 +555,14 @@ const splitN = (s: string, sep: string, n: number): Array<string> | null => {
   }
   out.push(rest)
   return out
+}
+
+/** How many strings `splitN` makes (at most n when n > 0). */
+const pieces = (s: string, sep: string, n: number): number => {
+  let count = 1
+  if (sep === "") count = runeCount(s)
+  else for (let i = s.indexOf(sep); i >= 0; i = s.indexOf(sep, i + sep.length)) count++
+  return n > 0 ? Math.min(n, count) : count
 }
 
 const indexMap = (parts: ReadonlyArray<string> | null): Map<string, unknown> => {
@@ -582,6 +602,11 @@ const cat = (...xs: Array<unknown>): string => {
 }
 
 const indent = (spaces: number, v: string): string => {
+  if (spaces > 0) {
+    let lines = 1
+    for (let i = v.indexOf("\n"); i >= 0; i = v.indexOf("\n", i + 1)) lines++
+    checkStringBytes(spaces * lines + byteLength(v))
+  }
   const pad = spaces > 0 ? " ".repeat(spaces) : ""
   return pad + v.replaceAll("\n", `\n${pad}`)
 }
@@ -684,6 +709,7 @@ const hash =
 
 const randomFrom = (count: number, chars: string): string => {
   if (count < 0) throw new GoError(`Requested random string length ${count} is less than 0.`)
+  checkStringBytes(count)
   let out = ""
   for (let i = 0; i < count; i++) out += chars[randomInt(chars.length)]
   return out
@@ -791,6 +817,7 @@ const decimalOp = (a: unknown, bs: ReadonlyArray<unknown>, op: (x: Dec, y: Dec) 
 
 const untilStep = (start: number, stop: number, step: number): Array<number> => {
   const v: Array<number> = []
+  if (step !== 0) checkElements(Math.ceil((stop - start) / step))
   if (stop < start) {
     if (step >= 0) return v
     for (let i = start; i > stop; i += step) v.push(i)
@@ -967,10 +994,49 @@ const reverse = (list: unknown): Array<unknown> =>
 const compact = (list: unknown): Array<unknown> =>
   listOf(list, "Cannot compact on type %s").filter((x) => !empty(x))
 const uniq = (list: unknown): Array<unknown> => {
+  // Sprig compares each element with those kept (reflect.DeepEqual); scalars are compared by type and value here,
+  // so that a long list takes linear time, not quadratic.
   const out: Array<unknown> = []
-  for (const x of listOf(list, "Cannot find uniq on type %s"))
-    if (!out.some((y) => deepEqual(x, y))) out.push(x)
+  const seen = new Map<string, Set<unknown>>()
+  const others: Array<unknown> = []
+  for (const x of listOf(list, "Cannot find uniq on type %s")) {
+    const key = scalarKey(x)
+    if (key !== undefined) {
+      let values = seen.get(key.type)
+      if (values === undefined) {
+        values = new Set()
+        seen.set(key.type, values)
+      }
+      if (values.has(key.value)) continue
+      values.add(key.value)
+    } else if (others.some((y) => deepEqual(x, y))) continue
+    else others.push(x)
+    out.push(x)
+  }
   return out
+}
+
+/**
+ * A scalar's Go type name and a value that is the same (SameValueZero) for two scalars exactly when they are
+ * deepEqual; undefined for anything else.
+ */
+const scalarKey = (x: unknown): { readonly type: string; readonly value: unknown } | undefined => {
+  const t = typeOf(x)
+  if (t === undefined) return { type: "nil", value: null }
+  const k = t.kind
+  if ((k === "string" && typeof x === "string") || (k === "bool" && typeof x === "boolean"))
+    return { type: t.name, value: x }
+  if (isIntKind(k) || isUintKind(k)) {
+    if (typeof x === "number") return { type: t.name, value: x }
+    const v = intOf(x)
+    const safe = v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+    return { type: t.name, value: safe ? Number(v) : v }
+  }
+  if (isFloatKind(k)) {
+    const f = floatOf(x)
+    return Number.isNaN(f) ? undefined : { type: t.name, value: f }
+  }
+  return undefined
 }
 const without = (list: unknown, ...omit: Array<unknown>): Array<unknown> =>
   listOf(list, "Cannot find without on type %s").filter((x) => !omit.some((o) => deepEqual(x, o)))
@@ -1286,9 +1352,14 @@ const definitions: ReadonlyArray<GoFunc> = [
   fn("cat", [As], S, cat, true),
   fn("indent", [I, S], S, indent),
   fn("nindent", [I, S], S, (n: number, v: string) => `\n${indent(n, v)}`),
-  fn("replace", [S, S, S], S, (o: string, n: string, s: string) =>
-    o === "" ? replaceEmpty(s, n) : s.replaceAll(o, n)
-  ),
+  fn("replace", [S, S, S], S, (o: string, n: string, s: string) => {
+    if (n.length > o.length) {
+      // Refuse an output over the string limit before building it.
+      const count = o === "" ? runeCount(s) + 1 : pieces(s, o, -1) - 1
+      checkStringBytes(byteLength(s) + count * (byteLength(n) - byteLength(o)))
+    }
+    return o === "" ? replaceEmpty(s, n) : s.replaceAll(o, n)
+  }),
   fn("plural", [S, S, I], S, (one: string, many: string, count: number) => (count === 1 ? one : many)),
   fn("sha1sum", [S], S, hash("sha1")),
   fn("sha256sum", [S], S, hash("sha256")),
@@ -1375,7 +1446,14 @@ const definitions: ReadonlyArray<GoFunc> = [
   fn("round", [A, I, sliceOf(F)], F, round, true),
 
   // lists, defaults, JSON
-  fn("join", [S, A], S, (sep: string, v: unknown) => strslice(v).join(sep)),
+  fn("join", [S, A], S, (sep: string, v: unknown) => {
+    const parts = strslice(v)
+    // The UTF-16 length is at most the UTF-8 one: refuse before joining what is sure to pass the string limit.
+    let length = parts.length > 0 ? (parts.length - 1) * sep.length : 0
+    for (const part of parts) length += part.length
+    checkStringBytes(length)
+    return parts.join(sep)
+  }),
   fn("sortAlpha", [A], Ss, sortAlpha),
   fn("default", [A, As], A, dfault, true),
   fn("empty", [A], B, empty),
@@ -1503,6 +1581,7 @@ const definitions: ReadonlyArray<GoFunc> = [
   // crypto and ids
   fn("randBytes", [I], S, (n: number) => {
     if (n < 0) throw new GoError("runtime error: makeslice: len out of range")
+    checkStringBytes(Math.ceil(n / 3) * 4)
     return randomBytes(n).toString("base64")
   }),
   fn("uuidv4", [], S, () => randomUUID()),
