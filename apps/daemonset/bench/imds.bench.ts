@@ -12,11 +12,12 @@
  *   pnpm --filter @nth/daemonset bench
  */
 import { spawn } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { ImdsMock } from "@nth/imds-mock"
 import { Fixtures, TestBed } from "@nth/testbed"
+import { rssMiB } from "./proc.ts"
 
 const appPath = join(import.meta.dirname, "..", "dist", "main.js")
 if (!existsSync(appPath)) throw new Error(`${appPath} is missing: build first`)
@@ -24,12 +25,6 @@ const NOTICES = Number(process.env.NTH_BENCH_NOTICES ?? 30)
 const RSS_SECONDS = Number(process.env.NTH_BENCH_RSS_SECONDS ?? 300)
 const STARTS = Math.max(1, Number(process.env.NTH_BENCH_STARTS ?? 5))
 
-const rssMiB = (pid: number) => {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("VmRSS:"))
-  return Number(line?.split(/\s+/)[1] ?? 0) / 1024
-}
 const percentile = (values: ReadonlyArray<number>, p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN

@@ -8,23 +8,18 @@
  *   pnpm --filter @nth/daemonset bench     (with the IMDS benchmark)
  */
 import { spawn } from "node:child_process"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
 import { ImdsMock } from "@nth/imds-mock"
 import { ApiFaults, Fixtures, Programs, TestBed } from "@nth/testbed"
+import { rssMiB } from "./proc.ts"
 
 const appPath = join(import.meta.dirname, "..", "dist", "main.js")
 if (!existsSync(appPath)) throw new Error(`${appPath} is missing: build first`)
 const SOAK_SECONDS = Number(process.env.NTH_SOAK_SECONDS ?? 600)
 const WARMUP_SECONDS = Number(process.env.NTH_SOAK_WARMUP_SECONDS ?? 60)
 
-const rssMiB = (pid: number) => {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8")
-    .split("\n")
-    .find((l) => l.startsWith("VmRSS:"))
-  return Number(line?.split(/\s+/)[1] ?? 0) / 1024
-}
 const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length
 
 const { env, release } = await TestBed.acquire({ onProgress: (line) => console.log(`[testbed] ${line}`) })

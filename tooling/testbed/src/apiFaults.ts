@@ -21,10 +21,10 @@
 import { writeFileSync } from "node:fs"
 import type * as http from "node:http"
 import * as https from "node:https"
-import type { AddressInfo, Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { KubeConfig } from "@kubernetes/client-node"
+import * as OutageServer from "./outageServer.ts"
 import * as Tls from "./tls.ts"
 
 export type Fault =
@@ -209,25 +209,10 @@ export const start = async (kubeconfigFile: string): Promise<ApiFaultProxy> => {
   }
 
   const certificate = Tls.make("nth-api-fault-proxy", ["IP:127.0.0.1", "DNS:localhost"])
-  const sockets = new Set<Socket>()
-  const listen = (port: number) =>
-    new Promise<https.Server>((resolve, reject) => {
-      const server = https.createServer({ key: certificate.key, cert: certificate.cert }, handle)
-      server.on("connection", (socket: Socket) => {
-        sockets.add(socket)
-        socket.on("close", () => sockets.delete(socket))
-      })
-      server.once("error", reject)
-      server.listen(port, "127.0.0.1", () => resolve(server))
-    })
-  const closeServer = (server: https.Server) =>
-    new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy()
-      server.close(() => resolve())
-    })
-
-  let server = await listen(0)
-  const { port } = server.address() as AddressInfo
+  const server = await OutageServer.start(() =>
+    https.createServer({ key: certificate.key, cert: certificate.cert }, handle)
+  )
+  const { port } = server
   const url = `https://127.0.0.1:${port}`
 
   const proxied = new KubeConfig()
@@ -270,19 +255,17 @@ export const start = async (kubeconfigFile: string): Promise<ApiFaultProxy> => {
     clear: () => {
       rules.length = 0
     },
-    outage: async (ms) => {
-      await closeServer(server)
-      log.push({ method: "-", path: "-", status: 0, action: "outage", at: Date.now() })
-      await new Promise((resolve) => setTimeout(resolve, ms))
-      server = await listen(port)
-    },
+    outage: (ms) =>
+      server.outage(ms, () =>
+        log.push({ method: "-", path: "-", status: 0, action: "outage", at: Date.now() })
+      ),
     log,
     acceptedEvictions: () =>
       log.flatMap((entry) =>
         entry.eviction !== undefined && entry.status === 201 ? [entry.eviction.pod] : []
       ),
     close: async () => {
-      await closeServer(server)
+      await server.close()
       agent.destroy()
     }
   }

@@ -15,8 +15,8 @@
  * (lifecycle actions completed, messages deleted) from the wire.
  */
 import * as http from "node:http"
-import type { AddressInfo, Socket } from "node:net"
 import { operationOf } from "./forwardProxy.ts"
+import * as OutageServer from "./outageServer.ts"
 
 export type Fault =
   | { readonly _tag: "error"; readonly status: number; readonly code: string }
@@ -150,26 +150,8 @@ export const start = async (motoEndpoint: string): Promise<AwsFaultProxy> => {
     })
   }
 
-  const sockets = new Set<Socket>()
-  const listen = (port: number) =>
-    new Promise<http.Server>((resolve, reject) => {
-      const server = http.createServer(handle)
-      server.on("connection", (socket: Socket) => {
-        sockets.add(socket)
-        socket.on("close", () => sockets.delete(socket))
-      })
-      server.once("error", reject)
-      server.listen(port, "127.0.0.1", () => resolve(server))
-    })
-  const closeServer = (server: http.Server) =>
-    new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy()
-      server.close(() => resolve())
-    })
-
-  let server = await listen(0)
-  const { port } = server.address() as AddressInfo
-  const endpoint = `http://127.0.0.1:${port}`
+  const server = await OutageServer.start(() => http.createServer(handle))
+  const endpoint = `http://127.0.0.1:${server.port}`
   return {
     endpoint,
     queueUrl: (motoQueueUrl) => {
@@ -187,17 +169,15 @@ export const start = async (motoEndpoint: string): Promise<AwsFaultProxy> => {
     clear: () => {
       rules.length = 0
     },
-    outage: async (ms) => {
-      await closeServer(server)
-      log.push({ operation: undefined, status: 0, action: "outage", body: "", at: Date.now() })
-      await new Promise((resolve) => setTimeout(resolve, ms))
-      server = await listen(port)
-    },
+    outage: (ms) =>
+      server.outage(ms, () =>
+        log.push({ operation: undefined, status: 0, action: "outage", body: "", at: Date.now() })
+      ),
     log,
     succeeded: (operation) =>
       log.filter((entry) => entry.operation === operation && entry.status >= 200 && entry.status < 300),
     close: async () => {
-      await closeServer(server)
+      await server.close()
       agent.destroy()
     }
   }
