@@ -71,23 +71,42 @@ const recoverOnce = (options: RecoverOptions) =>
 /**
  * At start-up: undoes nth's work on this node if it came back from the reboot it was drained for, and remembers
  * the events already dealt with so they are not handled again. Tried up to 4 times, 2 s apart, then given up
- * with a warning and `nth_startup_recovery_failures_total`.
+ * with a warning and `nth_startup_recovery_failures_total` (polling starts either way: a notice must not wait for
+ * the API server). Succeeds with whether the recovery was done.
  */
 export const recover = (
   options: RecoverOptions
-): Effect.Effect<void, never, Handler.Handler | TaintManager.TaintManager> =>
+): Effect.Effect<boolean, never, Handler.Handler | TaintManager.TaintManager> =>
   recoverOnce(options).pipe(
     Effect.tapError((error) => Effect.logInfo(`start-up recovery failed, trying again: ${errorText(error)}`)),
     Effect.retry(recoveryRetry),
+    Effect.as(true),
     Effect.catch((error) =>
       Effect.gen(function* () {
         const handler = yield* Handler.Handler
         handler.metrics.startupRecoveryFailures.increment()
         yield* Effect.logWarning(
-          `start-up recovery given up after ${recoveryRetry.times + 1} tries: ${errorText(error)}`
+          `start-up recovery given up after ${recoveryRetry.times + 1} tries, trying again in the background: ${errorText(error)}`
         )
+        return false
       })
     ),
+    Effect.annotateLogs({ node: options.nodeName })
+  )
+
+/**
+ * A start-up recovery that gave up, tried again until it is done (every 2 s growing to 30 s): an API server down
+ * at start delays the uncordon after a reboot instead of losing it. `onFailure` hears each failed try.
+ */
+export const recoverInBackground = (
+  options: RecoverOptions,
+  onFailure: (message: string) => void
+): Effect.Effect<void, never, Handler.Handler | TaintManager.TaintManager> =>
+  recoverOnce(options).pipe(
+    Effect.tapError((error) => Effect.sync(() => onFailure(errorText(error)))),
+    Effect.retry(Schedule.min([Schedule.exponential("2 seconds"), Schedule.spaced("30 seconds")])),
+    Effect.andThen(Effect.logInfo("start-up recovery done")),
+    Effect.ignore, // the schedule never ends: no error comes out of the retry
     Effect.annotateLogs({ node: options.nodeName })
   )
 

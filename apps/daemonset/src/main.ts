@@ -6,7 +6,7 @@ import { Drainer } from "@nth/drainer"
 import { Handler, Metrics, Notifications, Settings } from "@nth/handler"
 import { ImdsClient, ImdsMonitor } from "@nth/imds-monitor"
 import { KubeClient } from "@nth/kube"
-import { Program, Runner } from "@nth/runtime"
+import { Program, Readiness, Runner } from "@nth/runtime"
 import { TaintManager } from "@nth/taint-manager"
 import { Effect, Layer, Stream } from "effect"
 import * as OwnNode from "./OwnNode.ts"
@@ -45,6 +45,9 @@ const main = Effect.gen(function* () {
     )
     yield* Effect.forkScoped(OwnNode.logIdentity)
     const handler = yield* Handler.Handler
+    const imdsClient = yield* ImdsClient.ImdsClient
+    // The API server is reached at start (the recovery reads the node); later failures are the drain's to retry.
+    const kubernetes = Readiness.tracker("the API server has not answered yet")
     // Made in this scope, which closes before the services' own: a stop waits for drains with the connections up.
     const runner = yield* Runner.make({ workers: settings.workers })
     // The servers may wait up to 60 s for a port the previous pod still holds: polling does not wait for them.
@@ -52,17 +55,25 @@ const main = Effect.gen(function* () {
       probes: settings.enableProbesServer
         ? { port: settings.probesServerPort, path: settings.probesServerEndpoint }
         : undefined,
+      readiness: { imds: imdsClient.health, kubernetes: kubernetes.health },
       metrics: settings.enablePrometheusServer
         ? { port: settings.prometheusServerPort, registry: metrics }
         : undefined
     }).pipe(Effect.andThen(Effect.never))
     const polling = Effect.gen(function* () {
-      yield* OwnNode.recover({
+      const recovery = {
         nodeName,
         uptimeSeconds: Uptime.read(settings.uptimeFromFile),
         enableScheduledEventDraining: settings.enableScheduledEventDraining,
         dryRun: settings.dryRun
-      })
+      }
+      if (yield* OwnNode.recover(recovery)) kubernetes.up()
+      else
+        yield* Effect.forkScoped(
+          OwnNode.recoverInBackground(recovery, (message) =>
+            kubernetes.down(`the API server: ${message}`)
+          ).pipe(Effect.andThen(Effect.sync(kubernetes.up)))
+        )
       yield* ImdsMonitor.all({ ...settings, instanceId: undefined }).pipe(
         Stream.runForEach((signal) =>
           signal._tag === "PollFailed"

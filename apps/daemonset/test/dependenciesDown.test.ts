@@ -32,8 +32,11 @@ describe("nth-daemonset with its dependencies down at start", () => {
     bed.defer(() => imds.close())
     imds.injectFault({ mode: "unavailable", pathPrefix: "/latest/" })
     const outage = proxy.outage(6000)
+    const probesPort = await Programs.freePort()
     const app = Programs.startProgram(appPath, {
       env: {
+        ENABLE_PROBES_SERVER: "true",
+        PROBES_SERVER_PORT: String(probesPort),
         KUBECONFIG: proxy.kubeconfig,
         JSON_LOGGING: "true",
         NODE_NAME: node.name,
@@ -47,9 +50,23 @@ describe("nth-daemonset with its dependencies down at start", () => {
     await Fixtures.waitFor("failing polls", async () =>
       imds.requests().filter((r) => r.status === 503).length >= 3 ? true : undefined
     )
+    // Not ready, naming both dependencies, while live: a restart would not bring them back.
+    const down = await Fixtures.waitFor("IMDS's 503 in the readiness answer", async () => {
+      const answer = await Programs.readiness(probesPort)
+      return answer.body.dependencies.imds?.reason?.includes("503") ? answer : undefined
+    })
+    expect(down.status).toBe(503)
+    expect(down.body.dependencies.kubernetes?.ready).toBe(false)
+    expect((await fetch(`http://127.0.0.1:${probesPort}/healthz`)).status).toBe(200)
     await outage
     imds.clearFaults()
     expect(app.process.exitCode).toBeNull()
+    // Ready once both answer again (the start-up recovery, given up during the outage, goes on in the background).
+    await Fixtures.waitFor(
+      "ready",
+      async () => ((await Programs.readiness(probesPort)).status === 200 ? true : undefined),
+      { timeoutMs: 40_000 }
+    )
     imds.setSpotInterruption({ action: "terminate" })
     await Fixtures.waitFor(
       `node ${node.name} drained`,

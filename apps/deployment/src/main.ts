@@ -9,7 +9,7 @@ import { Drainer } from "@nth/drainer"
 import { Handler, Metrics, Notifications, Settings } from "@nth/handler"
 import { KubeClient } from "@nth/kube"
 import { InstanceInfo, Intake, NodeIndex } from "@nth/queue-monitor"
-import { Program, Runner } from "@nth/runtime"
+import { Program, type Readiness, Runner } from "@nth/runtime"
 import { TaintManager } from "@nth/taint-manager"
 import { Duration, Effect, Layer, Stream } from "effect"
 import * as Aws from "./Aws.ts"
@@ -64,10 +64,15 @@ const main = Effect.gen(function* () {
     for (const warning of warnings) yield* Effect.logWarning(warning)
     const proxies = Aws.describeProxies(aws)
     if (proxies !== undefined) yield* Effect.logInfo(proxies)
+    const nodes = yield* NodeIndex.NodeIndex
+    // The intake is made below (it may take a while against an SQS that does not answer): the probes answer
+    // before it, /readyz "not ready" until it has heard from SQS.
+    let sqs: () => Readiness.Health = () => ({ ready: false, reason: "SQS has not answered yet" })
     yield* Program.serve({
       probes: settings.enableProbesServer
         ? { port: settings.probesServerPort, path: settings.probesServerEndpoint }
         : undefined,
+      readiness: { sqs: () => sqs(), kubernetes: nodes.health },
       metrics: settings.enablePrometheusServer
         ? { port: settings.prometheusServerPort, registry: metrics }
         : undefined
@@ -86,6 +91,7 @@ const main = Effect.gen(function* () {
         Math.max(3600, settings.nodeTerminationGracePeriod + 600, settings.heartbeatUntil + 600)
       )
     })
+    sqs = intake.health
     const runner = yield* Runner.make({ workers: settings.workers })
     yield* Effect.logInfo("nth started in queue mode").pipe(
       Effect.annotateLogs({ queue: settings.queueUrl, dryRun: settings.dryRun })

@@ -10,7 +10,8 @@
  * - every lifecycle action is completed exactly once (successful `CompleteLifecycleAction` calls on the wire, and
  *   the emulator's record);
  * - no node is left cordoned by nth without a record saying why;
- * - the queue ends empty (every message deleted, none left behind).
+ * - every SQS message received is deleted by exactly one successful call (counted per message id on the wire, by
+ *   the AWS fault proxy; the queue has no redrive policy, so none may be left to it), and the queue ends empty.
  *
  * The figures are printed at the end. Size: NTH_CHAOS_INTERRUPTIONS (default 20) and NTH_CHAOS_KILLS (default 5);
  * `pnpm chaos` runs it at 200 and 20.
@@ -261,6 +262,14 @@ describe("chaos (queue mode)", () => {
 
     await Fixtures.waitForEmptyQueue(bed.clients, queue.queueUrl, 60_000)
     for (const app of replicas.values()) expect([0, null]).toContain(await app.stop())
+    // Every message received was deleted exactly once, counted per message id on the wire.
+    const ledger = AwsFaults.sqsLedger(aws.log)
+    const undeleted = [...ledger.received.keys()].filter((id) => !ledger.deleted.has(id))
+    const deletedTwice = [...ledger.deleted].filter(([, n]) => n > 1).map(([id]) => id)
+    const redelivered = [...ledger.received.values()].filter((n) => n > 1).length
+    expect(ledger.received.size).toBeGreaterThanOrEqual(nodes.length)
+    expect(undeleted).toEqual([])
+    expect(deletedTwice).toEqual([])
 
     const faults = new Map<string, number>()
     for (const entry of api.log)
@@ -276,7 +285,8 @@ describe("chaos (queue mode)", () => {
         `${killed} SIGKILLs and ${stopped} SIGTERMs of 2 replicas;`,
         `faults injected: ${[...faults].map(([kind, n]) => `${kind} ${n}`).join(", ")};`,
         `drains in time ${nodes.length - late.length}/${nodes.length}, events lost ${lost},`,
-        `duplicate evictions ${duplicates}, lifecycle actions completed once ${actions.size}/${actions.size}`
+        `duplicate evictions ${duplicates}, lifecycle actions completed once ${actions.size}/${actions.size},`,
+        `SQS messages ${ledger.received.size} (${redelivered} received again after a kill or fault) deleted once ${ledger.received.size - undeleted.length - deletedTwice.length}/${ledger.received.size}`
       ].join(" ")
     )
     expect(late).toEqual([])

@@ -50,8 +50,11 @@ describe("nth-deployment with its dependencies failing", () => {
       times: 3
     })
     const outage = api.outage(6000)
+    const probesPort = await Programs.freePort()
     const app = Programs.startProgram(appPath, {
       env: {
+        ENABLE_PROBES_SERVER: "true",
+        PROBES_SERVER_PORT: String(probesPort),
         ...Programs.testBedEnv(bed.clients.env),
         KUBECONFIG: api.kubeconfig,
         AWS_ENDPOINT: aws.endpoint,
@@ -63,6 +66,13 @@ describe("nth-deployment with its dependencies failing", () => {
       },
       cleanup: bed.defer
     })
+    // Not ready while the API server is out, naming it; live all along.
+    const down = await Fixtures.waitFor("a readiness answer", () =>
+      Programs.readiness(probesPort).catch(() => undefined)
+    )
+    expect(down.status).toBe(503)
+    expect(down.body.dependencies.kubernetes?.ready).toBe(false)
+    expect((await fetch(`http://127.0.0.1:${probesPort}/healthz`)).status).toBe(200)
     await outage
     await Fixtures.waitFor("the injected receive errors", async () =>
       aws.log.filter((entry) => entry.operation === "ReceiveMessage" && entry.action === "error").length >= 6
@@ -70,6 +80,11 @@ describe("nth-deployment with its dependencies failing", () => {
         : undefined
     )
     expect(app.process.exitCode).toBeNull()
+    await Fixtures.waitFor(
+      "ready",
+      async () => ((await Programs.readiness(probesPort)).status === 200 ? true : undefined),
+      { timeoutMs: 40_000 }
+    )
     await Fixtures.publishEvents(bed.clients, [AwsEvents.spotInterruptionWarning(node.instanceId)])
     await Fixtures.waitFor(
       `node ${node.name} drained`,

@@ -239,6 +239,14 @@ nth also drops its own Linux-only additions there (capabilities, seccompProfile)
   {{- if $probes }}
   livenessProbe:
     {{- toYaml $v.probes | nindent 4 }}
+  {{- /* nth's own, with no value of its own (the values stay the Go chart's): not ready while IMDS, the API
+         server or SQS does not answer, so a rollout stops instead of replacing working pods. */}}
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: {{ $v.probes.httpGet.port | int64 }}
+    periodSeconds: 5
+    failureThreshold: 3
   {{- end }}
   {{- with $v.resources }}
   resources:

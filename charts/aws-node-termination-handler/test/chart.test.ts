@@ -243,6 +243,12 @@ describe("the chart", () => {
       initialDelaySeconds: 5,
       periodSeconds: 5
     })
+    // nth's own: not ready while a dependency does not answer, on the same port.
+    expect(container.readinessProbe).toEqual({
+      httpGet: { path: "/readyz", port: 8081 },
+      periodSeconds: 5,
+      failureThreshold: 3
+    })
     expect(container.env).toEqual(
       expect.arrayContaining([
         { name: "ENABLE_PROMETHEUS_SERVER", value: "true" },

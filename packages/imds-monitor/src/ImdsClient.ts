@@ -87,6 +87,13 @@ export interface Service {
   readonly endpoint: string
   /** How many HTTP requests (token and reads, retries included) this client has sent: for metrics and tests. */
   readonly requestCount: () => number
+  /**
+   * Whether IMDS answers: the outcome of the last read (after its retries), for a readiness probe. Not ready
+   * until the first read is answered; a 404 counts as an answer.
+   *
+   * @since 0.3.0
+   */
+  readonly health: () => { readonly ready: boolean; readonly reason?: string | undefined }
 }
 
 /**
@@ -450,8 +457,21 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
         })
       })
 
+    let health: ReturnType<Service["health"]> = { ready: false, reason: "IMDS has not answered yet" }
     const get: Service["get"] = (path) =>
-      readOnce(path).pipe(Effect.retry({ schedule: retrySchedule, times: tries - 1, while: isTransient }))
+      readOnce(path).pipe(
+        Effect.retry({ schedule: retrySchedule, times: tries - 1, while: isTransient }),
+        Effect.tap(() =>
+          Effect.sync(() => {
+            health = { ready: true }
+          })
+        ),
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            health = { ready: false, reason: error.message }
+          })
+        )
+      )
 
     // -----------------------------------------------------------------------------------------------------------
     // Identity
@@ -565,7 +585,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
           )
     )
 
-    return ImdsClient.of({ get, identity: cachedIdentity, endpoint, requestCount: () => requests })
+    return ImdsClient.of({
+      get,
+      identity: cachedIdentity,
+      endpoint,
+      requestCount: () => requests,
+      health: () => health
+    })
   })
 
 /**

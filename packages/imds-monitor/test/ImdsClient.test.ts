@@ -171,6 +171,22 @@ describe("retries", () => {
     })
   )
 
+  it.live(
+    "health: not ready before the first answer, after a read that failed its retries; ready after any answer",
+    () =>
+      Effect.gen(function* () {
+        const { mock, client } = yield* setup({}, { tries: 1 })
+        expect(client.health()).toEqual({ ready: false, reason: "IMDS has not answered yet" })
+        mock.injectFault({ mode: "unavailable", pathPrefix: instanceIdPath })
+        yield* Effect.flip(client.get(instanceIdPath))
+        expect(client.health()).toMatchObject({ ready: false, reason: expect.stringContaining("503") })
+        mock.clearFaults()
+        // A 404 is an answer.
+        expect(yield* client.get("/latest/meta-data/spot/instance-action")).toBeUndefined()
+        expect(client.health()).toEqual({ ready: true })
+      })
+  )
+
   it.live("retries a dropped connection", () =>
     Effect.gen(function* () {
       const { mock, client } = yield* setup()

@@ -388,7 +388,8 @@ describe("poll interval", () => {
           }),
         identity: Effect.die("unused"),
         endpoint: "http://unused",
-        requestCount: () => 0
+        requestCount: () => 0,
+        health: () => ({ ready: true })
       })
       const fiber = yield* ImdsMonitor.spotInterruption({ nodeName, pollInterval: "100 millis" }).pipe(
         Stream.runDrain,
@@ -416,7 +417,8 @@ describe("poll interval", () => {
           }),
         identity: Effect.die("unused"),
         endpoint: "http://unused",
-        requestCount: () => 0
+        requestCount: () => 0,
+        health: () => ({ ready: true })
       })
       const fiber = yield* ImdsMonitor.spotInterruption({ nodeName, pollInterval: "100 millis" }).pipe(
         Stream.runDrain,

@@ -520,6 +520,13 @@ export interface Service {
    */
   readonly stop: Effect.Effect<void>
   readonly stats: () => Stats
+  /**
+   * Whether SQS answers: the outcome of the last call (a receive waiting for messages counts as answered), for a
+   * readiness probe. Not ready until the first call is answered.
+   *
+   * @since 0.3.0
+   */
+  readonly health: () => { readonly ready: boolean; readonly reason?: string | undefined }
 }
 
 /**
@@ -642,6 +649,7 @@ export const make = (options: Options): Effect.Effect<Service, IntakeError, Scop
       visibilityBatches: 0
     }
 
+    let health: ReturnType<Service["health"]> = { ready: false, reason: "SQS has not answered yet" }
     const call = <A>(
       operation: Operation,
       send: (signal: AbortSignal) => Promise<A>,
@@ -658,7 +666,19 @@ export const make = (options: Options): Effect.Effect<Service, IntakeError, Scop
                 message: `${operation}: no answer in ${Duration.format(timeout)}`
               })
             )
-        })
+        }),
+        Effect.tap(() =>
+          Effect.sync(() => {
+            health = { ready: true }
+          })
+        ),
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            // The one call nth can do without (the Go handler's policy lacks it) says nothing of the queue.
+            if (operation === "GetQueueAttributes" && error.reason === "Denied") return
+            health = { ready: false, reason: `${error.operation} failed (${error.reason}): ${error.message}` }
+          })
+        )
       )
 
     // -- The redrive policy, read once -----------------------------------------------------------------------
@@ -1113,7 +1133,8 @@ export const make = (options: Options): Effect.Effect<Service, IntakeError, Scop
       messages,
       redrivePolicy,
       stop,
-      stats: () => ({ ...stats, held: held.size })
+      stats: () => ({ ...stats, held: held.size }),
+      health: () => health
     })
   })
 

@@ -105,6 +105,13 @@ export interface Service {
    * @since 0.3.0
    */
   readonly byName: (nodeName: string) => V1Node | undefined
+  /**
+   * Whether the index follows the API server: ready once the nodes are listed, not ready while its list or watch
+   * attempts fail (the reason names the last error), for a readiness probe.
+   *
+   * @since 0.3.0
+   */
+  readonly health: () => { readonly ready: boolean; readonly reason?: string | undefined }
 }
 
 /**
@@ -263,6 +270,7 @@ export const make = (
         Effect.suspend(() => {
           switch (signal._tag) {
             case "Listed":
+              lastDown = undefined
               index.replaceAll(signal.items)
               if (isSynced) return Effect.void
               isSynced = true
@@ -313,7 +321,16 @@ export const make = (
         ),
       synced,
       size: () => index.size,
-      byName: (nodeName) => index.byName(nodeName)
+      byName: (nodeName) => index.byName(nodeName),
+      health: () =>
+        lastDown !== undefined
+          ? {
+              ready: false,
+              reason: `the API server: ${lastDown.failuresInARow} list or watch attempts failed in a row, the last: ${lastDown.error.message}`
+            }
+          : isSynced
+            ? { ready: true }
+            : { ready: false, reason: "the nodes are not listed yet" }
     })
   })
 

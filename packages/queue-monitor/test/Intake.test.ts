@@ -4,7 +4,7 @@
  */
 import type { SQSClient } from "@aws-sdk/client-sqs"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Stream } from "effect"
+import { Duration, Effect, Schedule, Stream } from "effect"
 import { Intake } from "../src/index.ts"
 
 interface FakeMessage {
@@ -22,6 +22,8 @@ class FakeSqs {
   readonly messages: Array<FakeMessage> = []
   readonly calls: Record<string, number> = {}
   private handles = 0
+  /** The next calls to answer 503, one each. */
+  unavailable = 0
 
   readonly latency: number
 
@@ -58,6 +60,14 @@ class FakeSqs {
   async send(command: { readonly input: Record<string, unknown> }, options?: { abortSignal?: AbortSignal }) {
     const name = command.constructor.name
     this.calls[name] = (this.calls[name] ?? 0) + 1
+    if (this.unavailable > 0) {
+      this.unavailable -= 1
+      throw Object.assign(new Error("Service Unavailable"), {
+        name: "ServiceUnavailable",
+        $fault: "server",
+        $metadata: { httpStatusCode: 503 }
+      })
+    }
     await this.sleep(this.latency, options?.abortSignal)
     const input = command.input as {
       readonly WaitTimeSeconds?: number
@@ -170,6 +180,31 @@ describe("Intake on an in-memory SQS (20 ms a call)", () => {
       // 1000 deletes in about 100 calls (a few more when a batch is sent before it is full).
       expect(four.fake.calls.DeleteMessageBatchCommand).toBeLessThanOrEqual(130)
       expect(four.fake.calls.DeleteMessageCommand).toBeUndefined()
+    })
+  )
+
+  it.live("health: not ready while SQS fails, ready once a call is answered", () =>
+    Effect.gen(function* () {
+      const fake = new FakeSqs(5)
+      fake.unavailable = 8
+      fake.add(1)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const intake = yield* Intake.make({
+            queueUrl,
+            client: asClient(fake),
+            retry: Schedule.spaced("1 millis").pipe(Schedule.upTo({ times: 1 })),
+            receiveRetry: Schedule.spaced("30 millis"),
+            onError: () => Effect.void
+          })
+          expect(intake.health()).toMatchObject({
+            ready: false,
+            reason: expect.stringContaining("Service Unavailable")
+          })
+          yield* intake.messages.pipe(Stream.take(1), Stream.runDrain)
+          expect(intake.health()).toEqual({ ready: true })
+        })
+      )
     })
   )
 

@@ -218,7 +218,28 @@ describe("NodeIndex", () => {
         expect(error._tag).toBe("NodeIndexError")
         expect(error.reason).toBe("NotSynced")
         expect(error.message).toContain("nodes is forbidden")
+        // The readiness probe says why.
+        expect(index.health()).toMatchObject({
+          ready: false,
+          reason: expect.stringContaining("nodes is forbidden")
+        })
       })
+  )
+
+  it.live("health: not ready until the first list, ready after it", () =>
+    Effect.gen(function* () {
+      const events = yield* Queue.unbounded<Event>()
+      let answer: (list: V1NodeList) => void = () => {}
+      const listed = new Promise<V1NodeList>((resolve) => {
+        answer = resolve
+      })
+      const kube = stubKube(() => listed, events)
+      const index = yield* NodeIndex.make({}).pipe(Effect.provideService(KubeClient.KubeClient, kube))
+      expect(index.health()).toEqual({ ready: false, reason: "the nodes are not listed yet" })
+      answer(listOf(node("a", { instanceId: id1 })))
+      yield* index.synced
+      expect(index.health()).toEqual({ ready: true })
+    })
   )
 
   it.live("replaces everything on a relist: nodes deleted while the watch was down are gone", () =>

@@ -6,6 +6,7 @@
  */
 import { createServer } from "node:http"
 import { Duration, Effect, Schedule, Schema, type Scope } from "effect"
+import * as Readiness from "./Readiness.ts"
 
 /**
  * The server could not listen: its port stayed in use past the retries, or the address was refused.
@@ -18,7 +19,19 @@ export class ServerBindFailed extends Schema.TaggedError<ServerBindFailed>()("Se
   message: Schema.String
 }) {}
 
-type Routes = Readonly<Record<string, () => { contentType: string; body: string }>>
+/**
+ * What a route answers: a body and its type, with a status (200 unless said).
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export interface Answer {
+  readonly contentType: string
+  readonly body: string
+  readonly status?: number | undefined
+}
+
+type Routes = Readonly<Record<string, () => Answer>>
 
 const listen = (port: number, host: string, routes: Routes) =>
   Effect.callback<{ port: number; close: () => Promise<void> }, NodeJS.ErrnoException>((resume) => {
@@ -28,8 +41,8 @@ const listen = (port: number, host: string, routes: Routes) =>
         response.writeHead(404).end()
         return
       }
-      const { contentType, body } = route()
-      response.writeHead(200, { "content-type": contentType }).end(body)
+      const { contentType, body, status } = route()
+      response.writeHead(status ?? 200, { "content-type": contentType }).end(body)
     })
     server.keepAliveTimeout = 5000
     server.once("error", (error) => resume(Effect.fail(error)))
@@ -90,17 +103,40 @@ export const serve = (options: {
 }
 
 /**
- * The route table of the probes server (`{"health":"OK"}`, as the Go handler) and the metrics server.
+ * The path of the readiness probe, beside the liveness path the Go handler's `PROBES_SERVER_ENDPOINT` names.
+ *
+ * @category constants
+ * @since 0.3.0
+ */
+export const readinessPath = "/readyz"
+
+/**
+ * The route table of the probes server (liveness: `{"health":"OK"}`, as the Go handler; readiness at
+ * {@link readinessPath}: 200 when every dependency is ready, else 503, with each dependency's health in JSON) and
+ * of the metrics server.
  *
  * @category constructors
  * @since 0.2.0
  */
 export const routes = (options: {
   readonly probesPath?: string
+  readonly readiness?: Readiness.Checks
   readonly metrics?: { readonly render: () => string }
-}): Record<string, () => { contentType: string; body: string }> => ({
+}): Record<string, () => Answer> => ({
   ...(options.probesPath
     ? { [options.probesPath]: () => ({ contentType: "application/json", body: '{"health":"OK"}' }) }
+    : {}),
+  ...(options.probesPath && options.readiness && options.probesPath !== readinessPath
+    ? {
+        [readinessPath]: () => {
+          const report = Readiness.report(options.readiness!)
+          return {
+            contentType: "application/json",
+            status: report.ready ? 200 : 503,
+            body: JSON.stringify(report)
+          }
+        }
+      }
     : {}),
   ...(options.metrics
     ? { "/metrics": () => ({ contentType: "text/plain; version=0.0.4", body: options.metrics!.render() }) }

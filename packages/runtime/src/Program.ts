@@ -16,6 +16,7 @@
 import { runMain } from "@effect/platform-node/NodeRuntime"
 import { Cause, ConfigProvider, Effect, Exit, Layer, Logger, References, type Scope } from "effect"
 import * as HttpServer from "./HttpServer.ts"
+import type * as Readiness from "./Readiness.ts"
 
 /**
  * How logs are written.
@@ -54,6 +55,8 @@ export const logging = (options: Logging): Layer.Layer<never> =>
 export interface Servers {
   /** `ENABLE_PROBES_SERVER`, `PROBES_SERVER_PORT`, `PROBES_SERVER_ENDPOINT`. */
   readonly probes?: { readonly port: number; readonly path: string } | undefined
+  /** The dependencies `/readyz` (on the probes server) reports on; without them, no readiness route. */
+  readonly readiness?: Readiness.Checks | undefined
   /** `ENABLE_PROMETHEUS_SERVER`, `PROMETHEUS_SERVER_PORT`. */
   readonly metrics?:
     | { readonly port: number; readonly registry: { readonly render: () => string } }
@@ -71,6 +74,7 @@ export const serve = (servers: Servers): Effect.Effect<void, HttpServer.ServerBi
   Effect.gen(function* () {
     const routes = HttpServer.routes({
       ...(servers.probes ? { probesPath: servers.probes.path } : {}),
+      ...(servers.readiness ? { readiness: servers.readiness } : {}),
       ...(servers.metrics ? { metrics: servers.metrics.registry } : {})
     })
     if (servers.probes) yield* HttpServer.serve({ port: servers.probes.port, routes })

@@ -17,7 +17,12 @@ export * as HttpServer from "./HttpServer.ts"
  * @since 0.2.0
  */
 export * as Program from "./Program.ts"
-
+/**
+ * Whether the program's dependencies answer, for the readiness probe.
+ *
+ * @since 0.3.0
+ */
+export * as Readiness from "./Readiness.ts"
 /**
  * Bounded concurrent handling with a graceful stop.
  *

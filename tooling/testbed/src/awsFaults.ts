@@ -37,6 +37,8 @@ export interface Logged {
   readonly action: "forwarded" | Fault["_tag"] | "outage"
   /** The request's body (a query string or JSON), to tell calls apart (which receipt handle, which instance). */
   readonly body: string
+  /** The answer's body once it has arrived whole (forwarded calls only): which messages a receive gave, say. */
+  readonly answer?: string
   readonly at: number
 }
 
@@ -126,12 +128,18 @@ export const start = async (motoEndpoint: string): Promise<AwsFaultProxy> => {
             agent
           },
           (answer) => {
-            log.push({
+            const entry: { -readonly [K in keyof Logged]: Logged[K] } = {
               operation,
               status: answer.statusCode ?? 0,
               action: fault === undefined ? "forwarded" : fault._tag,
               body,
               at
+            }
+            log.push(entry)
+            const chunks: Array<Buffer> = []
+            answer.on("data", (chunk: Buffer) => chunks.push(chunk))
+            answer.on("end", () => {
+              entry.answer = Buffer.concat(chunks).toString("utf8")
             })
             const { connection: _connection, "keep-alive": _keepAlive, ...answerHeaders } = answer.headers
             response.writeHead(answer.statusCode ?? 502, answerHeaders)
@@ -181,4 +189,55 @@ export const start = async (motoEndpoint: string): Promise<AwsFaultProxy> => {
       agent.destroy()
     }
   }
+}
+
+/**
+ * What the wire says of each SQS message (by `MessageId`): how many times a receive gave it, and how many delete
+ * calls (`DeleteMessage`, or an entry of `DeleteMessageBatch` that SQS listed as successful) removed it. Read from
+ * the proxy's log of SQS's JSON protocol: a receipt handle names its message through the receive that gave it.
+ */
+export const sqsLedger = (
+  log: ReadonlyArray<Logged>
+): {
+  readonly received: ReadonlyMap<string, number>
+  readonly deleted: ReadonlyMap<string, number>
+} => {
+  const parse = (text: string | undefined): Record<string, unknown> => {
+    try {
+      return text ? (JSON.parse(text) as Record<string, unknown>) : {}
+    } catch {
+      return {}
+    }
+  }
+  const messageOf = new Map<string, string>()
+  const received = new Map<string, number>()
+  const deleted = new Map<string, number>()
+  const ok = (entry: Logged) => entry.status >= 200 && entry.status < 300
+  for (const entry of log) {
+    if (entry.operation !== "ReceiveMessage" || !ok(entry)) continue
+    const messages = (parse(entry.answer).Messages ?? []) as Array<{
+      MessageId: string
+      ReceiptHandle: string
+    }>
+    for (const m of messages) {
+      messageOf.set(m.ReceiptHandle, m.MessageId)
+      received.set(m.MessageId, (received.get(m.MessageId) ?? 0) + 1)
+    }
+  }
+  const count = (handle: string | undefined) => {
+    const id = handle === undefined ? undefined : messageOf.get(handle)
+    if (id !== undefined) deleted.set(id, (deleted.get(id) ?? 0) + 1)
+  }
+  for (const entry of log) {
+    if (!ok(entry)) continue
+    if (entry.operation === "DeleteMessage") count(parse(entry.body).ReceiptHandle as string | undefined)
+    if (entry.operation === "DeleteMessageBatch") {
+      const entries = (parse(entry.body).Entries ?? []) as Array<{ Id: string; ReceiptHandle: string }>
+      const successful = new Set(
+        ((parse(entry.answer).Successful ?? []) as Array<{ Id: string }>).map((e) => e.Id)
+      )
+      for (const e of entries) if (successful.has(e.Id)) count(e.ReceiptHandle)
+    }
+  }
+  return { received, deleted }
 }

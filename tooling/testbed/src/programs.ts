@@ -102,3 +102,18 @@ export const testBedEnv = (env: Environment): Record<string, string> => ({
   AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
   AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY
 })
+
+/** What {@link readiness} read. */
+export interface ReadinessAnswer {
+  readonly status: number
+  readonly body: {
+    readonly ready: boolean
+    readonly dependencies: Record<string, { readonly ready: boolean; readonly reason?: string }>
+  }
+}
+
+/** A program's readiness probe as a kubelet reads it: the status, and the JSON body naming each dependency. */
+export const readiness = async (port: number): Promise<ReadinessAnswer> => {
+  const response = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) })
+  return { status: response.status, body: (await response.json()) as ReadinessAnswer["body"] }
+}
