@@ -828,11 +828,11 @@ const queueChecks: Record<string, Case> = {
     check: (r, full) => {
       drainedFully(r)
       expect(r.lateNode?.cordonedAfterMs).toBeDefined()
-      // Its message came back (released), at least once, before the relist showed the node.
-      expect(r.lateNode!.notFound).toBeGreaterThanOrEqual(1)
       expect(full.lateNode!.notFound).toBe(0)
-      // A message whose node is not found comes back 5 s later (then 10 s, 20 s...).
-      expect(r.lateNode!.cordonedAfterMs).toBeGreaterThanOrEqual(4500)
+      // Its message came back (released) until a relist showed the node: 5 s later (then 10 s, 20 s...). A relist
+      // can land (jittered) between the join and the message's arrival, and then the first lookup finds it: seen
+      // once in a fresh-clone CI run; the drain and the cordon above still prove the relists bring the node in.
+      if (r.lateNode!.notFound >= 1) expect(r.lateNode!.cordonedAfterMs).toBeGreaterThanOrEqual(4500)
     }
   },
   ...drainChecks,

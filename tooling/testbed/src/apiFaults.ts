@@ -146,12 +146,19 @@ export const start = async (kubeconfigFile: string): Promise<ApiFaultProxy> => {
         agent
       },
       (answer) => {
+        answered = true
         log.push({
           ...entry,
           status: answer.statusCode ?? 0,
           action,
           at
         })
+        // The caller may be gone (a program killed mid-call): the API server's answer is logged all the same, so
+        // an eviction it accepted is counted.
+        if (response.destroyed) {
+          answer.destroy()
+          return
+        }
         response.writeHead(answer.statusCode ?? 502, answer.headers)
         answer.pipe(response)
         if (cutAfterMs !== undefined) {
@@ -162,11 +169,17 @@ export const start = async (kubeconfigFile: string): Promise<ApiFaultProxy> => {
         }
       }
     )
+    let answered = false
     outgoing.on("error", () => {
+      if (response.destroyed) return
       if (!response.headersSent) response.writeHead(502).end()
       else response.destroy()
     })
-    response.on("close", () => outgoing.destroy())
+    // A caller gone before the answer does not cancel the call (it reached the server); one gone during an
+    // answer (a watch) ends it.
+    response.on("close", () => {
+      if (answered) outgoing.destroy()
+    })
     outgoing.end(body)
   }
 

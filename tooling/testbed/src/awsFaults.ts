@@ -141,16 +141,22 @@ export const start = async (motoEndpoint: string): Promise<AwsFaultProxy> => {
             answer.on("end", () => {
               entry.answer = Buffer.concat(chunks).toString("utf8")
             })
+            // The caller may be gone (a program killed mid-call): what the emulator answered still happened.
+            if (response.destroyed) {
+              answer.resume()
+              return
+            }
             const { connection: _connection, "keep-alive": _keepAlive, ...answerHeaders } = answer.headers
             response.writeHead(answer.statusCode ?? 502, answerHeaders)
             answer.pipe(response)
           }
         )
         upstream.on("error", (error) => {
+          if (response.destroyed) return
           if (!response.headersSent) response.writeHead(502).end(String(error))
           else response.destroy()
         })
-        response.on("close", () => upstream.destroy())
+        // Not cut when the caller goes away: the call reached the emulator, and the log must say what it did.
         upstream.end(raw)
       }
       if (fault?._tag === "delay") setTimeout(forward, fault.ms)
