@@ -1,5 +1,6 @@
 /**
- * Drain benchmark: nth's drainer against `kubectl drain`, on identical nodes of the test bed, in one run.
+ * Drain benchmark: nth's drainer, and `kubectl nth-drain` (the plugin built on it, as an operator runs it),
+ * against `kubectl drain`, on identical nodes of the test bed, in one run.
  *
  * Each node holds 110 pods (the default max pods per node): Deployments under budgets that let one pod (or a
  * quarter) go at a time, Deployments without budgets, pods with emptyDir, bare pods and a DaemonSet pod. KWOK
@@ -12,7 +13,9 @@
  * Prints, per drainer, the wall time, how long after the last pod was gone it returned, and API requests per
  * pod; then one line with the ratio.
  */
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { join } from "node:path"
 import { KubeClient } from "@nth/kube"
 import { Fixtures, TestBed } from "@nth/testbed"
 import { Effect } from "effect"
@@ -88,22 +91,32 @@ const fill = async (namespace: string, node: string) => {
   await Fixtures.setUnschedulable(clients, node, true)
 }
 
-const kubectlDrain = (node: string) =>
+/** The plugin's bundle, built if it is not (it depends on this package, so it cannot be a dependency of it). */
+const pluginPath = join(
+  import.meta.dirname,
+  "..",
+  "..",
+  "..",
+  "apps",
+  "kubectl-plugin",
+  "dist",
+  "kubectl-nth_drain"
+)
+if (!existsSync(pluginPath))
+  execFileSync("pnpm", ["--filter", "@nth/kubectl-plugin", "build"], { stdio: "inherit" })
+
+const sameFlags = (node: string) => [
+  node,
+  "--ignore-daemonsets",
+  "--delete-emptydir-data",
+  "--force",
+  "--kubeconfig",
+  env.KUBECONFIG
+]
+
+const drainCommand = (file: string, args: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; requests: number }>((resolve) => {
-    const child = spawn(
-      env.NTH_TESTBED_KUBECTL,
-      [
-        "drain",
-        node,
-        "--ignore-daemonsets",
-        "--delete-emptydir-data",
-        "--force",
-        "--kubeconfig",
-        env.KUBECONFIG,
-        "-v=6"
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] }
-    )
+    const child = spawn(file, [...args], { stdio: ["ignore", "pipe", "pipe"] })
     let requests = 0
     const count = (chunk: Buffer) => {
       // At -v=6 kubectl logs one line per HTTP response.
@@ -114,15 +127,20 @@ const kubectlDrain = (node: string) =>
     child.stderr.on("data", count)
     child.on("exit", (code) => resolve({ code, requests }))
   })
+const kubectlDrain = (node: string) =>
+  drainCommand(env.NTH_TESTBED_KUBECTL, ["drain", ...sameFlags(node), "-v=6"])
+const pluginDrain = (node: string) => drainCommand(pluginPath, sameFlags(node))
 
 try {
   const pool = "bench"
   const namespaceNth = await Fixtures.createNamespace(clients, "bench-nth")
   const namespaceKubectl = await Fixtures.createNamespace(clients, "bench-kubectl")
-  log("registering nodes: two to drain, four spares for the replacements")
+  const namespacePlugin = await Fixtures.createNamespace(clients, "bench-plugin")
+  log("registering nodes: three to drain, four spares for the replacements")
   const labels = { "testbed.nth.dev/pool": pool }
   const nthNode = await Fixtures.registerNode(clients, { labels, unschedulable: true })
   const kubectlNode = await Fixtures.registerNode(clients, { labels, unschedulable: true })
+  const pluginNode = await Fixtures.registerNode(clients, { labels, unschedulable: true })
   const spares = await Promise.all(
     [1, 2, 3, 4].map(() => Fixtures.registerNode(clients, { labels, unschedulable: true }))
   )
@@ -130,8 +148,9 @@ try {
   await Fixtures.createDaemonSet(clients, namespaceNth, { name: "agent", terminateAfter: TERMINATE_AFTER })
   await fill(namespaceNth, nthNode.name)
   await fill(namespaceKubectl, kubectlNode.name)
+  await fill(namespacePlugin, pluginNode.name)
   for (const spare of spares) await Fixtures.setUnschedulable(clients, spare.name, false)
-  const watcher = await watchDeletions([nthNode.name, kubectlNode.name])
+  const watcher = await watchDeletions([nthNode.name, kubectlNode.name, pluginNode.name])
 
   log(`draining with nth (${nthNode.name})`)
   const nthStarted = Date.now()
@@ -152,8 +171,15 @@ try {
   const kubectlStarted = Date.now()
   const kubectl = await kubectlDrain(kubectlNode.name)
   const kubectlEnded = Date.now()
+
+  log(`draining with kubectl nth-drain (${pluginNode.name})`)
+  const pluginStarted = Date.now()
+  const plugin = await pluginDrain(pluginNode.name)
+  const pluginEnded = Date.now()
   watcher.abort()
   if (kubectl.code !== 0) throw new Error(`kubectl drain exited ${kubectl.code}`)
+  if (plugin.code !== 0) throw new Error(`kubectl nth-drain exited ${plugin.code}`)
+  const pluginWall = pluginEnded - pluginStarted
 
   const nthWall = nthEnded - nthStarted
   const kubectlWall = kubectlEnded - kubectlStarted
@@ -172,12 +198,18 @@ try {
   log(
     `kubectl drain: ${seconds(kubectlWall)} wall, returned ${seconds(kubectlTail)} after the last pod was gone, ${(kubectl.requests / 110).toFixed(2)} API requests/pod`
   )
+  log(`kubectl nth-drain: ${seconds(pluginWall)} wall, the process included (start, kubeconfig, exit)`)
   log(
     `drain nth vs kubectl ratio: ${(nthWall / kubectlWall).toFixed(2)} (target ≤ 0.50); nth returned ${seconds(nthTail)} after its last termination (target ≤ 1.0 s)`
   )
+  log(
+    `drain kubectl nth-drain vs kubectl drain ratio: ${(pluginWall / kubectlWall).toFixed(2)} (target ≤ 0.50)`
+  )
   await Fixtures.deleteNamespace(clients, namespaceNth)
   await Fixtures.deleteNamespace(clients, namespaceKubectl)
-  for (const node of [nthNode, kubectlNode, ...spares]) await Fixtures.deleteNode(clients, node.name)
+  await Fixtures.deleteNamespace(clients, namespacePlugin)
+  for (const node of [nthNode, kubectlNode, pluginNode, ...spares])
+    await Fixtures.deleteNode(clients, node.name)
 } finally {
   await release()
 }
