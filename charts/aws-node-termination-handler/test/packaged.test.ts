@@ -55,7 +55,9 @@ describe("the packaged chart", () => {
   it("installs from the .tgz on the test bed (queue mode: its pod Ready), and uninstalls without leftovers", async () => {
     const namespace = await Fixtures.createNamespace(clients, "chart-pkg")
     // A node of its own for the pod: other test files' nodes come and go.
-    const node = await Fixtures.registerNode(clients, { labels: { "testbed.nth.dev/chart-package": namespace } })
+    const node = await Fixtures.registerNode(clients, {
+      labels: { "testbed.nth.dev/chart-package": namespace }
+    })
     const helm = (args: ReadonlyArray<string>) => run(tools().helm, ["--kubeconfig", env.KUBECONFIG, ...args])
     try {
       const installed = await helm([
