@@ -18,8 +18,11 @@ const errorText = (error: unknown): string =>
 
 export interface RecoverOptions {
   readonly nodeName: string
-  /** Seconds since boot; `undefined` (unknown) never uncordons. */
-  readonly uptimeSeconds: number | undefined
+  /**
+   * Seconds since boot, read at each try (a try in the background may come minutes after the start, and an uptime
+   * read then would take a node that has not rebooted yet for one that has); `undefined` (unknown) never uncordons.
+   */
+  readonly uptimeSeconds: () => number | undefined
   /** `ENABLE_SCHEDULED_EVENT_DRAINING`: the uncordon after reboot belongs to it, as in the Go handler. */
   readonly enableScheduledEventDraining: boolean
   readonly dryRun: boolean
@@ -31,14 +34,15 @@ const recoverOnce = (options: RecoverOptions) =>
     const taints = yield* TaintManager.TaintManager
     const { nodeName } = options
     if (options.enableScheduledEventDraining && !options.dryRun) {
-      if (options.uptimeSeconds === undefined) {
+      const uptimeSeconds = options.uptimeSeconds()
+      if (uptimeSeconds === undefined) {
         yield* Effect.logWarning(
           "the node's uptime is unknown (UPTIME_FROM_FILE or /proc/uptime unreadable): not checking for a reboot, so no uncordon after reboot"
         )
       } else {
         const { result } = yield* taints.uncordonAfterReboot({
           nodeName,
-          uptimeSeconds: options.uptimeSeconds
+          uptimeSeconds
         })
         if (result._tag !== "NotMarked") {
           // Whether or not the node rebooted, the scheduled event it was marked for is dealt with: if IMDS still

@@ -63,7 +63,7 @@ const main = Effect.gen(function* () {
     const polling = Effect.gen(function* () {
       const recovery = {
         nodeName,
-        uptimeSeconds: Uptime.read(settings.uptimeFromFile),
+        uptimeSeconds: () => Uptime.read(settings.uptimeFromFile),
         enableScheduledEventDraining: settings.enableScheduledEventDraining,
         dryRun: settings.dryRun
       }

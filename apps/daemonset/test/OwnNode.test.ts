@@ -65,7 +65,12 @@ const setUp = (
 const recover = (uptimeSeconds: number | undefined) =>
   Effect.gen(function* () {
     const fiber = yield* Effect.forkChild(
-      OwnNode.recover({ nodeName, uptimeSeconds, enableScheduledEventDraining: true, dryRun: false })
+      OwnNode.recover({
+        nodeName,
+        uptimeSeconds: () => uptimeSeconds,
+        enableScheduledEventDraining: true,
+        dryRun: false
+      })
     )
     for (let second = 0; second < 10; second++) yield* TestClock.adjust("1 second")
     yield* Fiber.join(fiber)
@@ -120,4 +125,45 @@ describe("monitor failures", () => {
       expect(metrics.render()).toContain('events_error_total{event_error_where="SPOT_ITN_MONITOR"} 2')
     }).pipe(Effect.provide(layer))
   })
+})
+
+describe("start-up recovery in the background", () => {
+  it.effect(
+    "reads the uptime again at each try: a node that has not rebooted is not taken for one that has",
+    () => {
+      const uptimes: Array<number> = []
+      let tries = 0
+      let uptime = 100
+      const { layer } = setUp({
+        uncordonAfterReboot: (options: never) =>
+          Effect.suspend(() => {
+            tries += 1
+            uptimes.push((options as { uptimeSeconds: number }).uptimeSeconds)
+            return tries < 3
+              ? Effect.fail(notFound())
+              : Effect.succeed({ result: { _tag: "NotRebooted", eventId: "instance-event-1" } })
+          })
+      })
+      return Effect.gen(function* () {
+        const fiber = yield* Effect.forkChild(
+          OwnNode.recoverInBackground(
+            {
+              nodeName,
+              uptimeSeconds: () => {
+                uptime += 60
+                return uptime
+              },
+              enableScheduledEventDraining: true,
+              dryRun: false
+            },
+            () => {}
+          )
+        )
+        for (let second = 0; second < 30; second++) yield* TestClock.adjust("1 second")
+        yield* Fiber.join(fiber)
+        expect(tries).toBe(3)
+        expect(uptimes).toEqual([160, 220, 280])
+      }).pipe(Effect.provide(layer))
+    }
+  )
 })

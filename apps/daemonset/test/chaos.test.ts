@@ -121,13 +121,11 @@ describe("chaos (IMDS mode)", () => {
 
     // IMDS faults on a rotating third of the nodes: each kind for a few requests.
     const imdsModes = ["unavailable", "throttle", "error", "garbage", "drop", "delay"] as const
-    const imdsFaults = new Map<string, number>()
     const faultImds = (async () => {
       for (let round = 0; round < Math.max(6, nodeCount); round++) {
         const mode = imdsModes[round % imdsModes.length]!
         const i = Math.floor(Math.random() * nodeCount)
         emulators[i]!.injectFault({ mode, count: 3, ...(mode === "delay" ? { delayMs: 1500 } : {}) })
-        imdsFaults.set(mode, (imdsFaults.get(mode) ?? 0) + 1)
         await sleep(700)
       }
     })()
@@ -160,6 +158,11 @@ describe("chaos (IMDS mode)", () => {
     // third one a SIGTERM stop instead.
     let killed = 0
     let stopped = 0
+    // A full outage of the API server (connections refused), in the thick of it.
+    const outage = (async () => {
+      await sleep(2000)
+      await api.outage(2000)
+    })()
     const chaos = (async () => {
       for (let k = 0; k < kills; k++) {
         await sleep(500 + Math.random() * 2500)
@@ -178,7 +181,7 @@ describe("chaos (IMDS mode)", () => {
         start(i)
       }
     })()
-    await Promise.all([interrupt, chaos, faultImds])
+    await Promise.all([interrupt, chaos, faultImds, outage])
 
     const drainedAt = new Map<string, number>()
     await Fixtures.waitFor(
@@ -218,7 +221,11 @@ describe("chaos (IMDS mode)", () => {
     for (const entry of api.log)
       if (entry.action !== "forwarded")
         faults.set(`api ${entry.action}`, (faults.get(`api ${entry.action}`) ?? 0) + 1)
-    for (const [mode, n] of imdsFaults) faults.set(`imds ${mode}`, n * 3)
+    // The faults the emulators served (the requests they answered with one), not the ones asked for.
+    for (const imds of emulators)
+      for (const request of imds.requests())
+        if (request.fault !== undefined)
+          faults.set(`imds ${request.fault}`, (faults.get(`imds ${request.fault}`) ?? 0) + 1)
     const lost = nodes.length - drainedAt.size
     const slowest = Math.max(
       ...nodes.map((node) => (drainedAt.get(node.name) ?? 0) - (noticedAt.get(node.name) ?? 0))

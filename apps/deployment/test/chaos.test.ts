@@ -193,6 +193,13 @@ describe("chaos (queue mode)", () => {
     // Deployment would); every third one a SIGTERM stop instead.
     let killed = 0
     let stopped = 0
+    // Full outages (connections refused), one of each side, in the thick of it.
+    const outages = (async () => {
+      await sleep(2500)
+      await api.outage(2000)
+      await sleep(1500)
+      await aws.outage(2000)
+    })()
     const chaos = (async () => {
       for (let k = 0; k < kills; k++) {
         await sleep(1000 + Math.random() * 3000)
@@ -211,7 +218,7 @@ describe("chaos (queue mode)", () => {
         start(name)
       }
     })()
-    await Promise.all([interrupt, chaos])
+    await Promise.all([interrupt, chaos, outages])
 
     // Every node drained and cordoned, each before its deadline.
     const drainedAt = new Map<string, number>()

@@ -73,6 +73,12 @@ describe("nth-deployment with its dependencies failing", () => {
     expect(down.status).toBe(503)
     expect(down.body.dependencies.kubernetes?.ready).toBe(false)
     expect((await fetch(`http://127.0.0.1:${probesPort}/healthz`)).status).toBe(200)
+    // Not ready while SQS answers errors, naming the failed receive.
+    const sqsDown = await Fixtures.waitFor("SQS's errors in the readiness answer", async () => {
+      const answer = await Programs.readiness(probesPort)
+      return answer.body.dependencies.sqs?.reason?.includes("ReceiveMessage") ? answer : undefined
+    })
+    expect(sqsDown.status).toBe(503)
     await outage
     await Fixtures.waitFor("the injected receive errors", async () =>
       aws.log.filter((entry) => entry.operation === "ReceiveMessage" && entry.action === "error").length >= 6

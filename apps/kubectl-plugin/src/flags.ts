@@ -166,6 +166,12 @@ export const parse = (argv: ReadonlyArray<string>, now = Date.now()): Flags => {
   if (dry === "unchanged") {
     warnings.push("--dry-run is deprecated and can be replaced with --dry-run=client.")
     dryRun = "client"
+  } else if (dry === "true" || dry === "false") {
+    const replacement = dry === "true" ? "client" : "none"
+    warnings.push(
+      `--dry-run=${dry} is deprecated (boolean value) and can be replaced with --dry-run=${replacement}.`
+    )
+    dryRun = replacement
   } else if (dry === "none" || dry === "client" || dry === "server") dryRun = dry
   else throw new UsageError(`Invalid dry-run value (${dry}). Must be "none", "server", or "client".`, "usage")
 
@@ -179,10 +185,22 @@ export const parse = (argv: ReadonlyArray<string>, now = Date.now()): Flags => {
   let deadline: Date | undefined
   if (values.deadline !== undefined) {
     const text = values.deadline
+    // A duration with its unit (2m, 90s), or an RFC 3339 time: a bare number is neither (Date would read "5" as
+    // the year 2001, a deadline long past that would evict every pod at once with a 1 s grace).
     const seconds = parseGoDuration(text)
-    const at = seconds !== undefined ? new Date(now + seconds * 1000) : new Date(text)
+    const at =
+      seconds !== undefined && text !== "0"
+        ? new Date(now + seconds * 1000)
+        : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(text)
+          ? new Date(text)
+          : new Date(Number.NaN)
     if (Number.isNaN(at.getTime()))
-      throw invalid("deadline", text, "neither a duration (2m) nor a time (2026-12-04T10:02:00Z)")
+      throw invalid(
+        "deadline",
+        text,
+        "neither a duration with its unit (2m) nor a time (2026-12-04T10:02:00Z)"
+      )
+    if (at.getTime() <= now) throw invalid("deadline", text, "the deadline has passed")
     deadline = at
   }
 

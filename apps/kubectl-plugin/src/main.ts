@@ -1,7 +1,8 @@
 /**
- * `kubectl nth-drain`: kubectl drain's command on @nth/drainer. Nodes one after another, as kubectl: cordon,
- * drain, and kubectl's lines on stdout (`node/x cordoned`, `evicting pod ns/p`, `pod/p evicted`, `node/x drained`)
- * and stderr (warnings, refusals); exit 1 when any node was not drained. `-o table|json` adds the per-pod report.
+ * `kubectl nth-drain`: kubectl drain's command on @nth/drainer. As kubectl: the nodes read (one missing fails the
+ * command), all of them cordoned, then each drained in turn, with kubectl's lines on stdout (`node/x cordoned`,
+ * `evicting pod ns/p`, `pod/p evicted`, `node/x drained`) and stderr (warnings, refusals); exit 1 when any node
+ * was not drained. `-o table|json` adds the per-pod report.
  */
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node"
 import { Drainer, type DrainReport as Report } from "@nth/drainer"
@@ -59,15 +60,30 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     return 1
   }
 
-  let nodes = flags.nodes
-  if (flags.selector !== undefined) {
-    try {
-      const list = await kubeConfig.makeApiClient(CoreV1Api).listNode({ labelSelector: flags.selector })
-      nodes = list.items.map((node) => node.metadata?.name ?? "").filter((name) => name !== "")
-    } catch (error) {
-      process.stderr.write(`${Output.apiError(error, "nodes")}\n`)
-      return 1
-    }
+  const core = kubeConfig.makeApiClient(CoreV1Api)
+  // The nodes first, as kubectl's resource builder reads them: one that does not exist fails the command.
+  let nodes: Array<{ readonly name: string; readonly unschedulable: boolean }>
+  try {
+    nodes =
+      flags.selector !== undefined
+        ? (await core.listNode({ labelSelector: flags.selector })).items.map((node) => ({
+            name: node.metadata?.name ?? "",
+            unschedulable: node.spec?.unschedulable === true
+          }))
+        : await Promise.all(
+            flags.nodes.map(async (name) => {
+              try {
+                return { name, unschedulable: (await core.readNode({ name })).spec?.unschedulable === true }
+              } catch (error) {
+                throw Object.assign(new Error(Output.apiError(error, "nodes", name)), { printed: true })
+              }
+            })
+          )
+  } catch (error) {
+    process.stderr.write(
+      `${(error as { printed?: boolean }).printed ? errorText(error) : Output.apiError(error, "nodes")}\n`
+    )
+    return 1
   }
 
   const out = Output.writer(flags)
@@ -79,20 +95,23 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   const pending: Array<{ readonly node: string; readonly errors: ReadonlyArray<string> }> = []
   const reports: Array<Report.DrainReport> = []
   try {
+    // Every node cordoned before any is drained, as kubectl: pods evicted from one do not land on the next. A
+    // cordon that fails ends the command. A client dry run sends nothing; a server dry run sends it with dryRun=All.
     for (const node of nodes) {
-      if (stop.signal.aborted) break
-      // Cordon first, as kubectl: a client dry run sends nothing, a server dry run sends it with dryRun=All.
       try {
         const changed =
           flags.dryRun === "client"
-            ? true
-            : (await drainer.cordon(node, { dryRun: flags.dryRun === "server", signal: stop.signal })).changed
-        out.line(`node/${node} ${changed ? "cordoned" : "already cordoned"}${out.dry}`)
+            ? !node.unschedulable
+            : (await drainer.cordon(node.name, { dryRun: flags.dryRun === "server", signal: stop.signal }))
+                .changed
+        out.line(`node/${node.name} ${changed ? "cordoned" : "already cordoned"}${out.dry}`)
       } catch (error) {
-        out.error(Output.apiError(error, "nodes", node))
-        pending.push({ node, errors: [] })
-        continue
+        out.error(Output.apiError(error, "nodes", node.name))
+        return 1
       }
+    }
+    for (const { name: node } of nodes) {
+      if (stop.signal.aborted) break
       try {
         const report = await drainer.drain(node, {
           cordon: false,
@@ -114,6 +133,7 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
         reports.push(report)
         out.line(`node/${node} drained${out.dry}`)
       } catch (error) {
+        if (stop.signal.aborted) break
         const failure = Output.failure(node, error)
         if (failure.report !== undefined) reports.push(failure.report)
         out.error(
@@ -127,6 +147,8 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     process.off("SIGTERM", onSignal)
     await drainer.close()
   }
+  // Interrupted (Ctrl-C): 130, as a shell reports a command stopped by SIGINT.
+  if (stop.signal.aborted) return 130
   out.report(reports)
   if (pending.length > 0) {
     const withErrors = pending.filter((p) => p.errors.length > 0)
@@ -137,7 +159,7 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     }
     return 1
   }
-  return stop.signal.aborted ? 130 : 0
+  return 0
 }
 
 main(process.argv.slice(2)).then(

@@ -4,6 +4,7 @@
  * and the per-pod report as a table or JSON.
  */
 import type { DrainReport as Report } from "@nth/drainer"
+import { KubeError } from "@nth/kube"
 import type { Flags } from "./flags.ts"
 
 type DrainReport = Report.DrainReport
@@ -43,12 +44,12 @@ const errorText = (error: unknown): string =>
 
 /** An API failure as kubectl prints one: `Error from server (NotFound): nodes "x" not found`. */
 export const apiError = (error: unknown, resource: string, name?: string): string => {
-  const e = error as { _tag?: string; reason?: string; status?: number }
-  if (e?._tag === "KubeError" && e.reason === "NotFound" && name !== undefined)
+  // client-node's own errors (a read, a list) and the drainer's KubeError, read the same way.
+  const e = KubeError.fromUnknown(`read ${resource}`, error)
+  if (e.reason === "NotFound" && name !== undefined)
     return `Error from server (NotFound): ${resource} "${name}" not found`
-  if (e?._tag === "KubeError" && e.reason === "Forbidden")
-    return `Error from server (Forbidden): ${errorText(error)}`
-  return `error: ${errorText(error)}`
+  if (e.reason === "Forbidden") return `Error from server (Forbidden): ${e.message}`
+  return `error: ${e.message}`
 }
 
 /** Why a node was not drained: kubectl's one-line summary, the lines it lists at the end, and the report. */

@@ -73,6 +73,12 @@ const fixtureNode = async () => {
   return { node: node.name, namespace }
 }
 
+/** The fixture's own pods still on its node (other tests' replacements may land on any schedulable node). */
+const podsOf = async (fixture: { node: string; namespace: string }) =>
+  (await Fixtures.livePodsOn(bed.clients, fixture.node)).filter(
+    (p) => p.metadata?.namespace === fixture.namespace
+  )
+
 /** A pod's kind from its name (`web-5d8c…-x2x` → web), so that two nodes' outputs compare. */
 const role = (pod: string) => /^(web|cache|ds)-/.exec(pod)?.[1] ?? pod
 
@@ -135,9 +141,9 @@ describe("kubectl nth-drain beside kubectl drain, on identical nodes", () => {
       expect(summary(n, ours)).toEqual(summary(k, theirs))
       expect(normalised(n.stdout, ours).split("\n")[0]).toEqual(normalised(k.stdout, theirs).split("\n")[0])
       // What is left on each node matches too.
-      const left = async (node: string) =>
-        (await Fixtures.livePodsOn(bed.clients, node)).map((p) => role(p.metadata?.name ?? "")).sort()
-      expect(await left(ours.node)).toEqual(await left(theirs.node))
+      const left = async (fixture: typeof ours) =>
+        (await podsOf(fixture)).map((p) => role(p.metadata?.name ?? "")).sort()
+      expect(await left(ours)).toEqual(await left(theirs))
     },
     120_000
   )
@@ -190,7 +196,7 @@ describe("kubectl nth-drain", () => {
         .split("\n")
         .filter((l) => l.startsWith("node/"))
     )
-    expect((await Fixtures.livePodsOn(bed.clients, ours.node)).length).toBe(5)
+    expect((await podsOf(ours)).length).toBe(5)
     expect((await bed.clients.core.readNode({ name: ours.node })).spec?.unschedulable).toBeFalsy()
   }, 120_000)
 
@@ -290,5 +296,61 @@ describe("the krew artifacts", () => {
     })
     expect(viaKubectl.code).toBe(0)
     expect(viaKubectl.stdout).toContain("kubectl nth-drain NODE [options]")
+  })
+})
+
+describe("kubectl nth-drain's own behaviour", () => {
+  it("shows the wait on a disruption budget once, and drains before a --deadline", async () => {
+    // Both pods on the node (the spare cordoned meanwhile), their replacements only on the spare.
+    const node = await bed.registerNode()
+    const spare = await bed.registerNode({ unschedulable: true })
+    const namespace = bed.namespace()
+    const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+      name: Fixtures.uniqueName("budget"),
+      replicas: 2,
+      onlyNodes: [node.name, spare.name],
+      budget: { maxUnavailable: 1 },
+      terminationGracePeriodSeconds: 1
+    })
+    await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 2)
+    // The budget's status counted both pods: one eviction allowed, the second refused until a replacement is Ready.
+    await Fixtures.waitForBudget(
+      bed.clients,
+      namespace,
+      labels.app!,
+      (status) => status.disruptionsAllowed === 1
+    )
+    await Fixtures.setUnschedulable(bed.clients, spare.name, false)
+    const ran = await nthDrain([node.name, "--deadline=2m", "-o", "table"])
+    expect(ran.code, ran.stderr).toBe(0)
+    const waits = ran.stderr.split("\n").filter((line) => line.startsWith("waiting for"))
+    expect(waits, ran.stderr).toHaveLength(1)
+    expect(ran.stdout.match(/^pod\/\S+ evicted$/gm)).toHaveLength(2)
+    expect((await Fixtures.livePodsOn(bed.clients, node.name)).length).toBe(0)
+  }, 120_000)
+
+  it("with --dry-run=client, reads the node and changes nothing; a node already cordoned says so", async () => {
+    const fixture = await fixtureNode()
+    const flags = ["--ignore-daemonsets", "--delete-emptydir-data", "--force", "--dry-run=client"]
+    const ran = await nthDrain([fixture.node, ...flags])
+    expect(ran.code, ran.stderr).toBe(0)
+    expect(ran.stdout.split("\n")[0]).toBe(`node/${fixture.node} cordoned (dry run)`)
+    expect(ran.stdout).toContain(`node/${fixture.node} drained (dry run)`)
+    expect((await podsOf(fixture)).length).toBe(5)
+    expect((await bed.clients.core.readNode({ name: fixture.node })).spec?.unschedulable).toBeFalsy()
+    const [k, n] = await Promise.all([
+      kubectl(["no-such-node", "--dry-run=client"]),
+      nthDrain(["no-such-node", "--dry-run=client"])
+    ])
+    expect(n.code).toBe(k.code)
+    expect(n.stderr.trim()).toBe(k.stderr.trim())
+  }, 120_000)
+
+  it("refuses a --deadline without a unit or already past", async () => {
+    for (const deadline of ["5", "-5m", "2020-01-01T00:00:00Z"]) {
+      const ran = await nthDrain(["a-node", `--deadline=${deadline}`])
+      expect(ran.code, deadline).toBe(1)
+      expect(ran.stderr, deadline).toContain(`invalid argument "${deadline}" for "--deadline" flag`)
+    }
   })
 })

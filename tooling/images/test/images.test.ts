@@ -122,6 +122,11 @@ describe.skipIf(!isRoot)("nth's images (built without a Docker engine)", () => {
       chmodSync(join(rootfs, "etc/nth/kubeconfig"), 0o644)
     })
 
+    it("runs the Node it was built with", () => {
+      const version = execFileSync(which("chroot"), [rootfs, "/nodejs/bin/node", "--version"], { env: {} })
+      expect(version.toString("utf8").trim()).toBe(`v${process.versions.node}`)
+    })
+
     it("answers --help in each mode, read-only, as its user", async () => {
       const imds = await inImage(rootfs, ["--help"], {})
       expect(imds.code, imds.output).toBe(0)

@@ -142,8 +142,13 @@ export interface RunOptions {
   readonly env?: Record<string, string>
   /** Output that says it worked. */
   readonly expect: RegExp
-  /** A program that runs until stopped: SIGTERM once `expect` is seen, and it must then exit 0. */
+  /**
+   * A program that runs until stopped: SIGTERM once `expect` is seen (after `whileRunning`, if given). A plain Node
+   * program ends by the signal; one that handles it (`stopsWithExitCode`) must exit with that code.
+   */
   readonly untilStopped?: boolean
+  readonly whileRunning?: () => Promise<void>
+  readonly stopsWithExitCode?: number
   readonly timeoutMs?: number
 }
 
@@ -165,11 +170,17 @@ export const runExample = (consumer: Consumer, file: string, options: RunOptions
     })
     let output = ""
     let seen = false
+    let checked: unknown
     const onData = (chunk: Buffer) => {
       output += chunk.toString("utf8")
       if (!seen && options.expect.test(output)) {
         seen = true
-        if (options.untilStopped) child.kill("SIGTERM")
+        if (options.untilStopped)
+          void (options.whileRunning?.() ?? Promise.resolve())
+            .catch((error: unknown) => {
+              checked = error
+            })
+            .finally(() => child.kill("SIGTERM"))
       }
     }
     child.stdout.on("data", onData)
@@ -178,7 +189,11 @@ export const runExample = (consumer: Consumer, file: string, options: RunOptions
     child.on("exit", (code, signal) => {
       clearTimeout(timer)
       // A plain Node program stopped by SIGTERM ends by the signal (no handler of its own): that is a clean stop.
-      const stopped = code === 0 || (options.untilStopped === true && signal === "SIGTERM")
-      resolve({ ok: seen && stopped, code, output, ms: Date.now() - started })
+      const stopped =
+        options.stopsWithExitCode !== undefined
+          ? code === options.stopsWithExitCode
+          : code === 0 || (options.untilStopped === true && signal === "SIGTERM")
+      if (checked !== undefined) output += `\nwhile running: ${String(checked)}`
+      resolve({ ok: seen && stopped && checked === undefined, code, output, ms: Date.now() - started })
     })
   })

@@ -112,9 +112,19 @@ describe("the README examples in a TypeScript project of their own", () => {
     }
   })
 
-  it("@nth/runtime tick.ts: ticks, answers its probes, and stops cleanly on SIGTERM", async () => {
+  it("@nth/runtime tick.ts: ticks, answers its probes (ready after the first tick), and exits 0 on SIGTERM", async () => {
     const port = await Programs.freePort()
-    await run("tick.ts", { env: { PORT: String(port) }, expect: /tick 1 done/, untilStopped: true })
+    const probe = async (path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).status
+    await run("tick.ts", {
+      env: { PORT: String(port) },
+      expect: /tick 1 done/,
+      untilStopped: true,
+      stopsWithExitCode: 0,
+      whileRunning: async () => {
+        expect(await probe("/healthz")).toBe(200)
+        expect(await probe("/readyz")).toBe(200)
+      }
+    })
   })
 
   it("@nth/kube cordon.ts, on a test bed node", async () => {
