@@ -17,7 +17,7 @@ import { writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ImdsMock } from "@nth/imds-mock"
-import { ApiFaults, Fixtures, Programs, useTestBed } from "@nth/testbed"
+import { ApiFaults, Chaos, Fixtures, Programs, useTestBed } from "@nth/testbed"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 
 const bed = useTestBed()
@@ -33,7 +33,6 @@ beforeAll(async () => {
 afterAll(() => api.close())
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const pick = <A>(items: ReadonlyArray<A>): A => items[Math.floor(Math.random() * items.length)] as A
 
 const uptimeFile = () => {
   const file = join(tmpdir(), `nth-uptime-${Math.random().toString(16).slice(2)}`)
@@ -73,33 +72,7 @@ describe("chaos (IMDS mode)", () => {
     )
 
     // API server faults, spread over the run.
-    api.inject({
-      method: "POST",
-      path: /\/eviction$/,
-      fault: { _tag: "status", status: 429, retryAfterSeconds: 1 },
-      times: nodeCount
-    })
-    api.inject({ method: "POST", path: /\/eviction$/, fault: { _tag: "status", status: 503 }, times: 2 })
-    api.inject({ method: "POST", path: /\/eviction$/, fault: { _tag: "reset" }, times: 2 })
-    api.inject({
-      method: "PATCH",
-      path: /^\/api\/v1\/nodes\//,
-      fault: { _tag: "status", status: 409, reason: "Conflict" },
-      times: 2
-    })
-    api.inject({
-      method: "PATCH",
-      path: /^\/api\/v1\/nodes\//,
-      fault: { _tag: "status", status: 500 },
-      times: 2
-    })
-    api.inject({
-      method: "GET",
-      path: /^\/api\/v1\/pods\?.*watch=true/,
-      fault: { _tag: "cutWatch", afterMs: 1500 },
-      times: 4
-    })
-    api.inject({ method: "GET", fault: { _tag: "delay", ms: 300 }, times: 10 })
+    Chaos.injectApiFaults(api, { throttledEvictions: nodeCount })
 
     const programs = new Map<number, Programs.Program>()
     const start = (i: number) => {
@@ -154,34 +127,19 @@ describe("chaos (IMDS mode)", () => {
       }
     })()
 
-    // The kills: a random node's program, at a random moment, restarted a second later on the same node; every
-    // third one a SIGTERM stop instead.
-    let killed = 0
-    let stopped = 0
     // A full outage of the API server (connections refused), in the thick of it.
     const outage = (async () => {
       await sleep(2000)
       await api.outage(2000)
     })()
-    const chaos = (async () => {
-      for (let k = 0; k < kills; k++) {
-        await sleep(500 + Math.random() * 2500)
-        const i = pick([...programs.keys()])
-        const app = programs.get(i)
-        if (app === undefined) continue
-        if (k % 3 === 2) {
-          await app.stop("SIGTERM")
-          stopped += 1
-        } else {
-          app.process.kill("SIGKILL")
-          await app.exited
-          killed += 1
-        }
-        await sleep(1000)
-        start(i)
-      }
-    })()
-    await Promise.all([interrupt, chaos, faultImds, outage])
+    // The kills: a random node's program, restarted a second later on the same node.
+    const chaos = Chaos.killAtRandom({
+      programs,
+      restart: start,
+      kills,
+      pause: { minMs: 500, spreadMs: 2500 }
+    })
+    const [, { killed, stopped }] = await Promise.all([interrupt, chaos, faultImds, outage])
 
     const drainedAt = new Map<string, number>()
     await Fixtures.waitFor(
@@ -217,15 +175,11 @@ describe("chaos (IMDS mode)", () => {
     for (const app of programs.values()) expect(app.process.exitCode).toBeNull()
     for (const app of programs.values()) expect([0, null]).toContain(await app.stop())
 
-    const faults = new Map<string, number>()
-    for (const entry of api.log)
-      if (entry.action !== "forwarded")
-        faults.set(`api ${entry.action}`, (faults.get(`api ${entry.action}`) ?? 0) + 1)
     // The faults the emulators served (the requests they answered with one), not the ones asked for.
-    for (const imds of emulators)
-      for (const request of imds.requests())
-        if (request.fault !== undefined)
-          faults.set(`imds ${request.fault}`, (faults.get(`imds ${request.fault}`) ?? 0) + 1)
+    const faults = Chaos.faultCounts({
+      api: api.log,
+      imds: emulators.flatMap((imds) => imds.requests().map((r) => ({ action: r.fault ?? "forwarded" })))
+    })
     const lost = nodes.length - drainedAt.size
     const slowest = Math.max(
       ...nodes.map((node) => (drainedAt.get(node.name) ?? 0) - (noticedAt.get(node.name) ?? 0))
@@ -234,7 +188,7 @@ describe("chaos (IMDS mode)", () => {
       [
         `chaos (IMDS mode): ${nodes.length} interruptions (${spotNotices} Spot notices, ${scheduledEvents} scheduled reboots),`,
         `${killed} SIGKILLs and ${stopped} SIGTERMs of ${nodes.length} programs;`,
-        `faults injected: ${[...faults].map(([kind, n]) => `${kind} ${n}`).join(", ")};`,
+        `faults injected: ${Chaos.describeCounts(faults)};`,
         `drains in time ${nodes.length - late.length}/${nodes.length} (slowest ${(slowest / 1000).toFixed(1)} s),`,
         `events lost ${lost}, duplicate evictions ${duplicates.length}, pods evicted ${counts.size}/${podsBefore.size}`
       ].join(" ")

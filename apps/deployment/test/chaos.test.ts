@@ -18,7 +18,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
-import { ApiFaults, AwsEvents, AwsFaults, Fixtures, Programs, useTestBed } from "@nth/testbed"
+import { ApiFaults, AwsEvents, AwsFaults, Chaos, Fixtures, Programs, useTestBed } from "@nth/testbed"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 
 const bed = useTestBed()
@@ -40,7 +40,6 @@ afterAll(async () => {
 })
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const pick = <A>(items: ReadonlyArray<A>): A => items[Math.floor(Math.random() * items.length)] as A
 
 describe("chaos (queue mode)", () => {
   it(`${interruptions} interruptions, ${kills} kills, faults of every kind: nothing lost, nothing done twice`, async () => {
@@ -80,39 +79,7 @@ describe("chaos (queue mode)", () => {
     bed.defer(() => Fixtures.deleteEventQueue(bed.clients, queue))
 
     // Faults of every kind, on both sides, spread over the run.
-    api.inject({
-      method: "POST",
-      path: /\/eviction$/,
-      fault: { _tag: "status", status: 429, retryAfterSeconds: 1 },
-      times: Math.ceil(interruptions / 2)
-    })
-    api.inject({ method: "POST", path: /\/eviction$/, fault: { _tag: "status", status: 503 }, times: 2 })
-    api.inject({ method: "POST", path: /\/eviction$/, fault: { _tag: "reset" }, times: 2 })
-    api.inject({
-      method: "PATCH",
-      path: /^\/api\/v1\/nodes\//,
-      fault: { _tag: "status", status: 409, reason: "Conflict" },
-      times: 2
-    })
-    api.inject({
-      method: "PATCH",
-      path: /^\/api\/v1\/nodes\//,
-      fault: { _tag: "status", status: 500 },
-      times: 2
-    })
-    api.inject({
-      method: "GET",
-      path: /^\/api\/v1\/pods\?.*watch=true/,
-      fault: { _tag: "cutWatch", afterMs: 1500 },
-      times: 4
-    })
-    api.inject({
-      method: "GET",
-      path: /^\/api\/v1\/nodes\?.*watch=true/,
-      fault: { _tag: "cutWatch", afterMs: 2000 },
-      times: 2
-    })
-    api.inject({ method: "GET", fault: { _tag: "delay", ms: 300 }, times: 10 })
+    Chaos.injectApiFaults(api, { throttledEvictions: Math.ceil(interruptions / 2), cutNodeWatches: 2 })
     aws.inject({
       operation: "ReceiveMessage",
       fault: { _tag: "error", status: 400, code: "ThrottlingException" },
@@ -189,10 +156,6 @@ describe("chaos (queue mode)", () => {
       }
     })()
 
-    // The kills: a random replica, at a random moment, restarted a second later under its own name (as its
-    // Deployment would); every third one a SIGTERM stop instead.
-    let killed = 0
-    let stopped = 0
     // Full outages (connections refused), one of each side, in the thick of it.
     const outages = (async () => {
       await sleep(2500)
@@ -200,25 +163,14 @@ describe("chaos (queue mode)", () => {
       await sleep(1500)
       await aws.outage(2000)
     })()
-    const chaos = (async () => {
-      for (let k = 0; k < kills; k++) {
-        await sleep(1000 + Math.random() * 3000)
-        const name = pick([...replicas.keys()])
-        const app = replicas.get(name)
-        if (app === undefined) continue
-        if (k % 3 === 2) {
-          await app.stop("SIGTERM")
-          stopped += 1
-        } else {
-          app.process.kill("SIGKILL")
-          await app.exited
-          killed += 1
-        }
-        await sleep(1000)
-        start(name)
-      }
-    })()
-    await Promise.all([interrupt, chaos, outages])
+    // The kills: a random replica, restarted a second later under its own name (as its Deployment would).
+    const chaos = Chaos.killAtRandom({
+      programs: replicas,
+      restart: start,
+      kills,
+      pause: { minMs: 1000, spreadMs: 3000 }
+    })
+    const [, { killed, stopped }] = await Promise.all([interrupt, chaos, outages])
 
     // Every node drained and cordoned, each before its deadline.
     const drainedAt = new Map<string, number>()
@@ -278,19 +230,13 @@ describe("chaos (queue mode)", () => {
     expect(undeleted).toEqual([])
     expect(deletedTwice).toEqual([])
 
-    const faults = new Map<string, number>()
-    for (const entry of api.log)
-      if (entry.action !== "forwarded")
-        faults.set(`api ${entry.action}`, (faults.get(`api ${entry.action}`) ?? 0) + 1)
-    for (const entry of aws.log)
-      if (entry.action !== "forwarded")
-        faults.set(`aws ${entry.action}`, (faults.get(`aws ${entry.action}`) ?? 0) + 1)
+    const faults = Chaos.faultCounts({ api: api.log, aws: aws.log })
     const lost = nodes.length - drainedAt.size
     console.log(
       [
         `chaos: ${nodes.length} interruptions (${actions.size} lifecycle hooks, ${nodes.length - actions.size} Spot warnings),`,
         `${killed} SIGKILLs and ${stopped} SIGTERMs of 2 replicas;`,
-        `faults injected: ${[...faults].map(([kind, n]) => `${kind} ${n}`).join(", ")};`,
+        `faults injected: ${Chaos.describeCounts(faults)};`,
         `drains in time ${nodes.length - late.length}/${nodes.length}, events lost ${lost},`,
         `duplicate evictions ${duplicates}, lifecycle actions completed once ${actions.size}/${actions.size},`,
         `SQS messages ${ledger.received.size} (${redelivered} received again after a kill or fault) deleted once ${ledger.received.size - undeleted.length - deletedTwice.length}/${ledger.received.size}`

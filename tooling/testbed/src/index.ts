@@ -4,6 +4,7 @@
 export * as ApiFaults from "./apiFaults.ts"
 export * as AwsEvents from "./awsEvents.ts"
 export * as AwsFaults from "./awsFaults.ts"
+export * as Chaos from "./chaos.ts"
 export * as ChartTools from "./chartTools.ts"
 export * as Fixtures from "./fixtures.ts"
 export * as Fleet from "./fleet.ts"
