@@ -320,8 +320,13 @@ describe("kubectl nth-drain's own behaviour", () => {
       labels.app!,
       (status) => status.disruptionsAllowed === 1
     )
-    await Fixtures.setUnschedulable(bed.clients, spare.name, false)
+    // The spare opens 3 s into the drain: until then the first pod's replacement cannot run, so the second
+    // eviction is refused for certain (a replacement Ready at once could otherwise beat it), then allowed.
+    const opening = new Promise((resolve) => setTimeout(resolve, 3000)).then(() =>
+      Fixtures.setUnschedulable(bed.clients, spare.name, false)
+    )
     const ran = await nthDrain([node.name, "--deadline=2m", "-o", "table"])
+    await opening
     expect(ran.code, ran.stderr).toBe(0)
     const waits = ran.stderr.split("\n").filter((line) => line.startsWith("waiting for"))
     expect(waits, ran.stderr).toHaveLength(1)
