@@ -3,9 +3,10 @@
  * reboot, and remembering the events the node's record says are done) and reporting failed IMDS polls. The queue
  * program handles other nodes and has neither.
  */
-import { Reason } from "@nth/events"
+import { NodeAction, Reason } from "@nth/events"
 import { Handler } from "@nth/handler"
 import { ImdsClient } from "@nth/imds-monitor"
+import { KubeClient } from "@nth/kube"
 import { TaintManager } from "@nth/taint-manager"
 import type { WebhookData } from "@nth/webhook"
 import { Effect, Schedule } from "effect"
@@ -55,6 +56,11 @@ const recoverOnce = (options: RecoverOptions) =>
           ).pipe(Effect.annotateLogs({ eventId: result.eventId }))
           if (result._tag === "Rebooted") {
             handler.metrics.actions.increment({ node_action: "uncordon", node_status: "success" })
+            yield* handler.reportCondition(nodeName, {
+              status: "False",
+              reason: "Uncordoned",
+              message: "Back from the scheduled reboot: nth's cordon, taints and labels removed"
+            })
             yield* handler.events.emit(
               nodeName,
               "Normal",
@@ -70,6 +76,8 @@ const recoverOnce = (options: RecoverOptions) =>
     const { record } = yield* taints.readRecord({ nodeName })
     if (record?.drain?.finishedAt !== undefined)
       for (const recorded of record.events) handler.store.ignore(recorded.id)
+    // A rebalance cordon the previous process was waiting to lift is lifted by this one.
+    yield* handler.resumeRebalanceLift(nodeName, record)
   })
 
 /**
@@ -113,6 +121,38 @@ export const recoverInBackground = (
     Effect.ignore, // the schedule never ends: no error comes out of the retry
     Effect.annotateLogs({ node: options.nodeName })
   )
+
+/**
+ * Whether to poll IMDS for rebalance recommendations: when a rebalance setting asks for them, or when this node's
+ * `nth.aws/rebalance-action` label asks for a cordon or a drain (the label overrides the settings for its node;
+ * labels come with the node group, so the node's labels at start are the ones that count). When the node cannot
+ * be read, recommendations are polled and the handler reads the label for each one.
+ */
+export const pollsRebalance = (options: {
+  readonly nodeName: string
+  readonly enableRebalanceMonitoring: boolean
+  readonly enableRebalanceDraining: boolean
+}): Effect.Effect<boolean, never, KubeClient.KubeClient> =>
+  Effect.gen(function* () {
+    if (options.enableRebalanceMonitoring || options.enableRebalanceDraining) return true
+    const kube = yield* KubeClient.KubeClient
+    const node = yield* kube
+      .call(`read node ${options.nodeName}`, (o) => kube.core.readNode({ name: options.nodeName }, o))
+      .pipe(Effect.timeout("5 seconds"), Effect.option)
+    if (node._tag === "None") {
+      yield* Effect.logInfo(
+        `the node could not be read for its ${NodeAction.rebalanceActionLabel} label: polling rebalance recommendations, the label is read when one comes`
+      )
+      return true
+    }
+    const asked = NodeAction.rebalanceChoiceOf(node.value.metadata?.labels)
+    if (asked._tag === "Unknown") {
+      yield* Effect.logWarning(
+        `the node's label ${NodeAction.rebalanceActionLabel}="${asked.value}" is not cordon, drain or ignore: the rebalance settings apply`
+      )
+    }
+    return asked._tag === "Choice" && asked.choice !== "ignore"
+  })
 
 /**
  * A failed poll of a monitor: counted (`events_error_total`), logged, and a `MonitorError` Event on this node

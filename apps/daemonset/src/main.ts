@@ -74,7 +74,12 @@ const main = Effect.gen(function* () {
             kubernetes.down(`the API server: ${message}`)
           ).pipe(Effect.andThen(Effect.sync(kubernetes.up)))
         )
-      yield* ImdsMonitor.all({ ...settings, instanceId: undefined }).pipe(
+      const rebalance = yield* OwnNode.pollsRebalance({ ...settings, nodeName })
+      yield* ImdsMonitor.all({
+        ...settings,
+        enableRebalanceMonitoring: rebalance,
+        instanceId: undefined
+      }).pipe(
         Stream.runForEach((signal) =>
           signal._tag === "PollFailed"
             ? OwnNode.reportMonitorFailure(nodeName, signal.monitor, signal.error)

@@ -10,7 +10,7 @@ import { Handler, Metrics, Notifications, Settings } from "@nth/handler"
 import { KubeClient } from "@nth/kube"
 import { InstanceInfo, Intake, NodeIndex } from "@nth/queue-monitor"
 import { Program, type Readiness, Runner } from "@nth/runtime"
-import { TaintManager } from "@nth/taint-manager"
+import { NodeRecord, TaintManager } from "@nth/taint-manager"
 import { Duration, Effect, Layer, Stream } from "effect"
 import * as Aws from "./Aws.ts"
 import * as Messages from "./Messages.ts"
@@ -40,7 +40,9 @@ const main = Effect.gen(function* () {
           (instance) => Messages.webhookInstance(instance, { ...settings, region: aws.region })
         )
       )
-      return Handler.layer({ ...options, notify }, metrics)
+      // A rebalance recommendation's node label is read from the index's copy of the node, not the API server.
+      const nodes = yield* NodeIndex.NodeIndex
+      return Handler.layer({ ...options, notify, knownNode: nodes.byName }, metrics)
     })
   )
   const services = handler.pipe(
@@ -77,6 +79,20 @@ const main = Effect.gen(function* () {
         ? { port: settings.prometheusServerPort, registry: metrics }
         : undefined
     })
+    // Rebalance cordons a replica was waiting to lift (before a restart) are lifted when their time is up.
+    const handler = yield* Handler.Handler
+    yield* Effect.forkScoped(
+      nodes.synced.pipe(
+        Effect.andThen(
+          Effect.suspend(() =>
+            Effect.forEach(nodes.all(), (node) =>
+              handler.resumeRebalanceLift(node.metadata?.name ?? "", NodeRecord.read(node).record)
+            )
+          )
+        ),
+        Effect.ignore
+      )
+    )
     const processMessage = yield* Messages.make({ lifecycle, metrics, ...settings })
     // The intake outlives the runner (finalizers run in reverse): at a stop, work in flight can still settle.
     const intake = yield* Intake.make({

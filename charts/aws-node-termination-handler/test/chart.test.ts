@@ -264,6 +264,7 @@ describe("the chart", () => {
     const rules = find(await objectsOf(await rendered()), "ClusterRole").rules
     expect(rules).toEqual([
       { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
+      { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
       { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
       { apiGroups: [""], resources: ["pods/eviction"], verbs: ["create"] },
       { apiGroups: ["apps"], resources: ["daemonsets"], verbs: ["get"] },

@@ -695,6 +695,28 @@ interface Case {
   readonly check: Check
 }
 
+/**
+ * Permissions the chart grants ahead of the programs' use of them. `nodes/status:patch` is for nth's
+ * TerminationHandling node condition (@nth/taint-manager NodeCondition, since 0.5.0), which the handler does not
+ * write yet. While the full role's run makes no such request, the full role's "every permission used" leaves the
+ * permission out and its case is skipped (its run must then see nothing refused); once the programs make the
+ * request, the case runs like the others, and its entry here should go.
+ */
+const aheadOfUse: ReadonlySet<string> = new Set(["nodes/status:patch"])
+
+/** Whether the scenario's requests (with the full role: allowed) used the permission. */
+const uses = (r: Result, key: string) => requestsFor(r, key).some((q) => q.status < 400)
+
+/** The node condition's permission: the same code (@nth/taint-manager NodeCondition) in both modes. */
+const conditionChecks: Record<string, Case> = {
+  "nodes/status:patch": {
+    effect: "the TerminationHandling condition is not written; the handling itself goes on",
+    check: (r) => {
+      drainedFully(r)
+    }
+  }
+}
+
 /** The drain's permissions: the same code (@nth/drainer) in both modes. */
 const drainChecks: Record<string, Case> = {
   "pods:list": {
@@ -780,6 +802,7 @@ const imdsChecks: Record<string, Case> = {
       untouched(r)
     }
   },
+  ...conditionChecks,
   ...drainChecks,
   "events:patch": {
     effect: "a repeated Event (a monitor error on each poll) keeps its first count: its updates are refused",
@@ -835,6 +858,7 @@ const queueChecks: Record<string, Case> = {
       if (r.lateNode!.notFound >= 1) expect(r.lateNode!.cordonedAfterMs).toBeGreaterThanOrEqual(4500)
     }
   },
+  ...conditionChecks,
   ...drainChecks,
   "events:patch": {
     effect: "a repeated Event (a second warning for the node) keeps its first count: its updates are refused",
@@ -859,8 +883,8 @@ const checks: Record<Mode, Record<string, Case>> = {
 const permissionOfKey = (key: string): Permission => {
   const [path, verb] = key.split(":") as [string, string]
   const parts = path.split("/")
-  // "apps/daemonsets", "policy/poddisruptionbudgets", but "pods/eviction" is a core subresource.
-  const grouped = parts.length === 2 && parts[0] !== "pods"
+  // "apps/daemonsets", "policy/poddisruptionbudgets", but "pods/eviction" and "nodes/status" are core subresources.
+  const grouped = parts.length === 2 && parts[0] !== "pods" && parts[0] !== "nodes"
   return grouped ? { group: parts[0]!, resource: parts[1]!, verb } : { group: "", resource: path, verb }
 }
 
@@ -877,6 +901,7 @@ const scenarioName = (mode: Mode, key: string | undefined) =>
           .replace("policy/poddisruptionbudgets", "pdb")
           .replace("apps/daemonsets", "ds")
           .replace("pods/eviction", "eviction")
+          .replace("nodes/status", "status")
           .replaceAll(/[/:]/g, "-")
   }`
 
@@ -1002,7 +1027,12 @@ describe.each(["imds", "queue"] as const)("%s mode", (mode) => {
     drainedFully(full)
     expect(refusedOf(full)).toEqual([])
     const used = new Set(full.requests.flatMap((r) => (r.needs && r.status < 400 ? [keyOf(r.needs)] : [])))
-    expect([...used].sort()).toEqual(permissionsOf(full.rules).map(keyOf).sort())
+    expect([...used].sort()).toEqual(
+      permissionsOf(full.rules)
+        .map(keyOf)
+        .filter((key) => used.has(key) || !aheadOfUse.has(key))
+        .sort()
+    )
     expect(full.nodeEvents).toMatchObject({ SpotInterruption: expect.any(Number), CordonAndDrain: 1 })
     // The Deployment's two pods and the finished pod were evicted: an Event each.
     expect(full.podEvictionEvents).toBe(3)
@@ -1018,8 +1048,14 @@ describe.each(["imds", "queue"] as const)("%s mode", (mode) => {
   })
 
   describe.each(Object.entries(checks[mode]))("without %s", (key, { effect, check }) => {
-    it(effect, async () => {
+    it(effect, async (context) => {
       const [result, full] = await Promise.all([resultOf(mode, key), resultOf(mode, undefined)])
+      if (aheadOfUse.has(key) && !uses(full, key)) {
+        // Granted ahead of use: without it, nothing is refused and the handling is the full role's.
+        expect(refusedOf(result)).toEqual([])
+        drainedFully(result)
+        context.skip(`${key} is granted ahead of its use: no program makes that request yet`)
+      }
       // The scenario did need the permission: its requests, and only those, were refused.
       const refused = refusedOf(result)
       expect(refused.length).toBeGreaterThan(0)

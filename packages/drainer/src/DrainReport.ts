@@ -26,7 +26,8 @@ export interface PodRef {
  * How a pod's drain ended.
  *
  * - `Gone`: evicted (or deleted) and gone from the node.
- * - `Skipped`: left alone by a rule (DaemonSet pod with `ignoreDaemonSets`, mirror pod, stuck terminating); or
+ * - `Skipped`: left alone by a rule (DaemonSet pod with `ignoreDaemonSets`, mirror pod, stuck terminating, a pod
+ *   annotated `nth.aws/do-not-evict` with the `podAnnotations` option: reason `DoNotEvict`); or
  *   no longer waited for, still terminating `skipWaitForDeleteTimeoutSeconds` after its deletion time
  *   (`DeletedLongAgo`); or, in a server dry run, gone (`NotFound`) or replaced (`Replaced`) before its turn.
  * - `Refused`: a rule refused it; nothing was evicted.
@@ -70,7 +71,19 @@ export interface PodReport extends PodRef {
   readonly attempts: number
   /** Budgets that refused its eviction at some point. */
   readonly blockedBy: ReadonlyArray<string>
-  /** The grace period sent with its eviction, when one was sent. */
+  /**
+   * The wave it was to be evicted in, for pods the drain removes: `critical` for the last wave (critical priority
+   * classes and evict-last pods), else `regular`. At a deadline's last call every pod left goes at once, whatever
+   * its wave.
+   *
+   * @since 0.5.0
+   */
+  readonly wave?: "regular" | "critical"
+  /**
+   * The grace period sent with its eviction, when one was sent: the pod's own choice (the
+   * `nth.aws/drain-grace-period-seconds` annotation, a rule's adjustment), else the drain's `gracePeriodSeconds`;
+   * capped by a deadline.
+   */
   readonly gracePeriodSeconds?: number
   /** True when the drain's deadline shortened its grace period. */
   readonly gracePeriodShortened: boolean
@@ -101,7 +114,9 @@ export interface DrainReport {
 
 /**
  * What happens during a drain, as it happens. `PodSkipped` is for pods the drain lets go after deciding to
- * remove them (see the `Skipped` {@link Outcome}); pods a rule skips are only in the report.
+ * remove them (see the `Skipped` {@link Outcome}), and for pods left alone at their own request (reason
+ * `DoNotEvict`, once the drain goes ahead); pods other rules skip are only in the report. `WaveStarted`'s
+ * `critical` wave is the last one: pods of the critical priority classes and pods marked evict-last.
  *
  * @category models
  * @since 0.1.0

@@ -9,7 +9,7 @@
  *
  * Where it does better than kubectl: an eviction a PodDisruptionBudget refused is retried as soon as the budget
  * allows one (a watch, not a 5 s sleep); deletion is awaited through one watch, by UID; critical pods go in a
- * last wave; a `deadline` caps every pod's grace period so that it ends before the instance does; evictions are
+ * last wave; pods may make their own choices by annotation ({@link Options.podAnnotations}); a `deadline` caps every pod's grace period so that it ends before the instance does; evictions are
  * bounded in concurrency; and every pod's story is in the report.
  *
  * Two APIs over one implementation: Effect (`Drainer` service, `drain`, typed errors, interruptible) and
@@ -79,8 +79,9 @@ export interface Options {
   /** Eviction requests in flight at once. Default 25 (kubectl sends all at once). */
   readonly concurrency?: number
   /**
-   * Pods of these priority classes are evicted in a last wave, after every other pod is gone.
-   * Default `["system-cluster-critical", "system-node-critical"]`.
+   * Pods of these priority classes are evicted in a last wave, after every other pod is gone (with the pods a
+   * rule marked evict-last, see {@link podAnnotations}). Default `["system-cluster-critical",
+   * "system-node-critical"]`.
    */
   readonly criticalPriorityClasses?: ReadonlyArray<string>
   /**
@@ -103,7 +104,30 @@ export interface Options {
    * Longest wait before retrying an eviction a budget refused, should no budget change be seen. Default 5 s.
    */
   readonly budgetRetryFallback?: Duration.Input
-  /** Extra rules, run after kubectl's (see {@link PodFilter}). */
+  /**
+   * Let each pod make its own drain choices by annotation ({@link PodFilter.annotations}). Default `false`: the
+   * annotations are ignored.
+   *
+   * - `nth.aws/do-not-evict: "true"`: the pod is never evicted or deleted (outcome `Skipped`, reason
+   *   `DoNotEvict`, and a `PodSkipped` progress event); it stops with the node. Checked before kubectl's rules,
+   *   so it wins over their refusals (a pod without a controller needs no `force` to be left alone).
+   * - `nth.aws/evict-last: "true"`: the pod goes in the last wave, with the critical pods (`WaveStarted` with
+   *   `wave: "critical"`).
+   * - `nth.aws/drain-grace-period-seconds: "<seconds>"`: the pod's grace period, over `gracePeriodSeconds` and
+   *   the pod's own `terminationGracePeriodSeconds`. A `deadline` still caps it.
+   *
+   * `true` / `false` are read case-insensitively; any other value (a grace that is not a non-negative integer)
+   * is ignored, with a warning in the pod's report. To honour only some of them, leave this off and pass
+   * {@link PodFilter.doNotEvict}, {@link PodFilter.evictLast} or {@link PodFilter.annotatedGracePeriod} in
+   * `additionalFilters` (there `doNotEvict` runs after kubectl's rules: their refusals come first).
+   *
+   * @since 0.5.0
+   */
+  readonly podAnnotations?: boolean
+  /**
+   * Extra rules, run after kubectl's (and after the annotation rules of {@link podAnnotations}); see
+   * {@link PodFilter}.
+   */
   readonly additionalFilters?: ReadonlyArray<PodFilter.PodFilter>
   /**
    * Called for every step of the drain (pod evicted, blocked by a budget, gone, …). What it throws is ignored:
@@ -138,6 +162,7 @@ export const resolveOptions = (options: Options = {}): ResolvedOptions => ({
   deadline: Deadline.from(options.deadline),
   deadlineMarginSeconds: options.deadlineMarginSeconds ?? 5,
   budgetRetryFallback: options.budgetRetryFallback ?? "5 seconds",
+  podAnnotations: options.podAnnotations ?? false,
   additionalFilters: options.additionalFilters ?? [],
   onProgress: options.onProgress ?? (() => {})
 })

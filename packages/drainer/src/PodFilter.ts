@@ -6,6 +6,10 @@
  * allows it). Rules run in kubectl's order and the first `skip` or `refuse` ends a pod's run, so the decision
  * for every pod is the one `kubectl drain` makes. Unlike kubectl, every warning along the way is kept.
  *
+ * A rule that lets a pod go may also change how it is removed ({@link removeAdjusted}: its grace period, its
+ * wave). The rules {@link doNotEvict}, {@link evictLast} and {@link annotatedGracePeriod} let a pod make those
+ * choices itself, by {@link annotations} (the drain's `podAnnotations` option turns them on).
+ *
  * @since 0.1.0
  */
 import type { V1Pod } from "@kubernetes/client-node"
@@ -18,10 +22,32 @@ import type { V1Pod } from "@kubernetes/client-node"
  * @since 0.1.0
  */
 export type Verdict =
-  | { readonly _tag: "Remove" }
-  | { readonly _tag: "RemoveWithWarning"; readonly reason: Reason; readonly message: string }
+  | { readonly _tag: "Remove"; readonly adjustments?: Adjustments }
+  | {
+      readonly _tag: "RemoveWithWarning"
+      readonly reason: Reason
+      readonly message: string
+      readonly adjustments?: Adjustments
+    }
   | { readonly _tag: "Skip"; readonly reason: Reason; readonly message: string }
   | { readonly _tag: "Refuse"; readonly reason: Reason; readonly message: string }
+
+/**
+ * How a rule that lets a pod go changes the way it is removed. {@link decide} folds the adjustments of every rule
+ * that ran into the {@link Decision}, later rules winning.
+ *
+ * @category models
+ * @since 0.5.0
+ */
+export interface Adjustments {
+  /**
+   * This pod's grace period, in seconds (`>= 0`), instead of the drain's `gracePeriodSeconds` and the pod's own
+   * `terminationGracePeriodSeconds`. A drain's deadline still caps it.
+   */
+  readonly gracePeriodSeconds?: number
+  /** Evict the pod in the last wave, with the critical pods, after every other pod is gone. */
+  readonly evictLast?: boolean
+}
 
 /**
  * @category models
@@ -35,6 +61,8 @@ export type Reason =
   | "LocalStorage"
   | "Unreplicated"
   | "DeletedLongAgo"
+  | "DoNotEvict"
+  | "InvalidAnnotation"
   | (string & {})
 
 /**
@@ -47,11 +75,29 @@ export const remove: Verdict = { _tag: "Remove" }
  * @category constructors
  * @since 0.1.0
  */
-export const removeWithWarning = (reason: Reason, message: string): Verdict => ({
-  _tag: "RemoveWithWarning",
-  reason,
-  message
-})
+export const removeWithWarning = (reason: Reason, message: string, adjustments?: Adjustments): Verdict =>
+  adjustments === undefined
+    ? { _tag: "RemoveWithWarning", reason, message }
+    : { _tag: "RemoveWithWarning", reason, message, adjustments }
+
+/**
+ * `remove`, changing how the pod is removed (its grace period, its wave).
+ *
+ * @example
+ * ```ts
+ * import { PodFilter } from "@nth/drainer"
+ *
+ * // Pods of the `db` tier go last, with two minutes to shut down.
+ * const databasesLast: PodFilter.PodFilter = (pod) =>
+ *   pod.metadata?.labels?.tier === "db"
+ *     ? PodFilter.removeAdjusted({ evictLast: true, gracePeriodSeconds: 120 })
+ *     : PodFilter.remove
+ * ```
+ *
+ * @category constructors
+ * @since 0.5.0
+ */
+export const removeAdjusted = (adjustments: Adjustments): Verdict => ({ _tag: "Remove", adjustments })
 
 /**
  * @category constructors
@@ -201,6 +247,90 @@ export const unreplicated: PodFilter = (pod, context) => {
 }
 
 /**
+ * The annotations by which a pod makes its own drain choices (see {@link doNotEvict}, {@link evictLast},
+ * {@link annotatedGracePeriod}).
+ *
+ * - `nth.aws/drain-grace-period-seconds: "<seconds>"`: the pod's grace period (a non-negative integer).
+ * - `nth.aws/evict-last: "true"`: evicted in the last wave, with the critical pods.
+ * - `nth.aws/do-not-evict: "true"`: never evicted or deleted; it stops with the instance.
+ *
+ * @category annotations
+ * @since 0.5.0
+ */
+export const annotations = {
+  gracePeriodSeconds: "nth.aws/drain-grace-period-seconds",
+  evictLast: "nth.aws/evict-last",
+  doNotEvict: "nth.aws/do-not-evict"
+} as const
+
+const invalidAnnotation = (pod: V1Pod, key: string, value: string, expected: string) =>
+  removeWithWarning(
+    "InvalidAnnotation",
+    `pod ${podName(pod)}: ignoring annotation ${key}: ${JSON.stringify(value)} (expected ${expected})`
+  )
+
+// `true` / `false` (case-insensitive, trimmed), `undefined` when absent, the raw value when neither.
+const flag = (pod: V1Pod, key: string): boolean | string | undefined => {
+  const value = pod.metadata?.annotations?.[key]
+  if (value === undefined) return undefined
+  const normalized = value.trim().toLowerCase()
+  return normalized === "true" ? true : normalized === "false" ? false : value
+}
+
+/**
+ * Pods annotated `nth.aws/do-not-evict: "true"` are left alone (skipped, reason `DoNotEvict`): never evicted or
+ * deleted, they stop with the instance. Put it before kubectl's rules (as the `podAnnotations` drain option
+ * does) for the annotation to win over their refusals too (a pod without a controller, say); after them, a
+ * refusal comes first. A value other than `true` or `false` is ignored, with a warning.
+ *
+ * @category filters
+ * @since 0.5.0
+ */
+export const doNotEvict: PodFilter = (pod) => {
+  const value = flag(pod, annotations.doNotEvict)
+  if (value === undefined || value === false) return remove
+  return value === true
+    ? skip(
+        "DoNotEvict",
+        `pod ${podName(pod)} is annotated ${annotations.doNotEvict}: "true"; leaving it to stop with the node`
+      )
+    : invalidAnnotation(pod, annotations.doNotEvict, value, '"true" or "false"')
+}
+
+/**
+ * Pods annotated `nth.aws/evict-last: "true"` are evicted in the last wave, with the pods of the critical
+ * priority classes, after every other pod is gone. A value other than `true` or `false` is ignored, with a
+ * warning.
+ *
+ * @category filters
+ * @since 0.5.0
+ */
+export const evictLast: PodFilter = (pod) => {
+  const value = flag(pod, annotations.evictLast)
+  if (value === undefined || value === false) return remove
+  return value === true
+    ? removeAdjusted({ evictLast: true })
+    : invalidAnnotation(pod, annotations.evictLast, value, '"true" or "false"')
+}
+
+/**
+ * Pods annotated `nth.aws/drain-grace-period-seconds: "<seconds>"` get that grace period, instead of the drain's
+ * `gracePeriodSeconds` and their own `terminationGracePeriodSeconds` (`0` deletes at once, as the option does).
+ * A drain's deadline still caps it. A value that is not a non-negative integer is ignored, with a warning.
+ *
+ * @category filters
+ * @since 0.5.0
+ */
+export const annotatedGracePeriod: PodFilter = (pod) => {
+  const value = pod.metadata?.annotations?.[annotations.gracePeriodSeconds]
+  if (value === undefined) return remove
+  const seconds = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN
+  return Number.isSafeInteger(seconds)
+    ? removeAdjusted({ gracePeriodSeconds: seconds })
+    : invalidAnnotation(pod, annotations.gracePeriodSeconds, value, "a non-negative integer of seconds")
+}
+
+/**
  * kubectl's rules, in its order.
  *
  * @category filters
@@ -216,7 +346,8 @@ export const builtIn: ReadonlyArray<PodFilter> = [
 
 /**
  * A pod's decision: the verdict of the last rule that ran (the first skip or refusal, or `remove`), with the
- * warnings of every rule that ran.
+ * warnings of every rule that ran and the {@link Adjustments} of every rule that let the pod go (later rules
+ * win).
  *
  * @category models
  * @since 0.1.0
@@ -225,6 +356,18 @@ export interface Decision {
   readonly pod: V1Pod
   readonly verdict: Verdict
   readonly warnings: ReadonlyArray<string>
+  /**
+   * The pod's own grace period, in seconds, when a rule set one (see {@link Adjustments.gracePeriodSeconds}).
+   *
+   * @since 0.5.0
+   */
+  readonly gracePeriodSeconds?: number
+  /**
+   * Whether a rule put the pod in the last wave (see {@link Adjustments.evictLast}). Absent: `false`.
+   *
+   * @since 0.5.0
+   */
+  readonly evictLast?: boolean
 }
 
 /**
@@ -235,10 +378,23 @@ export interface Decision {
  */
 export const decide = (pod: V1Pod, filters: ReadonlyArray<PodFilter>, context: Context): Decision => {
   const warnings: Array<string> = []
+  let gracePeriodSeconds: number | undefined
+  let evictLast: boolean | undefined
   for (const filter of filters) {
     const verdict = filter(pod, context)
-    if (verdict._tag === "RemoveWithWarning") warnings.push(verdict.message)
     if (verdict._tag === "Skip" || verdict._tag === "Refuse") return { pod, verdict, warnings }
+    if (verdict._tag === "RemoveWithWarning") warnings.push(verdict.message)
+    const adjustments = verdict.adjustments
+    if (adjustments !== undefined) {
+      if (adjustments.gracePeriodSeconds !== undefined) gracePeriodSeconds = adjustments.gracePeriodSeconds
+      if (adjustments.evictLast !== undefined) evictLast = adjustments.evictLast
+    }
   }
-  return { pod, verdict: remove, warnings }
+  return {
+    pod,
+    verdict: remove,
+    warnings,
+    ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }),
+    ...(evictLast === undefined ? {} : { evictLast })
+  }
 }

@@ -142,3 +142,130 @@ describe("PodFilter.decide: kubectl's decisions", () => {
     })
   })
 })
+
+describe("PodFilter: per-pod choices by annotation", () => {
+  const { annotations } = PodFilter
+  const annotated = (values: Record<string, string>, base: V1Pod = pod({ owner: "ReplicaSet" })): V1Pod => ({
+    ...base,
+    metadata: { ...base.metadata, annotations: { ...base.metadata?.annotations, ...values } }
+  })
+  const withAnnotations = [
+    PodFilter.doNotEvict,
+    ...PodFilter.builtIn,
+    PodFilter.evictLast,
+    PodFilter.annotatedGracePeriod
+  ]
+  const decideAnnotated = (p: V1Pod, c: PodFilter.Context = context()) =>
+    PodFilter.decide(p, withAnnotations, c)
+
+  it("names the annotations once", () => {
+    expect(annotations).toEqual({
+      gracePeriodSeconds: "nth.aws/drain-grace-period-seconds",
+      evictLast: "nth.aws/evict-last",
+      doNotEvict: "nth.aws/do-not-evict"
+    })
+  })
+
+  it.each([
+    ["true", "Skip"],
+    [" TRUE ", "Skip"],
+    ["True", "Skip"],
+    ["false", "Remove"],
+    [" False", "Remove"]
+  ])("do-not-evict %j: %s", (value, tag) => {
+    expect(PodFilter.doNotEvict(annotated({ [annotations.doNotEvict]: value }), context())._tag).toBe(tag)
+  })
+
+  it("skips a do-not-evict pod with a stable reason and a message naming the annotation", () => {
+    const verdict = PodFilter.doNotEvict(annotated({ [annotations.doNotEvict]: "true" }), context())
+    expect(verdict).toMatchObject({ _tag: "Skip", reason: "DoNotEvict" })
+    expect(verdict._tag === "Skip" && verdict.message).toContain("nth.aws/do-not-evict")
+  })
+
+  it("lets pods without the annotations go unchanged", () => {
+    const plain = pod({ owner: "ReplicaSet" })
+    for (const filter of [PodFilter.doNotEvict, PodFilter.evictLast, PodFilter.annotatedGracePeriod])
+      expect(filter(plain, context())).toEqual(PodFilter.remove)
+    const decision = decideAnnotated(plain)
+    expect(decision).toEqual({ pod: plain, verdict: PodFilter.remove, warnings: [] })
+  })
+
+  it("puts a do-not-evict pod before kubectl's refusals", () => {
+    const cases: ReadonlyArray<V1Pod> = [
+      pod({}), // no controller, no force
+      pod({ owner: "ReplicaSet", emptyDir: true }), // emptyDir, no deleteEmptyDirData
+      pod({ owner: "DaemonSet" }), // DaemonSet pod, no ignoreDaemonSets
+      pod({ owner: "DaemonSet" }) // DaemonSet gone, no force (with the context below)
+    ]
+    for (const [i, base] of cases.entries()) {
+      const c = context(i === 3 ? { daemonSetExists: () => false } : {})
+      expect(verdictOf(base, c)).toMatch(/^refuse:/)
+      expect(decideAnnotated(annotated({ [annotations.doNotEvict]: "true" }, base), c).verdict).toMatchObject(
+        {
+          _tag: "Skip",
+          reason: "DoNotEvict"
+        }
+      )
+    }
+  })
+
+  it("as an additional filter, do-not-evict comes after kubectl's refusals", () => {
+    const bare = annotated({ [annotations.doNotEvict]: "true" }, pod({}))
+    expect(
+      PodFilter.decide(bare, [...PodFilter.builtIn, PodFilter.doNotEvict], context()).verdict
+    ).toMatchObject({ _tag: "Refuse", reason: "Unreplicated" })
+  })
+
+  it("folds evict-last and the annotated grace into the decision", () => {
+    const decision = decideAnnotated(
+      annotated({ [annotations.evictLast]: "true", [annotations.gracePeriodSeconds]: " 120 " })
+    )
+    expect(decision).toMatchObject({
+      verdict: { _tag: "Remove" },
+      warnings: [],
+      evictLast: true,
+      gracePeriodSeconds: 120
+    })
+    expect(decideAnnotated(annotated({ [annotations.gracePeriodSeconds]: "0" })).gracePeriodSeconds).toBe(0)
+    expect(decideAnnotated(annotated({ [annotations.evictLast]: "false" })).evictLast).toBeUndefined()
+  })
+
+  it("keeps kubectl's warnings alongside the adjustments", () => {
+    const decision = decideAnnotated(
+      annotated({ [annotations.gracePeriodSeconds]: "7" }, pod({ emptyDir: true })),
+      context({ force: true, deleteEmptyDirData: true })
+    )
+    expect(decision.warnings).toHaveLength(2)
+    expect(decision.gracePeriodSeconds).toBe(7)
+  })
+
+  it.each([
+    [annotations.doNotEvict, "yes"],
+    [annotations.evictLast, "1"],
+    [annotations.gracePeriodSeconds, "-5"],
+    [annotations.gracePeriodSeconds, "1.5"],
+    [annotations.gracePeriodSeconds, "30s"],
+    [annotations.gracePeriodSeconds, ""],
+    [annotations.gracePeriodSeconds, "99999999999999999999"]
+  ])("ignores %s: %j with a warning naming it", (key, value) => {
+    const decision = decideAnnotated(annotated({ [key]: value }))
+    expect(decision.verdict._tag).toBe("Remove")
+    expect(decision.gracePeriodSeconds).toBeUndefined()
+    expect(decision.evictLast).toBeUndefined()
+    expect(decision.warnings).toHaveLength(1)
+    expect(decision.warnings[0]).toContain(key)
+    expect(decision.warnings[0]).toContain(JSON.stringify(value))
+  })
+
+  it("lets later rules' adjustments win, and keeps those of rules that set nothing", () => {
+    const longer: PodFilter.PodFilter = () => PodFilter.removeAdjusted({ gracePeriodSeconds: 300 })
+    const warned: PodFilter.PodFilter = () =>
+      PodFilter.removeWithWarning("Mine", "careful", { evictLast: false })
+    const decision = PodFilter.decide(
+      annotated({ [annotations.gracePeriodSeconds]: "10", [annotations.evictLast]: "true" }),
+      [...withAnnotations, longer, warned],
+      context()
+    )
+    expect(decision).toMatchObject({ gracePeriodSeconds: 300, evictLast: false, warnings: ["careful"] })
+  })
+})

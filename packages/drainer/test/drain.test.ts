@@ -3,10 +3,10 @@
  * refused watches, callbacks that throw, deadlines already past.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { KubeConfig } from "@kubernetes/client-node"
+import type { KubeConfig, V1Pod } from "@kubernetes/client-node"
 import { KubeClient } from "@nth/kube"
 import { Effect, Exit } from "effect"
-import { Drainer, type DrainReport } from "../src/index.ts"
+import { Drainer, type DrainReport, PodFilter } from "../src/index.ts"
 import { type Ending, type Pacing, run } from "../src/internal/drain.ts"
 import { budgetRefusal, type FakeKube, httpError, makeFakeKube, makePod } from "./fakeKube.ts"
 
@@ -219,6 +219,159 @@ describe("drain", () => {
     ])
     expect(events).not.toContain("PodGone")
     expect(events.filter((tag) => tag === "PodSkipped")).toHaveLength(2)
+  })
+})
+
+describe("per-pod choices by annotation", () => {
+  const { annotations } = PodFilter
+  const annotated = (base: V1Pod, values: Record<string, string>, bare = false): V1Pod => {
+    const { ownerReferences, ...metadata } = base.metadata ?? {}
+    return {
+      ...base,
+      metadata: { ...metadata, ...(bare ? {} : { ownerReferences }), annotations: values }
+    }
+  }
+  const sentGrace = (fake: FakeKube, name: string) =>
+    fake
+      .callsOf("evict")
+      .filter((call) => call.pod === name)
+      .map(
+        (call) =>
+          (call.params as { body: { deleteOptions: { gracePeriodSeconds?: number } } }).body.deleteOptions
+            .gracePeriodSeconds
+      )
+
+  it("sends the annotated grace, over the drain's gracePeriodSeconds and the pod's own", async () => {
+    const fake = makeFakeKube({
+      pods: [
+        annotated(makePod("own", { terminationGracePeriodSeconds: 45 }), {
+          [annotations.gracePeriodSeconds]: "7"
+        }),
+        makePod("plain")
+      ]
+    })
+    const done = await ending(fake, { podAnnotations: true, gracePeriodSeconds: 20 })
+    expect(done._tag).toBe("Done")
+    expect(sentGrace(fake, "own")).toEqual([7])
+    expect(sentGrace(fake, "plain")).toEqual([20])
+    expect(pod(done.report, "own")).toMatchObject({
+      outcome: "Gone",
+      gracePeriodSeconds: 7,
+      gracePeriodShortened: false
+    })
+  })
+
+  it("caps an annotated grace that would outlive the deadline, and marks it shortened", async () => {
+    const fake = makeFakeKube({
+      pods: [annotated(makePod("slow"), { [annotations.gracePeriodSeconds]: "600" })]
+    })
+    const done = await ending(fake, {
+      podAnnotations: true,
+      deadline: new Date(Date.now() + 20_000),
+      deadlineMarginSeconds: 5
+    })
+    expect(done._tag).toBe("Done")
+    const [grace] = sentGrace(fake, "slow")
+    expect(grace).toBeGreaterThanOrEqual(13)
+    expect(grace).toBeLessThanOrEqual(15)
+    expect(pod(done.report, "slow")).toMatchObject({ gracePeriodSeconds: grace, gracePeriodShortened: true })
+  })
+
+  it("evicts an evict-last pod in the last wave, after every other pod is gone", async () => {
+    const fake = makeFakeKube({
+      pods: [
+        annotated(makePod("last"), { [annotations.evictLast]: " True " }),
+        makePod("web-1"),
+        makePod("web-2")
+      ],
+      terminateAfterMs: 100
+    })
+    const events: Array<string> = []
+    const done = await ending(fake, {
+      podAnnotations: true,
+      onProgress: (event) =>
+        events.push(
+          event._tag === "WaveStarted"
+            ? `WaveStarted ${event.wave} ${event.pods}`
+            : `${event._tag}${"pod" in event ? ` ${event.pod.name}` : ""}`
+        )
+    })
+    expect(done._tag).toBe("Done")
+    expect(events).toContain("WaveStarted regular 2")
+    expect(events).toContain("WaveStarted critical 1")
+    const lastEvicting = events.indexOf("PodEvicting last")
+    expect(lastEvicting).toBeGreaterThan(events.indexOf("PodGone web-1"))
+    expect(lastEvicting).toBeGreaterThan(events.indexOf("PodGone web-2"))
+    expect(done.report.pods.map((p) => [p.name, p.outcome, p.wave])).toEqual([
+      ["last", "Gone", "critical"],
+      ["web-1", "Gone", "regular"],
+      ["web-2", "Gone", "regular"]
+    ])
+  })
+
+  it("never evicts a do-not-evict pod, even one kubectl's rules would refuse, and reports it skipped", async () => {
+    const keep = annotated(makePod("keep"), { [annotations.doNotEvict]: "true" }, true)
+    const fake = makeFakeKube({ pods: [keep, makePod("web-1")] })
+    const events: Array<string> = []
+    const done = await ending(fake, {
+      podAnnotations: true,
+      onProgress: (event) => events.push(`${event._tag}${"pod" in event ? ` ${event.pod.name}` : ""}`)
+    })
+    expect(done._tag).toBe("Done")
+    expect(fake.callsOf("evict").map((call) => call.pod)).toEqual(["web-1"])
+    expect(fake.callsOf("delete")).toHaveLength(0)
+    expect(fake.findPod("default", "keep")).toBeDefined()
+    const kept = pod(done.report, "keep")
+    expect(kept).toMatchObject({ outcome: "Skipped", reason: "DoNotEvict", method: "none", attempts: 0 })
+    expect(kept?.message).toContain("nth.aws/do-not-evict")
+    expect(kept?.wave).toBeUndefined()
+    expect(events).toContain("PodSkipped keep")
+    expect(pod(done.report, "web-1")?.outcome).toBe("Gone")
+  })
+
+  it("keeps a warning for an annotation it cannot read, and drains the pod as if it had none", async () => {
+    const fake = makeFakeKube({
+      pods: [
+        annotated(makePod("odd"), {
+          [annotations.gracePeriodSeconds]: "soon",
+          [annotations.evictLast]: "maybe",
+          [annotations.doNotEvict]: "please"
+        })
+      ]
+    })
+    const done = await ending(fake, { podAnnotations: true })
+    expect(done._tag).toBe("Done")
+    expect(sentGrace(fake, "odd")).toEqual([undefined])
+    const odd = pod(done.report, "odd")
+    expect(odd).toMatchObject({ outcome: "Gone", wave: "regular" })
+    expect(odd?.warnings).toHaveLength(3)
+    expect(odd?.warnings.join("\n")).toMatch(/do-not-evict: "please"[\s\S]*evict-last: "maybe"[\s\S]*"soon"/)
+  })
+
+  it("ignores the annotations without podAnnotations", async () => {
+    const pods = [
+      annotated(makePod("keep"), { [annotations.doNotEvict]: "true" }),
+      annotated(makePod("last"), { [annotations.evictLast]: "true", [annotations.gracePeriodSeconds]: "7" }),
+      makePod("web-1")
+    ]
+    const fake = makeFakeKube({ pods })
+    const waves: Array<string> = []
+    const done = await ending(fake, {
+      onProgress: (event) => (event._tag === "WaveStarted" ? waves.push(event.wave) : undefined)
+    })
+    expect(done._tag).toBe("Done")
+    expect(waves).toEqual(["regular"])
+    expect(done.report.pods.map((p) => [p.name, p.outcome, p.wave, p.warnings.length])).toEqual([
+      ["keep", "Gone", "regular", 0],
+      ["last", "Gone", "regular", 0],
+      ["web-1", "Gone", "regular", 0]
+    ])
+    expect(sentGrace(fake, "last")).toEqual([undefined])
+    // And kubectl's refusals stand.
+    const bare = makeFakeKube({
+      pods: [annotated(makePod("keep"), { [annotations.doNotEvict]: "true" }, true)]
+    })
+    expect((await ending(bare))._tag).toBe("Refused")
   })
 })
 

@@ -214,6 +214,9 @@ export const makeFakeKube = (
           if (params.dryRun !== "All") node.unschedulable = body.spec.unschedulable === true
           return { metadata: { name: params.name }, spec: { unschedulable: node.unschedulable } }
         }),
+      // The drainer never patches a node's status (nor should it): a call fails loudly.
+      patchNodeStatus: ({ name }) =>
+        Promise.reject(httpError(405, `the fake API server does not patch node ${name}'s status`)),
       // The drainer never lists nodes: the fake's one node, unrecorded.
       listNode: () =>
         Promise.resolve({

@@ -9,6 +9,8 @@
  *   when set (`rebalanceSettingsGiven`);
  * - a rebalance recommendation is cordoned only, unless `enableRebalanceDraining`; in queue mode with neither
  *   rebalance setting given, it is cordoned and drained (the Go handler's queue mode);
+ * - a node's `nth.aws/rebalance-action` label (`cordon`, `drain`, `ignore`) overrides the rebalance switches for
+ *   that node ({@link NodeChoices});
  * - a scheduled event that is `canceled` or `completed` undoes what nth did (uncordon);
  * - scheduled reboots, stops and retirements mark the node so that nth uncordons it when it comes back;
  * - an ASG termination hook is completed after the drain; a launch hook once the node is Ready.
@@ -210,7 +212,60 @@ const act = (
 const imdsOnly = (settings: Rules, enabled: boolean, off: string): NodeAction | undefined =>
   settings.mode === "imds" && !enabled ? ignore(off) : undefined
 
-const decisions: { readonly [K in Kind]: (event: OfKind<K>, settings: Rules) => NodeAction } = {
+/**
+ * The node label that chooses, for its node alone, what a rebalance recommendation does there, whatever the
+ * rebalance settings say (a node pool of stateless workers drains on a recommendation, one of long jobs only
+ * cordons, another ignores it). It is set on the node group, so every node of the pool carries it.
+ *
+ * @category constants
+ * @since 0.5.0
+ */
+export const rebalanceActionLabel = "nth.aws/rebalance-action"
+
+/**
+ * The values of {@link rebalanceActionLabel}.
+ *
+ * @category models
+ * @since 0.5.0
+ */
+export type RebalanceChoice = "cordon" | "drain" | "ignore"
+
+/**
+ * What a node's {@link rebalanceActionLabel} asks for: `None` without the label, `Unknown` (with the value) when
+ * the value is none of `cordon`, `drain`, `ignore` (case and surrounding blanks do not matter). An unknown value
+ * must be reported by the caller; the settings then apply.
+ *
+ * @category decoding
+ * @since 0.5.0
+ */
+export const rebalanceChoiceOf = (
+  labels: { readonly [key: string]: string } | undefined
+):
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Choice"; readonly choice: RebalanceChoice }
+  | { readonly _tag: "Unknown"; readonly value: string } => {
+  const value = labels?.[rebalanceActionLabel]
+  if (value === undefined) return { _tag: "None" }
+  const choice = value.trim().toLowerCase()
+  return choice === "cordon" || choice === "drain" || choice === "ignore"
+    ? { _tag: "Choice", choice }
+    : { _tag: "Unknown", value }
+}
+
+/**
+ * What the event's node itself asks for, overriding the {@link Rules} for that node.
+ *
+ * @category models
+ * @since 0.5.0
+ */
+export interface NodeChoices {
+  /** From the node's {@link rebalanceActionLabel}: what a rebalance recommendation does on it. */
+  readonly rebalance?: RebalanceChoice | undefined
+}
+
+const decisions: {
+  readonly [K in Kind]: (event: OfKind<K>, settings: Rules, node: NodeChoices) => NodeAction
+} = {
   SpotInterruptionNotice: (event, settings) =>
     imdsOnly(
       settings,
@@ -218,7 +273,10 @@ const decisions: { readonly [K in Kind]: (event: OfKind<K>, settings: Rules) => 
       "ENABLE_SPOT_INTERRUPTION_DRAINING is false"
     ) ?? act(event, settings, { drain: true }),
 
-  RebalanceRecommendation: (event, settings) => {
+  RebalanceRecommendation: (event, settings, node) => {
+    // The node's own choice overrides both switches (and queue mode's default); `cordonOnly` still wins.
+    if (node.rebalance === "ignore") return ignore(`the node's ${rebalanceActionLabel} label is ignore`)
+    if (node.rebalance !== undefined) return act(event, settings, { drain: node.rebalance === "drain" })
     const honoured = settings.mode === "imds" || settings.rebalanceSettingsGiven === true
     if (honoured && !settings.enableRebalanceMonitoring && !settings.enableRebalanceDraining)
       return ignore("ENABLE_REBALANCE_MONITORING and ENABLE_REBALANCE_DRAINING are false")
@@ -256,5 +314,9 @@ const decisions: { readonly [K in Kind]: (event: OfKind<K>, settings: Rules) => 
  * @category decisions
  * @since 0.1.0
  */
-export const decide = (event: InterruptionEvent, settings: Rules): NodeAction =>
-  (decisions[event.kind] as (event: InterruptionEvent, settings: Rules) => NodeAction)(event, settings)
+export const decide = (event: InterruptionEvent, settings: Rules, node: NodeChoices = {}): NodeAction =>
+  (decisions[event.kind] as (event: InterruptionEvent, settings: Rules, node: NodeChoices) => NodeAction)(
+    event,
+    settings,
+    node
+  )

@@ -59,5 +59,9 @@ export const nodeAction = {
   Uncordon: "Uncordon",
   UncordonError: "UncordonError",
   MonitorError: "MonitorError",
-  PodEviction: "PodEviction"
+  PodEviction: "PodEviction",
+  /** nth's own: a pod a drain leaves alone at its own request, `nth.aws/do-not-evict` (since 0.5.0). */
+  PodSkipped: "PodSkipped",
+  /** nth's own: a node label nth reads holds a value it does not know (since 0.5.0). */
+  InvalidNodeLabel: "InvalidNodeLabel"
 } as const

@@ -207,3 +207,39 @@ describe("NodeAction.decide", () => {
     })
   })
 })
+
+describe("NodeAction: the node's nth.aws/rebalance-action label", () => {
+  const rebalance = () => sampleOf("RebalanceRecommendation")
+
+  it.each([
+    ["imds", {}, "drain", "CordonAndDrain"],
+    ["imds", { enableRebalanceDraining: true }, "cordon", "Cordon"],
+    ["imds", { enableRebalanceDraining: true }, "ignore", "Ignore"],
+    ["queue", {}, "cordon", "Cordon"],
+    ["queue", {}, "ignore", "Ignore"],
+    ["queue", { rebalanceSettingsGiven: true }, "drain", "CordonAndDrain"],
+    ["imds", { cordonOnly: true }, "drain", "Cordon"]
+  ] as const)("%s mode, settings %j, label %s: %s", (mode, overrides, choice, expected) => {
+    expect(NodeAction.decide(rebalance(), settings(mode, overrides), { rebalance: choice })._tag).toBe(
+      expected
+    )
+  })
+
+  it("applies to rebalance recommendations only", () => {
+    expect(
+      NodeAction.decide(sampleOf("SpotInterruptionNotice"), settings("imds"), { rebalance: "ignore" })._tag
+    ).toBe("CordonAndDrain")
+  })
+
+  it.each([
+    [undefined, { _tag: "None" }],
+    [{}, { _tag: "None" }],
+    [{ "nth.aws/rebalance-action": "drain" }, { _tag: "Choice", choice: "drain" }],
+    [{ "nth.aws/rebalance-action": " Cordon " }, { _tag: "Choice", choice: "cordon" }],
+    [{ "nth.aws/rebalance-action": "IGNORE" }, { _tag: "Choice", choice: "ignore" }],
+    [{ "nth.aws/rebalance-action": "sometimes" }, { _tag: "Unknown", value: "sometimes" }],
+    [{ "nth.aws/rebalance-action": "" }, { _tag: "Unknown", value: "" }]
+  ])("reads %j as %j", (labels, expected) => {
+    expect(NodeAction.rebalanceChoiceOf(labels)).toEqual(expected)
+  })
+})

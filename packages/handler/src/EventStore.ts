@@ -63,7 +63,12 @@ export interface EventStore {
    * Whether an event other than `exceptId` (in any state of it) holds the node: being handled, handled, or cut
    * short (its work may be half done); not failed, not ignored, not itself a cancellation.
    */
-  readonly activeFor: (nodeName: string, exceptId?: string) => boolean
+  readonly activeFor: (
+    nodeName: string,
+    exceptId?: string,
+    /** Events of these kinds do not count (since 0.5.0). */
+    exceptKinds?: ReadonlyArray<InterruptionEvent.Kind>
+  ) => boolean
   readonly size: () => number
 }
 
@@ -108,10 +113,11 @@ export const make = (options: { readonly retryFailedAfterMs: number }): EventSto
     attemptsOf: (event) => entries.get(keyOf(event))?.attempts ?? 0,
     firstSeenAt: (event) => entries.get(keyOf(event))?.firstSeenAt,
     stateOf: (event) => entries.get(keyOf(event))?.state,
-    activeFor: (nodeName, exceptId) =>
+    activeFor: (nodeName, exceptId, exceptKinds = []) =>
       [...entries.values()].some(
         (entry) =>
           entry.event.id !== exceptId &&
+          !exceptKinds.includes(entry.event.kind) &&
           entry.event.nodeName === nodeName &&
           (entry.state === "InProgress" || entry.state === "Done" || entry.state === "Interrupted") &&
           !(entry.event.kind === "ScheduledMaintenance" && entry.event.state !== "active")

@@ -21,8 +21,8 @@
 import type { V1Node } from "@kubernetes/client-node"
 import { Drainer, type PodFilter } from "@nth/drainer"
 import { type InterruptionEvent, NodeAction, Reason } from "@nth/events"
-import { KubeClient } from "@nth/kube"
-import { NodePlan, type NodeRecord, TaintManager } from "@nth/taint-manager"
+import { KubeClient, KubeError } from "@nth/kube"
+import { NodeCondition, NodePlan, NodeRecord, TaintManager } from "@nth/taint-manager"
 import {
   Cause,
   Clock,
@@ -66,6 +66,13 @@ export interface Options {
     readonly gracePeriodSeconds?: number
     /** The drain's timeout; `0`: none (`NODE_TERMINATION_GRACE_PERIOD`). Default `120`. */
     readonly timeoutSeconds?: number
+    /**
+     * Honour the pods' own choices: `nth.aws/drain-grace-period-seconds`, `nth.aws/evict-last`,
+     * `nth.aws/do-not-evict` (`@nth/drainer`'s `podAnnotations`; `ENABLE_POD_DRAIN_ANNOTATIONS`). Default `false`.
+     *
+     * @since 0.5.0
+     */
+    readonly podAnnotations?: boolean
   }
   /** Label the node out of external load balancers before cordoning (`EXCLUDE_FROM_LOAD_BALANCERS`). */
   readonly excludeFromLoadBalancers?: boolean
@@ -102,6 +109,34 @@ export interface Options {
    * @since 0.3.0
    */
   readonly cordonFirst?: Duration.Input
+  /**
+   * Lift a rebalance recommendation's cordon when nothing followed it: once this long has passed since nth
+   * cordoned the node for the recommendation, and only if the node's record still shows that cordon alone (no
+   * interruption, scheduled event or lifecycle action recorded since, no drain, no other handler at work), nth's
+   * cordon and taint are undone (an operator's cordon stays). `0` or absent: never (the Go handler's behaviour;
+   * `REBALANCE_UNCORDON_AFTER_SECONDS`).
+   *
+   * @since 0.5.0
+   */
+  readonly rebalanceUncordonAfter?: Duration.Input | undefined
+  /**
+   * Show what nth does to a node in the node's `TerminationHandling` condition (`@nth/taint-manager`'s
+   * `NodeCondition`): `True` with the step as reason (`Cordoned`, `Draining`, `Drained`, `Acknowledged`,
+   * `DrainFailed`) while nth works on the node, `False` once it undid its work (`Uncordoned`,
+   * `RebalanceCordonLifted`), so that `kubectl describe node` tells what is going on. Needs `patch` on
+   * `nodes/status`. A failed write is logged and counted (`events_error_total{event_error_where="node-condition"}`),
+   * never fails the event. Default `false` (`ENABLE_NODE_CONDITION`).
+   *
+   * @since 0.5.0
+   */
+  readonly nodeCondition?: boolean
+  /**
+   * Where the handler may find a node instead of reading it (queue mode's node index), to read its
+   * `nth.aws/rebalance-action` label when a rebalance recommendation arrives. Default: the node is read.
+   *
+   * @since 0.5.0
+   */
+  readonly knownNode?: ((nodeName: string) => V1Node | undefined) | undefined
   /**
    * The steps, given the handler's own ({@link Step.defaults}): return them extended (e.g. with
    * {@link Step.insertAfter}) to add a program's own. Default: the handler's own.
@@ -201,6 +236,24 @@ export interface Service {
   readonly metrics: Metrics.Registry
   /** The handler's Kubernetes Events (aggregated, rate limited), for a program's own. */
   readonly events: KubeEvents.KubeEvents
+  /**
+   * For a program's start: when the node's record (as read) shows a rebalance cordon alone, lifts it once its
+   * time is up (see {@link Options.rebalanceUncordonAfter}), as the process that cordoned it would have. Nothing
+   * when that option is off.
+   *
+   * @since 0.5.0
+   */
+  readonly resumeRebalanceLift: (
+    nodeName: string,
+    record: NodeRecord.NodeRecord | undefined
+  ) => Effect.Effect<void>
+  /**
+   * Sets the node's `TerminationHandling` condition when {@link Options.nodeCondition} is on (nothing otherwise),
+   * for a program's own steps (an uncordon after a reboot). Failures are logged and counted.
+   *
+   * @since 0.5.0
+   */
+  readonly reportCondition: (nodeName: string, input: NodeCondition.Input) => Effect.Effect<void>
 }
 
 /**
@@ -294,6 +347,7 @@ export const make = (
         deleteEmptyDirData: options.drain?.deleteEmptyDirData ?? true,
         gracePeriodSeconds: options.drain?.gracePeriodSeconds ?? -1,
         timeoutSeconds: options.drain?.timeoutSeconds ?? 120,
+        podAnnotations: options.drain?.podAnnotations ?? false,
         dryRun: dryRun ? "client" : "none",
         additionalFilters: [ownPod]
       }
@@ -337,6 +391,38 @@ export const make = (
       if (notified.size > 10_000) notified.delete(notified.values().next().value as string)
       return true
     }
+
+    // The condition's steps in order: an event joining a drain must not set the node back to `Cordoned`.
+    const conditionRank: Partial<Record<NodeCondition.Reason, number>> = {
+      Cordoned: 1,
+      Draining: 2,
+      Drained: 3,
+      Acknowledged: 4
+    }
+    const conditionSet = new Map<string, number>()
+    const reportCondition: Service["reportCondition"] = (nodeName, input) => {
+      if (options.nodeCondition !== true || dryRun) return Effect.void
+      const rank = conditionRank[input.reason]
+      const last = conditionSet.get(nodeName)
+      if (input.status === "True" && rank !== undefined && last !== undefined && rank < last)
+        return Effect.void
+      if (input.status === "False" || rank === undefined) conditionSet.delete(nodeName)
+      else conditionSet.set(nodeName, rank)
+      if (conditionSet.size > 10_000) conditionSet.delete(conditionSet.keys().next().value as string)
+      return taints.setCondition({ nodeName, ...input }).pipe(
+        Effect.tap(() => Effect.logDebug(`node condition ${NodeCondition.conditionType}: ${input.reason}`)),
+        Effect.catch((error) => {
+          metrics.eventErrors.increment({ event_error_where: "node-condition" })
+          return Effect.logWarning(
+            `setting the node's ${NodeCondition.conditionType} condition (${input.reason}) failed: ${errorText(error)}`
+          )
+        }),
+        Effect.asVoid
+      )
+    }
+    /** The condition's message for an event: its kind (as its Kubernetes Event's reason) and description. */
+    const conditionMessage = (event: InterruptionEvent.InterruptionEvent, detail?: string) =>
+      `${Reason.received[event.kind]}: ${event.description}${detail === undefined ? "" : ` (${detail})`}`
 
     const count = (action: string, ok: boolean) =>
       metrics.actions.increment({ node_action: action, node_status: ok ? "success" : "error" })
@@ -491,8 +577,29 @@ export const make = (
             Effect.gen(function* () {
               yield* afterCordons
               drainedBefore = earlier.drainedEarlier()
-              drained = yield* drains.drain(nodeName, deadline)
+              yield* reportCondition(nodeName, {
+                status: "True",
+                reason: "Draining",
+                message: conditionMessage(event, deadline && `to be over by ${deadline.toISOString()}`)
+              })
+              drained = yield* drains.drain(nodeName, deadline).pipe(
+                Effect.tapError((error) =>
+                  reportCondition(nodeName, {
+                    status: "True",
+                    reason: "DrainFailed",
+                    message: conditionMessage(event, errorText(error))
+                  })
+                )
+              )
               if (drained._tag === "Ran") earlier.markDrained()
+              yield* reportCondition(nodeName, {
+                status: "True",
+                reason: "Drained",
+                message: conditionMessage(
+                  event,
+                  `${drained.report.pods.filter((pod) => pod.outcome === "Gone").length} pods evicted`
+                )
+              })
               return drained
             })
         }
@@ -517,6 +624,7 @@ export const make = (
         const preDrainEnd = endOf("pre-drain")
         const cordonEnd = endOf("cordon")
         const drainEnd = endOf("post-drain")
+        const acknowledgeEnd = runs.some((s) => s.phase === "acknowledge") ? endOf("acknowledge") : -2
         // The Go handler's pre-drain task, reported as such when the event has one.
         const reportsPreDrain =
           action.taint !== undefined ||
@@ -546,6 +654,11 @@ export const make = (
               )
             }
             if (index === cordonEnd) {
+              yield* reportCondition(nodeName, {
+                status: "True",
+                reason: "Cordoned",
+                message: conditionMessage(event)
+              })
               yield* finishCordoning
               cordonedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
               metrics.eventToCordon.observe(cordonedAfterMs / 1000, { kind: event.kind })
@@ -554,6 +667,13 @@ export const make = (
             if (index === drainEnd && !cordonOnly) {
               drainedAfterMs = (yield* Clock.currentTimeMillis) - seenAt
               metrics.eventToDrained.observe(drainedAfterMs / 1000, { kind: event.kind })
+            }
+            if (index === acknowledgeEnd) {
+              yield* reportCondition(nodeName, {
+                status: "True",
+                reason: "Acknowledged",
+                message: conditionMessage(event, "the lifecycle action is completed")
+              })
             }
           })
 
@@ -735,6 +855,11 @@ export const make = (
         }
         const cleared = yield* step("uncordon", taints.clear({ nodeName, uncordon: true }))
         count("uncordon", true)
+        yield* reportCondition(nodeName, {
+          status: "False",
+          reason: "Uncordoned",
+          message: conditionMessage(event, "nth's cordon, taints and labels removed")
+        })
         yield* events.emit(nodeName, "Normal", Reason.nodeAction.Uncordon, "Node successfully uncordoned")
         yield* Effect.logInfo("nth's work on the node undone").pipe(
           Effect.annotateLogs({ cleared: JSON.stringify(cleared) })
@@ -1082,11 +1207,151 @@ export const make = (
       )
     }
 
+    // -----------------------------------------------------------------------------------------------------------
+    // Rebalance recommendations: the node's own choice, and the cordon that lifts itself
+    // -----------------------------------------------------------------------------------------------------------
+
+    /** The node, from `options.knownNode` when it has it, else read (retried when the API server falters). */
+    const readNode = (
+      nodeName: string
+    ): Effect.Effect<V1Node, KubeError.KubeError | TaintManager.NodeNotFound> => {
+      const known = options.knownNode?.(nodeName)
+      if (known !== undefined) return Effect.succeed(known)
+      return kube
+        .call(`read node ${nodeName}`, (o) => kube.core.readNode({ name: nodeName }, o))
+        .pipe(
+          Effect.retry({
+            schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered),
+            times: 4,
+            while: KubeError.isTransient
+          }),
+          Effect.catchIf(
+            (error) => error.reason === "NotFound",
+            (error) => Effect.fail(new TaintManager.NodeNotFound({ nodeName, message: error.message }))
+          )
+        )
+    }
+
+    /**
+     * What the node says of a rebalance recommendation: `Lifted` when nth lifted this very recommendation's cordon
+     * already (IMDS lists it until the instance ends), else its `nth.aws/rebalance-action` choice. A value that is
+     * none of the known ones is reported (Warning Event, `events_error_total{event_error_where="node-label"}`, a
+     * log line) and the settings apply.
+     */
+    const rebalanceChoiceFor = (event: InterruptionEvent.InterruptionEvent, nodeName: string) =>
+      Effect.gen(function* () {
+        const node = yield* step("read the node's labels", readNode(nodeName))
+        if (NodeRecord.read(node).record?.rebalanceCordonLifted?.eventId === event.id)
+          return "Lifted" as const
+        const asked = NodeAction.rebalanceChoiceOf(node.metadata?.labels)
+        if (asked._tag === "Choice") {
+          yield* Effect.logInfo(
+            `the node's ${NodeAction.rebalanceActionLabel} label asks for ${asked.choice}`
+          )
+          return { rebalance: asked.choice }
+        }
+        if (asked._tag === "Unknown") {
+          metrics.eventErrors.increment({ event_error_where: "node-label" })
+          const message = `The node's label ${NodeAction.rebalanceActionLabel}="${asked.value}" is not cordon, drain or ignore: the rebalance settings apply`
+          yield* Effect.logWarning(message)
+          yield* events.emit(nodeName, "Warning", Reason.nodeAction.InvalidNodeLabel, message)
+        }
+        return {}
+      })
+
+    const liftAfterMs =
+      options.rebalanceUncordonAfter === undefined || dryRun
+        ? 0
+        : Duration.toMillis(Duration.fromInputUnsafe(options.rebalanceUncordonAfter))
+    // One lift waiting per node: a newer cordon's lift replaces an older one's.
+    const lifts = new Map<string, Fiber.Fiber<void>>()
+
+    /** Lifts the node's rebalance cordon now if the record allows; looks again later when its time is not up. */
+    const liftNow = (nodeName: string): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        // The record knows what other handlers and earlier processes did; this process may be at work right now.
+        if (store.activeFor(nodeName, undefined, ["RebalanceRecommendation"])) {
+          return yield* Effect.logInfo("rebalance cordon kept: another event of the node is being handled")
+        }
+        const { result } = yield* taints.apply({
+          nodeName,
+          operation: "lift the rebalance cordon",
+          compute: (node, now) =>
+            NodePlan.liftRebalanceCordon(node, { afterMs: liftAfterMs, holder: coordination?.holder }, now)
+        })
+        if (result._tag === "NotYet") return yield* scheduleLift(nodeName, result.at.getTime())
+        if (result._tag === "Kept") return yield* Effect.logInfo(`rebalance cordon kept: ${result.reason}`)
+        count("uncordon", true)
+        const message = `Rebalance recommendation's cordon lifted: no interruption followed within ${liftAfterMs / 1000} s`
+        yield* events.emit(nodeName, "Normal", Reason.nodeAction.Uncordon, message)
+        yield* reportCondition(nodeName, { status: "False", reason: "RebalanceCordonLifted", message })
+        yield* Effect.logInfo(message).pipe(
+          Effect.annotateLogs({ events: result.eventIds.join(","), cordon: result.cleared.cordon })
+        )
+      }).pipe(
+        Effect.tapError((error) =>
+          Effect.logWarning(`lifting the rebalance cordon failed, trying again: ${errorText(error)}`)
+        ),
+        Effect.retry({
+          schedule: Schedule.exponential("1 second").pipe(Schedule.jittered),
+          times: 5,
+          while: (error) => error._tag !== "NodeNotFound"
+        }),
+        Effect.catch((error) =>
+          Effect.gen(function* () {
+            count("uncordon", false)
+            yield* events.emit(
+              nodeName,
+              "Warning",
+              Reason.nodeAction.UncordonError,
+              `There was a problem while trying to lift the rebalance cordon: ${errorText(error)}`
+            )
+            yield* Effect.logError(`lifting the rebalance cordon failed: ${errorText(error)}`)
+          })
+        ),
+        Effect.annotateLogs({ node: nodeName })
+      )
+
+    /** Lifts the node's rebalance cordon at `atMs` (epoch ms), replacing a lift already waiting for the node. */
+    const scheduleLift = (nodeName: string, atMs: number): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const earlier = lifts.get(nodeName)
+        if (earlier !== undefined) yield* Fiber.interrupt(earlier)
+        const now = yield* Clock.currentTimeMillis
+        const fiber = yield* Effect.forkDetach(
+          Effect.sleep(Duration.millis(Math.max(0, atMs - now))).pipe(
+            Effect.andThen(Effect.sync(() => lifts.delete(nodeName))),
+            Effect.andThen(liftNow(nodeName))
+          )
+        )
+        lifts.set(nodeName, fiber)
+      })
+
+    const resumeRebalanceLift: Service["resumeRebalanceLift"] = (nodeName, record) => {
+      if (liftAfterMs <= 0 || record === undefined || record.drain !== undefined) return Effect.void
+      if (record.events.length === 0 || record.events.some((e) => e.kind !== "RebalanceRecommendation"))
+        return Effect.void
+      const newest = Math.max(...record.events.map((e) => e.at?.getTime() ?? 0))
+      return Effect.andThen(
+        Effect.logInfo(
+          "the node's record shows a rebalance cordon alone: it is lifted when its time is up"
+        ).pipe(Effect.annotateLogs({ node: nodeName, liftAt: new Date(newest + liftAfterMs).toISOString() })),
+        scheduleLift(nodeName, newest + liftAfterMs)
+      )
+    }
+
     const handleNew = (event: InterruptionEvent.InterruptionEvent, nodeName: string, seenAt: number) =>
       Effect.gen(function* () {
-        const action = NodeAction.decide(event, options.actions)
         // Counted once per event, not once per retry of a failed handling.
         if (store.attemptsOf(event) <= 1) metrics.eventsReceived.increment({ kind: event.kind })
+        const choices =
+          event.kind === "RebalanceRecommendation" ? yield* rebalanceChoiceFor(event, nodeName) : {}
+        if (choices === "Lifted") {
+          metrics.eventsIgnored.increment({ kind: event.kind })
+          yield* Effect.logDebug("event ignored: its cordon was lifted already")
+          return { _tag: "Ignored", reason: "the recommendation's cordon was lifted already" } as const
+        }
+        const action = NodeAction.decide(event, options.actions, choices)
         if (action._tag === "Ignore") {
           metrics.eventsIgnored.increment({ kind: event.kind })
           yield* Effect.logDebug(`event ignored: ${action.reason}`)
@@ -1100,9 +1365,13 @@ export const make = (
           return yield* undo(event, nodeName)
         }
         yield* Effect.logInfo(`${event.kind} received: ${event.description}`)
-        return yield* claimed(event, nodeName, action, (claim, earlier, holding) =>
+        const outcome = yield* claimed(event, nodeName, action, (claim, earlier, holding) =>
           act(event, nodeName, action, seenAt, claim, earlier, holding)
         )
+        if (outcome._tag === "Cordoned" && event.kind === "RebalanceRecommendation" && liftAfterMs > 0) {
+          yield* scheduleLift(nodeName, (yield* Clock.currentTimeMillis) + liftAfterMs)
+        }
+        return outcome
       }).pipe(
         Effect.catch((failure: StepFailure) =>
           Effect.succeed<Outcome>(
@@ -1192,7 +1461,7 @@ export const make = (
         )
       })
 
-    return Handler.of({ handle, store, metrics, events })
+    return Handler.of({ handle, store, metrics, events, resumeRebalanceLift, reportCondition })
   })
 
 /**

@@ -8,7 +8,7 @@
  */
 import type { NodeAction } from "@nth/events"
 import type { Webhook } from "@nth/webhook"
-import { Config, Effect, Option, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { Config, Duration, Effect, Option, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import type * as Handler from "./Handler.ts"
 import { applyFlags, type FlagTarget, flagName } from "./internal/flags.ts"
 
@@ -258,6 +258,27 @@ const common = {
     mode: "common",
     default: "false",
     help: "Label the node out of external load balancers before cordoning"
+  }),
+  // nth's own settings (since 0.5.0), each off by default: a Go handler's values mean what they meant.
+  enablePodDrainAnnotations: bool({
+    env: "ENABLE_POD_DRAIN_ANNOTATIONS",
+    mode: "common",
+    default: "false",
+    help: "nth: honour pods' nth.aws/drain-grace-period-seconds, nth.aws/evict-last and nth.aws/do-not-evict annotations"
+  }),
+  enableNodeCondition: bool({
+    env: "ENABLE_NODE_CONDITION",
+    mode: "common",
+    default: "false",
+    help: "nth: show what nth does to a node in its TerminationHandling condition (needs nodes/status patch)"
+  }),
+  rebalanceUncordonAfterSeconds: int({
+    env: "REBALANCE_UNCORDON_AFTER_SECONDS",
+    mode: "common",
+    default: "0",
+    help: "nth: uncordon a node cordoned for a rebalance recommendation that nothing followed within this many seconds (0: never)",
+    min: 0,
+    max: 2_147_483
   }),
   jsonLogging: bool({
     env: "JSON_LOGGING",
@@ -837,12 +858,17 @@ export const toHandlerOptions = (
     ignoreDaemonSets: settings.ignoreDaemonSets,
     deleteEmptyDirData: settings.deleteLocalData,
     gracePeriodSeconds: settings.podTerminationGracePeriod,
-    timeoutSeconds: settings.nodeTerminationGracePeriod
+    timeoutSeconds: settings.nodeTerminationGracePeriod,
+    podAnnotations: settings.enablePodDrainAnnotations
   },
   excludeFromLoadBalancers: settings.excludeFromLoadBalancers,
+  nodeCondition: settings.enableNodeCondition,
   // The Go handler adds it after a drain, never in cordon-only mode (the cordon-only action has no post-drain).
   outOfServiceTaint: settings.enableOutOfServiceTaint && !settings.cordonOnly,
   ownPod: { name: settings.podName, namespace: settings.podNamespace },
+  ...(settings.rebalanceUncordonAfterSeconds > 0
+    ? { rebalanceUncordonAfter: Duration.seconds(settings.rebalanceUncordonAfterSeconds) }
+    : {}),
   kubernetesEvents: {
     enabled: settings.emitKubernetesEvents,
     extraAnnotations: settings.kubernetesEventsExtraAnnotations,

@@ -90,6 +90,23 @@ export interface Api {
       },
       options?: CallOptions
     ) => Promise<V1Node>
+    /**
+     * A patch of the node's status subresource (`PATCH /api/v1/nodes/{name}/status`): its conditions, which a
+     * patch of the node itself cannot change. A JSON Patch unless the call's options say otherwise; conditions
+     * are merged by `type` only in a strategic merge patch (`{ patch: PatchStrategy.StrategicMergePatch }`), a
+     * JSON merge patch replaces the whole list.
+     *
+     * @since 0.5.0
+     */
+    readonly patchNodeStatus: (
+      params: {
+        readonly name: string
+        readonly body: unknown
+        readonly dryRun?: string
+        readonly fieldManager?: string
+      },
+      options?: CallOptions
+    ) => Promise<V1Node>
     /** The cluster's nodes (`GET /api/v1/nodes`), with the list query (selectors, pages, resourceVersion). */
     readonly listNode: (params: ListQuery, options?: CallOptions) => Promise<V1NodeList>
     readonly listPodForAllNamespaces: (params: ListQuery, options?: CallOptions) => Promise<V1PodList>
@@ -222,6 +239,15 @@ const makeApi = (connection: Http.Connection): Api => {
         write(
           "PATCH",
           `/api/v1/nodes/${segment(name)}`,
+          body,
+          { dryRun, fieldManager },
+          options,
+          PatchStrategy.JsonPatch
+        ),
+      patchNodeStatus: ({ name, body, dryRun, fieldManager }, options) =>
+        write(
+          "PATCH",
+          `/api/v1/nodes/${segment(name)}/status`,
           body,
           { dryRun, fieldManager },
           options,

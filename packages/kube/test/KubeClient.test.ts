@@ -111,6 +111,58 @@ describe("KubeClient", () => {
     )
   )
 
+  it.live("patches the status subresource (conditions merged by type in a strategic merge patch)", () =>
+    withClient((client) =>
+      Effect.gen(function* () {
+        const node = yield* Effect.promise(() => bed.registerNode())
+        const now = new Date().toISOString()
+        const condition = {
+          type: "TerminationHandling",
+          status: "True",
+          reason: "Cordoned",
+          message: "a condition of nth's",
+          lastHeartbeatTime: now,
+          lastTransitionTime: now
+        }
+        const patched = yield* client.call(
+          "patch node status",
+          (options) =>
+            client.core.patchNodeStatus(
+              { name: node.name, body: { status: { conditions: [condition] } }, fieldManager: "nth" },
+              options
+            ),
+          { patch: KubeClient.PatchStrategy.StrategicMergePatch }
+        )
+        const types = (patched.status?.conditions ?? []).map((c) => c.type)
+        expect(types).toContain("Ready")
+        expect(types).toContain("TerminationHandling")
+        // A patch of the node itself leaves its status alone.
+        const other = yield* client.call(
+          "patch node",
+          (options) =>
+            client.core.patchNode({ name: node.name, body: { status: { conditions: [] } } }, options),
+          { patch: KubeClient.PatchStrategy.MergePatch }
+        )
+        expect((other.status?.conditions ?? []).map((c) => c.type)).toContain("TerminationHandling")
+        const dryRun = yield* client.call("patch node status", (options) =>
+          client.core.patchNodeStatus(
+            {
+              name: node.name,
+              body: [{ op: "replace", path: "/status/conditions", value: [] }],
+              dryRun: "All"
+            },
+            options
+          )
+        )
+        expect(dryRun.status?.conditions ?? []).toEqual([])
+        const read = yield* client.call("read node", (options) =>
+          client.core.readNode({ name: node.name }, options)
+        )
+        expect((read.status?.conditions ?? []).map((c) => c.type)).toContain("TerminationHandling")
+      })
+    )
+  )
+
   it.live("watches a path as a stream", () =>
     withClient((client) =>
       Effect.gen(function* () {

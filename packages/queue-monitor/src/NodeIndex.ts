@@ -106,6 +106,13 @@ export interface Service {
    */
   readonly byName: (nodeName: string) => V1Node | undefined
   /**
+   * Every node the index holds, as {@link byName} gives them (e.g. to find, at start, the nodes whose record asks
+   * for work later).
+   *
+   * @since 0.5.0
+   */
+  readonly all: () => ReadonlyArray<V1Node>
+  /**
    * Whether the index follows the API server: ready once the nodes are listed, not ready while its list or watch
    * attempts fail (the reason names the last error), for a readiness probe.
    *
@@ -222,6 +229,10 @@ class Index {
     return this.nodes.get(name)
   }
 
+  all(): ReadonlyArray<V1Node> {
+    return [...this.nodes.values()]
+  }
+
   byProviderId(instanceId: string): V1Node | undefined {
     return this.first(this.byInstanceId.get(instanceId), () => true)
   }
@@ -322,6 +333,7 @@ export const make = (
       synced,
       size: () => index.size,
       byName: (nodeName) => index.byName(nodeName),
+      all: () => index.all(),
       health: () =>
         lastDown !== undefined
           ? {

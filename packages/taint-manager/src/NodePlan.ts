@@ -233,6 +233,7 @@ const fresh = (node: V1Node): NodeRecord => ({
 
 const isEmpty = (record: NodeRecord): boolean =>
   record.events.length === 0 &&
+  record.rebalanceCordonLifted === undefined &&
   record.claim === undefined &&
   record.drain === undefined &&
   record.cordoned === undefined &&
@@ -531,7 +532,12 @@ export const cordon = (node: V1Node, input: { readonly event?: EventRef }, now: 
       }
     }
     if (record.cordoned !== undefined) {
-      return { result: { _tag: "AlreadyCordoned", byNth: record.cordoned.byNth } }
+      // The event is listed all the same: what nth later undoes for another event (a cancelled scheduled event,
+      // a rebalance cordon lifted) must see that this one holds the node too.
+      return {
+        result: { _tag: "AlreadyCordoned", byNth: record.cordoned.byNth },
+        record: withEvent(record, input.event, now)
+      }
     }
     return {
       result: { _tag: "CordonedByOther" },
@@ -770,6 +776,75 @@ export const clear = (
     plan<Cleared>(node, now, (current) =>
       clearStep(current, input.uncordon ?? true, input.fieldManager ?? defaultFieldManager)
     )
+  )
+
+/**
+ * - `Lifted`: nth's rebalance cordon (and taint, and the rest of its marks) was undone: `cleared` says what went.
+ *   The node's cordon stays when it was not nth's (`cleared.cordon`).
+ * - `NotYet`: the record shows the rebalance cordon alone, but its time is not up: look again at `at`.
+ * - `Kept`: the node is not nth's rebalance cordon alone (another event is recorded, the node was drained,
+ *   another handler holds it, nothing is recorded): nothing is done, and `reason` says why.
+ *
+ * @category undoing
+ * @since 0.5.0
+ */
+export type RebalanceLift =
+  | { readonly _tag: "Lifted"; readonly eventIds: ReadonlyArray<string>; readonly cleared: Cleared }
+  | { readonly _tag: "NotYet"; readonly at: Date }
+  | { readonly _tag: "Kept"; readonly reason: string }
+
+/** The record's kind of a rebalance recommendation (`InterruptionEvent` kind names). */
+const rebalanceKind: InterruptionEvent.Kind = "RebalanceRecommendation"
+
+/**
+ * Lifts a rebalance recommendation's cordon that nothing followed: when the record lists rebalance
+ * recommendations alone (no interruption, scheduled event or lifecycle action since), shows no drain and no other
+ * handler's live claim, and the newest of them was recorded `afterMs` or more before `now`, undoes nth's work as
+ * {@link clear} does and remembers the lifted recommendation (`rebalanceCordonLifted`) so that it is not acted on
+ * again. Pinned to the node's resourceVersion like every write: an interruption recorded in between makes the
+ * write fail with a conflict and be computed again, which then keeps the cordon.
+ *
+ * @category undoing
+ * @since 0.5.0
+ */
+export const liftRebalanceCordon = (
+  node: V1Node,
+  input: { readonly afterMs: number; readonly holder?: string | undefined; readonly fieldManager?: string },
+  now: Date
+): Plan<RebalanceLift> =>
+  markReadsManagedFields(
+    plan<RebalanceLift>(node, now, (current): Step<RebalanceLift> => {
+      const record = current.read.record
+      const kept = (reason: string): Step<RebalanceLift> => ({ result: { _tag: "Kept", reason } })
+      if (record === undefined || record.events.length === 0) return kept("nth has no record of the node")
+      const others = record.events.filter((event) => event.kind !== rebalanceKind)
+      if (others.length > 0) {
+        return kept(
+          `the record holds another event (${others.map((event) => event.kind ?? event.id).join(", ")})`
+        )
+      }
+      if (record.drain !== undefined) return kept("the node was drained")
+      const held = record.claim
+      if (held !== undefined && held.holder !== input.holder && held.until.getTime() > now.getTime()) {
+        return kept(`${held.holder} is handling the node`)
+      }
+      const newest = Math.max(...record.events.map((event) => event.at?.getTime() ?? 0))
+      if (newest + input.afterMs > now.getTime()) {
+        return { result: { _tag: "NotYet", at: new Date(newest + input.afterMs) } }
+      }
+      const cleared = clearStep(current, true, input.fieldManager ?? defaultFieldManager)
+      const lifted = record.events.at(-1)?.id ?? ""
+      return {
+        result: { _tag: "Lifted", eventIds: record.events.map((event) => event.id), cleared: cleared.result },
+        change: cleared.change ?? {},
+        record: {
+          ...fresh(node),
+          // The node as the lift leaves it: still unschedulable only under someone else's cordon.
+          unschedulableBefore: cleared.result.cordon === "OtherCordonKept",
+          rebalanceCordonLifted: { eventId: lifted, at: now }
+        }
+      }
+    })
   )
 
 /**

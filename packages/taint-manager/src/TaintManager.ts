@@ -13,8 +13,10 @@
 import type { KubeConfig, V1Node } from "@kubernetes/client-node"
 import type { NodeAction } from "@nth/events"
 import { KubeClient, KubeError } from "@nth/kube"
-import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Schedule, Schema, Scope } from "effect"
+import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Schedule, Scope } from "effect"
+import { NodeConflict, NodeNotFound } from "./internal/errors.ts"
 import { readsManagedFields } from "./internal/wholeNode.ts"
+import * as NodeCondition from "./NodeCondition.ts"
 import * as NodePlan from "./NodePlan.ts"
 import * as NodeRecord from "./NodeRecord.ts"
 
@@ -22,30 +24,7 @@ import * as NodeRecord from "./NodeRecord.ts"
 // Errors
 // ---------------------------------------------------------------------------------------------------------------
 
-/**
- * The node does not exist (or was deleted while nth was writing to it).
- *
- * @category errors
- * @since 0.1.0
- */
-export class NodeNotFound extends Schema.TaggedError<NodeNotFound>()("NodeNotFound", {
-  nodeName: Schema.String,
-  message: Schema.String
-}) {}
-
-/**
- * Other writers kept changing the node: every attempt was refused with 409 Conflict until the retries ran out.
- * Nothing of this write landed.
- *
- * @category errors
- * @since 0.1.0
- */
-export class NodeConflict extends Schema.TaggedError<NodeConflict>()("NodeConflict", {
-  nodeName: Schema.String,
-  operation: Schema.String,
-  attempts: Schema.Number,
-  message: Schema.String
-}) {}
+export { NodeConflict, NodeNotFound } from "./internal/errors.ts"
 
 /**
  * Every way a write can fail: the node is gone, it kept changing under nth, or the API call failed (`KubeError`,
@@ -157,6 +136,15 @@ export interface Service {
   ) => Effect.Effect<Outcome<A>, TaintManagerError>
   /** Reads nth's record of the node. */
   readonly readRecord: (input: Target) => Effect.Effect<NodeRecord.Read, NodeNotFound | KubeError.KubeError>
+  /**
+   * Sets the node's `TerminationHandling` condition (`nodes/status`), with this manager's dry run, field manager
+   * and retries, starting from nth's own last write to the node when it has one. See {@link NodeCondition.set}.
+   *
+   * @since 0.5.0
+   */
+  readonly setCondition: (
+    input: Omit<NodeCondition.SetInput, "node">
+  ) => Effect.Effect<NodeCondition.Outcome, TaintManagerError>
 }
 
 /**
@@ -401,7 +389,16 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
           { ...(now === undefined ? {} : { at: now }), needsManagedFields: true }
         ),
       apply: ({ nodeName, operation, compute }) => write(operation, nodeName, compute),
-      readRecord: ({ nodeName }) => Effect.map(readNode(nodeName), NodeRecord.read)
+      readRecord: ({ nodeName }) => Effect.map(readNode(nodeName), NodeRecord.read),
+      setCondition: (input) =>
+        NodeCondition.set(
+          { ...input, node: lastWritten.get(input.nodeName) ?? knownNode?.(input.nodeName) },
+          { dryRun, fieldManager, ...(options.retry === undefined ? {} : { retry: options.retry }) }
+        ).pipe(
+          Effect.tap((outcome) => Effect.sync(() => remember(input.nodeName, outcome.node))),
+          Effect.tapError(() => Effect.sync(() => lastWritten.delete(input.nodeName))),
+          Effect.provideService(KubeClient.KubeClient, client)
+        )
     })
   })
 
@@ -525,7 +522,8 @@ export const createTaintManager = (options: CreateOptions): PromiseTaintManager 
     clear: operation("clear"),
     uncordonAfterReboot: operation("uncordonAfterReboot"),
     apply: operation("apply"),
-    readRecord: operation("readRecord")
+    readRecord: operation("readRecord"),
+    setCondition: operation("setCondition")
   }
   return { ...(operations as PromiseOperations), close, [Symbol.asyncDispose]: close }
 }

@@ -1,10 +1,17 @@
 /**
- * @nth/taint-manager: everything nth writes on a Node (taints, labels, its cordon and the record of what it did),
- * readable back from the node alone.
+ * @nth/taint-manager: everything nth writes on a Node (taints, labels, its cordon, the record of what it did and
+ * the condition that shows it), readable back from the node alone.
  *
  * @since 0.1.0
  */
 
+/**
+ * The `TerminationHandling` node condition nth sets while it works on a node (`kubectl describe node` shows the
+ * step: cordoned, draining, drained, …), written to the status subresource beside the kubelet's conditions.
+ *
+ * @since 0.5.0
+ */
+export * as NodeCondition from "./NodeCondition.ts"
 /**
  * Pure planning: from a node as read and the change wanted, what nth does and the JSON Patch that does it.
  *

@@ -549,3 +549,93 @@ describe("uncordonAfterReboot", () => {
     expect(after.spec?.unschedulable).toBe(false)
   })
 })
+
+describe("liftRebalanceCordon", () => {
+  const rebalance = { id: "rebalance-recommendation-abc", kind: "RebalanceRecommendation" } as const
+  const rebalanceTaint = NodePlan.taintFor("RebalanceRecommendation", rebalance.id)!
+  const tenMinutes = 10 * 60_000
+
+  /** A node nth cordoned and tainted for a rebalance recommendation at `now`, then for `also` if given. */
+  const cordonedForRebalance = (options: { readonly operatorCordon?: boolean } = {}) => {
+    let target = node({ taints: [otherTaint], ...(options.operatorCordon ? { unschedulable: true } : {}) })
+    target = applyPatch(
+      target,
+      NodePlan.addTaint(target, { taint: rebalanceTaint, event: rebalance }, now).patch
+    )
+    return applyPatch(target, NodePlan.cordon(target, { event: rebalance }, now).patch)
+  }
+
+  it("lifts the cordon and nth's taint once the time is up, remembers the recommendation, then plans nothing", () => {
+    const {
+      node: after,
+      result,
+      again
+    } = applyOnce(cordonedForRebalance(), (n) =>
+      NodePlan.liftRebalanceCordon(n, { afterMs: tenMinutes }, later)
+    )
+    expect(result).toMatchObject({
+      _tag: "Lifted",
+      eventIds: [rebalance.id],
+      cleared: { cordon: "Uncordoned" }
+    })
+    expect(again).toMatchObject({ _tag: "Kept" })
+    expect(after.spec?.unschedulable).toBe(false)
+    expect(taintsOf(after)).toEqual(["other.example/dedicated=gpu:NoSchedule"])
+    expect(recordOf(after)).toMatchObject({
+      events: [],
+      rebalanceCordonLifted: { eventId: rebalance.id, at: later }
+    })
+  })
+
+  it("not before its time: NotYet, with when to look again", () => {
+    const plan = NodePlan.liftRebalanceCordon(cordonedForRebalance(), { afterMs: 60 * 60_000 }, later)
+    expect(plan).toMatchObject({ result: { _tag: "NotYet", at: new Date(now.getTime() + 60 * 60_000) } })
+    expect(plan.patch).toBeUndefined()
+  })
+
+  it("keeps the cordon when another event was recorded since (a Spot notice)", () => {
+    const target = cordonedForRebalance()
+    const withSpot = applyPatch(target, NodePlan.cordon(target, { event: spot }, now).patch)
+    const plan = NodePlan.liftRebalanceCordon(withSpot, { afterMs: tenMinutes }, later)
+    expect(plan.result).toMatchObject({
+      _tag: "Kept",
+      reason: expect.stringContaining("SpotInterruptionNotice")
+    })
+    expect(plan.patch).toBeUndefined()
+  })
+
+  it("keeps a drained node cordoned, and one another handler holds", () => {
+    const target = cordonedForRebalance()
+    const drained = applyPatch(target, NodePlan.recordDrainStarted(target, { event: rebalance }, now).patch)
+    expect(NodePlan.liftRebalanceCordon(drained, { afterMs: tenMinutes }, later).result).toMatchObject({
+      _tag: "Kept",
+      reason: "the node was drained"
+    })
+    const held = applyPatch(
+      target,
+      NodePlan.claim(target, { holder: "replica-b", leaseMs: 60 * 60_000 }, later).patch
+    )
+    expect(
+      NodePlan.liftRebalanceCordon(held, { afterMs: tenMinutes, holder: "replica-a" }, later).result
+    ).toMatchObject({ _tag: "Kept", reason: "replica-b is handling the node" })
+  })
+
+  it("keeps an operator's cordon, removing nth's own taint", () => {
+    const plan = NodePlan.liftRebalanceCordon(
+      cordonedForRebalance({ operatorCordon: true }),
+      { afterMs: 0 },
+      later
+    )
+    expect(plan.result).toMatchObject({ _tag: "Lifted", cleared: { cordon: "OtherCordonKept" } })
+    const after = applyPatch(cordonedForRebalance({ operatorCordon: true }), plan.patch)
+    expect(after.spec?.unschedulable).toBe(true)
+    expect(taintsOf(after)).toEqual(["other.example/dedicated=gpu:NoSchedule"])
+  })
+
+  it("does nothing on a node nth has no record of", () => {
+    expect(NodePlan.liftRebalanceCordon(node(), { afterMs: 0 }, later)).toEqual({
+      result: { _tag: "Kept", reason: "nth has no record of the node" },
+      patch: undefined
+    })
+  })
+})

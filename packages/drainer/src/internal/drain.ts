@@ -30,6 +30,7 @@ export interface ResolvedOptions {
   readonly deadline: Deadline.Deadline
   readonly deadlineMarginSeconds: number
   readonly budgetRetryFallback: Duration.Input
+  readonly podAnnotations: boolean
   readonly additionalFilters: ReadonlyArray<PodFilter.PodFilter>
   readonly onProgress: (event: Progress) => void
 }
@@ -60,6 +61,8 @@ interface PodState {
   readonly ref: PodRef
   readonly pod: V1Pod
   readonly decision: PodFilter.Decision
+  /** The wave it is evicted in, for pods the drain removes. */
+  readonly wave: "regular" | "critical" | undefined
   method: PodReport["method"]
   outcome: PodReport["outcome"]
   /** Why the drain let the pod go after all (stuck terminating, gone before a dry run's turn). */
@@ -192,6 +195,7 @@ const reportOf = (
       warnings: s.decision.warnings,
       attempts: s.attempts,
       blockedBy: [...s.blockedBy],
+      ...(s.wave === undefined ? {} : { wave: s.wave }),
       ...(s.gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds: s.gracePeriodSeconds }),
       gracePeriodShortened: s.gracePeriodShortened,
       reEvictions: s.reEvictions,
@@ -233,7 +237,18 @@ export const run = (
         now: startedAt,
         daemonSetExists
       }
-      const filters = [...PodFilter.builtIn, ...options.additionalFilters]
+      // With podAnnotations, do-not-evict comes before kubectl's rules (it wins over their refusals), the others
+      // after them (they only adjust pods that are to go).
+      const filters = options.podAnnotations
+        ? [
+            PodFilter.doNotEvict,
+            ...PodFilter.builtIn,
+            PodFilter.evictLast,
+            PodFilter.annotatedGracePeriod,
+            ...options.additionalFilters
+          ]
+        : [...PodFilter.builtIn, ...options.additionalFilters]
+      const critical = new Set(options.criticalPriorityClasses)
       const states: Array<PodState> = pods.map((pod) => {
         const decision = PodFilter.decide(pod, filters, context)
         const removing = decision.verdict._tag === "Remove" || decision.verdict._tag === "RemoveWithWarning"
@@ -241,6 +256,11 @@ export const run = (
           ref: refOf(pod),
           pod,
           decision,
+          wave: !removing
+            ? undefined
+            : decision.evictLast === true || critical.has(pod.spec?.priorityClassName ?? "")
+              ? "critical"
+              : "regular",
           // A finished pod is evicted too, as kubectl does: the Eviction API deletes it without consulting any
           // budget, so no `pods delete` permission is needed unless evictions are disabled.
           method: !removing ? "none" : options.disableEviction ? "delete" : "evict",
@@ -275,6 +295,13 @@ export const run = (
       if (refused.length > 0) {
         const final = yield* report()
         return { _tag: "Refused", report: final, refusals: final.pods.filter((p) => p.outcome === "Refused") }
+      }
+
+      // Pods left alone at their own request are said so as the drain goes on, not only in the report.
+      for (const s of states) {
+        const verdict = s.decision.verdict
+        if (verdict._tag === "Skip" && verdict.reason === "DoNotEvict")
+          emit({ _tag: "PodSkipped", pod: s.ref, reason: verdict.reason, message: verdict.message })
       }
 
       const removing = states.filter((s) => s.method !== "none")
@@ -315,7 +342,8 @@ export const run = (
         const grace = planGrace(
           state.pod,
           {
-            gracePeriodSeconds: options.gracePeriodSeconds,
+            // The pod's own choice (an annotation, a rule's adjustment) is the more specific one.
+            gracePeriodSeconds: state.decision.gracePeriodSeconds ?? options.gracePeriodSeconds,
             ...(deadline === undefined ? {} : { deadline }),
             deadlineMarginMs: marginMs
           },
@@ -533,11 +561,10 @@ export const run = (
           if (yield* evict(state, false)) yield* awaitRemoval(state)
         })
 
-      const isCritical = (s: PodState) =>
-        options.criticalPriorityClasses.includes(s.pod.spec?.priorityClassName ?? "")
+      // The last wave: critical priority classes, and pods a rule marked evict-last.
       const waves = [
-        { wave: "regular" as const, pods: removing.filter((s) => !isCritical(s)) },
-        { wave: "critical" as const, pods: removing.filter(isCritical) }
+        { wave: "regular" as const, pods: removing.filter((s) => s.wave === "regular") },
+        { wave: "critical" as const, pods: removing.filter((s) => s.wave === "critical") }
       ].filter((w) => w.pods.length > 0)
 
       const evictAll = Effect.forEach(

@@ -62,6 +62,27 @@ export const make = (options: {
                 )
               )
             }
+            // A pod left on the node at its own request (nth.aws/do-not-evict) is said so, never silently: a log
+            // line, and an Event on the pod.
+            if (progress._tag === "PodSkipped" && progress.reason === "DoNotEvict") {
+              const { pod } = progress
+              Effect.runForkWith(services)(
+                Effect.logInfo(`pod skipped: ${progress.message}`).pipe(
+                  Effect.annotateLogs({ pod: `${pod.namespace}/${pod.name}`, reason: progress.reason })
+                )
+              )
+              sending.push(
+                Effect.runForkWith(services)(
+                  events.emitFor(
+                    { kind: "Pod", name: pod.name, namespace: pod.namespace, uid: pod.uid },
+                    "Normal",
+                    Reason.nodeAction.PodSkipped,
+                    `Pod left on the node, which drains without it (node ${nodeName}): ${progress.message}`,
+                    { node: nodeName, ...pod.labels }
+                  )
+                )
+              )
+            }
             // The Go handler reports each evicted pod with an Event on the pod, annotated with the node and every
             // label of the pod (the extra annotations setting is added to every Event).
             if (progress._tag === "PodEvicted" || progress._tag === "PodDeleted") {
