@@ -123,21 +123,18 @@ export const recoverInBackground = (
   )
 
 /**
- * Whether to poll IMDS for rebalance recommendations: when a rebalance setting asks for them, or when this node's
- * `nth.aws/rebalance-action` label asks for a cordon or a drain (the label overrides the settings for its node;
- * labels come with the node group, so the node's labels at start are the ones that count). When the node cannot
- * be read, recommendations are polled and the handler reads the label for each one.
+ * Whether this node's `nth.aws/rebalance-action` label asks for a cordon or a drain on a rebalance recommendation,
+ * which then has to be polled though no rebalance setting asks for it (the label overrides the settings for its
+ * node; labels come with the node group, so the node's labels at start are the ones that count). When the node
+ * cannot be read, recommendations are polled and the handler reads the label for each one.
  */
-export const pollsRebalance = (options: {
-  readonly nodeName: string
-  readonly enableRebalanceMonitoring: boolean
-  readonly enableRebalanceDraining: boolean
-}): Effect.Effect<boolean, never, KubeClient.KubeClient> =>
+export const labelAsksForRebalance = (
+  nodeName: string
+): Effect.Effect<boolean, never, KubeClient.KubeClient> =>
   Effect.gen(function* () {
-    if (options.enableRebalanceMonitoring || options.enableRebalanceDraining) return true
     const kube = yield* KubeClient.KubeClient
     const node = yield* kube
-      .call(`read node ${options.nodeName}`, (o) => kube.core.readNode({ name: options.nodeName }, o))
+      .call(`read node ${nodeName}`, (o) => kube.core.readNode({ name: nodeName }, o))
       .pipe(Effect.timeout("5 seconds"), Effect.option)
     if (node._tag === "None") {
       yield* Effect.logInfo(

@@ -74,12 +74,18 @@ const main = Effect.gen(function* () {
             kubernetes.down(`the API server: ${message}`)
           ).pipe(Effect.andThen(Effect.sync(kubernetes.up)))
         )
-      const rebalance = yield* OwnNode.pollsRebalance({ ...settings, nodeName })
-      yield* ImdsMonitor.all({
-        ...settings,
-        enableRebalanceMonitoring: rebalance,
-        instanceId: undefined
-      }).pipe(
+      const monitors = { ...settings, instanceId: undefined }
+      // Polling starts at once; rebalance recommendations join when the node's label asks for them (read alongside:
+      // waiting for it first put a node read before the first poll, 163 → 246 ms median start-up in the bench).
+      const byLabel =
+        settings.enableRebalanceMonitoring || settings.enableRebalanceDraining
+          ? Stream.empty
+          : Stream.unwrap(
+              Effect.map(OwnNode.labelAsksForRebalance(nodeName), (asks) =>
+                asks ? ImdsMonitor.rebalanceRecommendation(monitors) : Stream.empty
+              )
+            )
+      yield* Stream.merge(ImdsMonitor.all(monitors), byLabel).pipe(
         Stream.runForEach((signal) =>
           signal._tag === "PollFailed"
             ? OwnNode.reportMonitorFailure(nodeName, signal.monitor, signal.error)

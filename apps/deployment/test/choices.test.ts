@@ -183,12 +183,6 @@ describe("queue mode: per-pod annotations (ENABLE_POD_DRAIN_ANNOTATIONS)", () =>
       const pod = (await livePodsAll(node.name)).find((p) => p.metadata?.name === `long-${suffix}`)
       return pod?.metadata?.deletionGracePeriodSeconds
     })
-    if (grace < 60)
-      console.log(
-        "GRACE",
-        grace,
-        app.logs.filter((l) => l.includes(node.name) || l.includes(suffix)).join("\n")
-      )
     expect(grace).toBeGreaterThan(60)
     expect(grace).toBeLessThanOrEqual(115)
     await Programs.waitForLog(app, "node drained")
@@ -201,3 +195,56 @@ describe("queue mode: per-pod annotations (ENABLE_POD_DRAIN_ANNOTATIONS)", () =>
 /** Every pod on the node, those being deleted too. */
 const livePodsAll = async (node: string) =>
   (await bed.clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+
+describe("queue mode: the TerminationHandling node condition (ENABLE_NODE_CONDITION)", () => {
+  it("follows an ASG termination to the completed lifecycle action: Cordoned, Draining, Drained, Acknowledged", async () => {
+    const group = Fixtures.uniqueName("nth-asg-cond")
+    const node = await bed.registerNode({ tags: { [managedTag]: "" }, autoScalingGroup: { name: group } })
+    await bed.registerNode()
+    const namespace = bed.namespace()
+    const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+      name: Fixtures.uniqueName("app"),
+      replicas: 1,
+      preferNode: node.name,
+      terminationGracePeriodSeconds: 1
+    })
+    await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 1)
+    const queue = await freshQueue()
+    const app = await startApp(queue, { ENABLE_NODE_CONDITION: "true" })
+    const seen: Array<string> = []
+    let done = false
+    const watching = (async () => {
+      while (!done) {
+        const reason = (await readNode(node.name)).status?.conditions?.find(
+          (c) => c.type === "TerminationHandling"
+        )?.reason
+        if (reason !== undefined && seen.at(-1) !== reason) seen.push(reason)
+        await sleep(50)
+      }
+    })()
+    const action = await Fixtures.fireLifecycleHook(bed.clients, {
+      autoScalingGroupName: group,
+      lifecycleHookName: "nth-drain",
+      instanceId: node.instanceId
+    })
+    await drained(node.name)
+    expect((await Fixtures.waitForCompletedAction(bed.clients, action.lifecycleActionToken)).result).toBe(
+      "CONTINUE"
+    )
+    const condition = await Fixtures.waitFor("the condition Acknowledged", async () => {
+      const found = (await readNode(node.name)).status?.conditions?.find(
+        (c) => c.type === "TerminationHandling"
+      )
+      return found?.reason === "Acknowledged" ? found : undefined
+    })
+    done = true
+    await watching
+    expect(condition.status).toBe("True")
+    expect(condition.message).toMatch(/^ASGLifecycle: .*\(the lifecycle action is completed\)$/)
+    const order = ["Cordoned", "Draining", "Drained", "Acknowledged"]
+    expect(seen.every((reason) => order.includes(reason))).toBe(true)
+    expect([...seen].sort((a, b) => order.indexOf(a) - order.indexOf(b))).toEqual(seen)
+    await emptied(queue)
+    expect(await app.stop()).toBe(0)
+  }, 90_000)
+})

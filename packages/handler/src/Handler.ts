@@ -399,7 +399,20 @@ export const make = (
       Drained: 3,
       Acknowledged: 4
     }
+    // Kept while events of the node are at work (one may join another's drain), forgotten when the last ends.
     const conditionSet = new Map<string, number>()
+    const working = new Map<string, number>()
+    const startWorking = (nodeName: string) =>
+      Effect.sync(() => {
+        working.set(nodeName, (working.get(nodeName) ?? 0) + 1)
+      })
+    const stopWorking = (nodeName: string) =>
+      Effect.sync(() => {
+        const left = (working.get(nodeName) ?? 1) - 1
+        if (left > 0) return working.set(nodeName, left)
+        working.delete(nodeName)
+        conditionSet.delete(nodeName)
+      })
     const reportCondition: Service["reportCondition"] = (nodeName, input) => {
       if (options.nodeCondition !== true || dryRun) return Effect.void
       const rank = conditionRank[input.reason]
@@ -408,7 +421,6 @@ export const make = (
         return Effect.void
       if (input.status === "False" || rank === undefined) conditionSet.delete(nodeName)
       else conditionSet.set(nodeName, rank)
-      if (conditionSet.size > 10_000) conditionSet.delete(conditionSet.keys().next().value as string)
       return taints.setCondition({ nodeName, ...input }).pipe(
         Effect.tap(() => Effect.logDebug(`node condition ${NodeCondition.conditionType}: ${input.reason}`)),
         Effect.catch((error) => {
@@ -803,9 +815,9 @@ export const make = (
       })
       const notify = options.notify
       const acting = Effect.acquireUseRelease(
-        startCordoning,
+        Effect.andThen(startCordoning, startWorking(nodeName)),
         () => body,
-        () => finishCordoning
+        () => Effect.andThen(finishCordoning, stopWorking(nodeName))
       )
       if (notify === undefined) return acting
       const tell = (succeeded: boolean) =>

@@ -71,4 +71,11 @@ describe("EventStore", () => {
     store.settle(event({ id: "instance-event-2", scheduledEventId: "instance-event-2" }), "Failed", 1)
     expect(store.activeFor("node-1", "instance-event-1")).toBe(false)
   })
+
+  it("leaves out the kinds it is told to (a rebalance lift looks for any other event)", () => {
+    const store = EventStore.make({ retryFailedAfterMs: 1000 })
+    store.offer(event(), 0)
+    expect(store.activeFor("node-1", undefined, ["ScheduledMaintenance"])).toBe(false)
+    expect(store.activeFor("node-1", undefined, ["SpotInterruptionNotice"])).toBe(true)
+  })
 })
