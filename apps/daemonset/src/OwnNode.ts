@@ -130,7 +130,7 @@ export const recoverInBackground = (
  */
 export const labelAsksForRebalance = (
   nodeName: string
-): Effect.Effect<boolean, never, KubeClient.KubeClient> =>
+): Effect.Effect<boolean, never, KubeClient.KubeClient | Handler.Handler> =>
   Effect.gen(function* () {
     const kube = yield* KubeClient.KubeClient
     const node = yield* kube
@@ -144,9 +144,12 @@ export const labelAsksForRebalance = (
     }
     const asked = NodeAction.rebalanceChoiceOf(node.value.metadata?.labels)
     if (asked._tag === "Unknown") {
-      yield* Effect.logWarning(
-        `the node's label ${NodeAction.rebalanceActionLabel}="${asked.value}" is not cordon, drain or ignore: the rebalance settings apply`
-      )
+      // Said at start: with no rebalance setting, no recommendation is polled to say it later.
+      const handler = yield* Handler.Handler
+      const message = NodeAction.unknownRebalanceChoice(asked.value)
+      handler.metrics.eventErrors.increment({ event_error_where: "node-label" })
+      yield* Effect.logWarning(message)
+      yield* handler.events.emit(nodeName, "Warning", Reason.nodeAction.InvalidNodeLabel, message)
     }
     return asked._tag === "Choice" && asked.choice !== "ignore"
   })

@@ -108,6 +108,11 @@ describe("queue mode: a rebalance cordon that lifts itself", () => {
     )
     await sleep(3000)
     expect(await unschedulable(kept.node.name)).toBe(true)
+    // Kept, not lifted and cordoned again by the Spot warning.
+    expect(app.logs.some((line) => line.includes("rebalance cordon kept"))).toBe(true)
+    expect((await nodeEvents(kept.node.name)).map((e) => e.message)).not.toContain(
+      "Rebalance recommendation's cordon lifted: no interruption followed within 4 s"
+    )
     await emptied(queue)
     expect(await app.stop()).toBe(0)
   }, 90_000)

@@ -315,7 +315,8 @@ export const evictLast: PodFilter = (pod) => {
 
 /**
  * Pods annotated `nth.aws/drain-grace-period-seconds: "<seconds>"` get that grace period, instead of the drain's
- * `gracePeriodSeconds` and their own `terminationGracePeriodSeconds` (`0` deletes at once, as the option does).
+ * `gracePeriodSeconds` and their own `terminationGracePeriodSeconds` (at least 1 s: `0` is read as `1`, so the
+ * pod's containers are always told to stop).
  * A drain's deadline still caps it. A value that is not a non-negative integer is ignored, with a warning.
  *
  * @category filters
@@ -325,8 +326,9 @@ export const annotatedGracePeriod: PodFilter = (pod) => {
   const value = pod.metadata?.annotations?.[annotations.gracePeriodSeconds]
   if (value === undefined) return remove
   const seconds = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN
+  // At least 1 s: a grace of 0 would have the API server remove the pod before its containers are told to stop.
   return Number.isSafeInteger(seconds)
-    ? removeAdjusted({ gracePeriodSeconds: seconds })
+    ? removeAdjusted({ gracePeriodSeconds: Math.max(1, seconds) })
     : invalidAnnotation(pod, annotations.gracePeriodSeconds, value, "a non-negative integer of seconds")
 }
 

@@ -226,7 +226,7 @@ describe("PodFilter: per-pod choices by annotation", () => {
       evictLast: true,
       gracePeriodSeconds: 120
     })
-    expect(decideAnnotated(annotated({ [annotations.gracePeriodSeconds]: "0" })).gracePeriodSeconds).toBe(0)
+    expect(decideAnnotated(annotated({ [annotations.gracePeriodSeconds]: "0" })).gracePeriodSeconds).toBe(1)
     expect(decideAnnotated(annotated({ [annotations.evictLast]: "false" })).evictLast).toBeUndefined()
   })
 

@@ -253,6 +253,15 @@ export const rebalanceChoiceOf = (
 }
 
 /**
+ * What nth says of a {@link rebalanceActionLabel} value it does not know (a Warning Event and a log line).
+ *
+ * @category decoding
+ * @since 0.5.0
+ */
+export const unknownRebalanceChoice = (value: string): string =>
+  `The node's label ${rebalanceActionLabel}="${value}" is not cordon, drain or ignore: the rebalance settings apply`
+
+/**
  * What the event's node itself asks for, overriding the {@link Rules} for that node.
  *
  * @category models

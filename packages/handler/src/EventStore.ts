@@ -66,8 +66,11 @@ export interface EventStore {
   readonly activeFor: (
     nodeName: string,
     exceptId?: string,
-    /** Events of these kinds do not count (since 0.5.0). */
-    exceptKinds?: ReadonlyArray<InterruptionEvent.Kind>
+    /**
+     * `exceptKinds`: events of these kinds do not count. `anyState`: an event counts whatever its state (failed and
+     * to be tried again, ignored by the settings), not a cancellation. Since 0.5.0.
+     */
+    options?: { readonly exceptKinds?: ReadonlyArray<InterruptionEvent.Kind>; readonly anyState?: boolean }
   ) => boolean
   readonly size: () => number
 }
@@ -113,13 +116,16 @@ export const make = (options: { readonly retryFailedAfterMs: number }): EventSto
     attemptsOf: (event) => entries.get(keyOf(event))?.attempts ?? 0,
     firstSeenAt: (event) => entries.get(keyOf(event))?.firstSeenAt,
     stateOf: (event) => entries.get(keyOf(event))?.state,
-    activeFor: (nodeName, exceptId, exceptKinds = []) =>
+    activeFor: (nodeName, exceptId, { exceptKinds = [], anyState = false } = {}) =>
       [...entries.values()].some(
         (entry) =>
           entry.event.id !== exceptId &&
           !exceptKinds.includes(entry.event.kind) &&
           entry.event.nodeName === nodeName &&
-          (entry.state === "InProgress" || entry.state === "Done" || entry.state === "Interrupted") &&
+          (anyState ||
+            entry.state === "InProgress" ||
+            entry.state === "Done" ||
+            entry.state === "Interrupted") &&
           !(entry.event.kind === "ScheduledMaintenance" && entry.event.state !== "active")
       ),
     size: () => entries.size

@@ -324,9 +324,14 @@ export const make = (
     // The last outcome of each event, so that a redelivery in the retry delay hears why (a node not found, an event
     // ignored) rather than only "failed" or "done"; as many entries as the store has.
     const lastOutcomes = new Map<string, Outcome>()
+    const liftAfterMs =
+      options.rebalanceUncordonAfter === undefined || dryRun
+        ? 0
+        : Duration.toMillis(Duration.fromInputUnsafe(options.rebalanceUncordonAfter))
     const defaults = Step.defaults({
       excludeFromLoadBalancers: options.excludeFromLoadBalancers ?? false,
-      outOfServiceTaint: options.outOfServiceTaint ?? false
+      outOfServiceTaint: options.outOfServiceTaint ?? false,
+      rebalanceLiftAfterMs: liftAfterMs
     })
     const steps = options.steps?.(defaults) ?? defaults
     const ownPod: PodFilter.PodFilter = (pod) =>
@@ -413,15 +418,21 @@ export const make = (
         working.delete(nodeName)
         conditionSet.delete(nodeName)
       })
-    const reportCondition: Service["reportCondition"] = (nodeName, input) => {
-      if (options.nodeCondition !== true || dryRun) return Effect.void
-      const rank = conditionRank[input.reason]
-      const last = conditionSet.get(nodeName)
-      if (input.status === "True" && rank !== undefined && last !== undefined && rank < last)
-        return Effect.void
-      if (input.status === "False" || rank === undefined) conditionSet.delete(nodeName)
-      else conditionSet.set(nodeName, rank)
-      return taints.setCondition({ nodeName, ...input }).pipe(
+    const reportCondition: Service["reportCondition"] = (nodeName, input) =>
+      Effect.suspend(() => {
+        if (options.nodeCondition !== true || dryRun) return Effect.void
+        const rank = conditionRank[input.reason]
+        const last = conditionSet.get(nodeName)
+        if (input.status === "True" && rank !== undefined && last !== undefined && rank < last)
+          return Effect.void
+        if (input.status === "False" || rank === undefined) conditionSet.delete(nodeName)
+        else conditionSet.set(nodeName, rank)
+        return writeCondition(nodeName, input)
+      })
+    // The condition is for people: its write never holds a drain up for long (a Spot notice leaves two minutes).
+    const writeCondition = (nodeName: string, input: NodeCondition.Input) =>
+      taints.setCondition({ nodeName, ...input }).pipe(
+        Effect.timeout("3 seconds"),
         Effect.tap(() => Effect.logDebug(`node condition ${NodeCondition.conditionType}: ${input.reason}`)),
         Effect.catch((error) => {
           metrics.eventErrors.increment({ event_error_where: "node-condition" })
@@ -431,7 +442,6 @@ export const make = (
         }),
         Effect.asVoid
       )
-    }
     /** The condition's message for an event: its kind (as its Kubernetes Event's reason) and description. */
     const conditionMessage = (event: InterruptionEvent.InterruptionEvent, detail?: string) =>
       `${Reason.received[event.kind]}: ${event.description}${detail === undefined ? "" : ` (${detail})`}`
@@ -1264,39 +1274,40 @@ export const make = (
         }
         if (asked._tag === "Unknown") {
           metrics.eventErrors.increment({ event_error_where: "node-label" })
-          const message = `The node's label ${NodeAction.rebalanceActionLabel}="${asked.value}" is not cordon, drain or ignore: the rebalance settings apply`
+          const message = NodeAction.unknownRebalanceChoice(asked.value)
           yield* Effect.logWarning(message)
           yield* events.emit(nodeName, "Warning", Reason.nodeAction.InvalidNodeLabel, message)
         }
         return {}
       })
 
-    const liftAfterMs =
-      options.rebalanceUncordonAfter === undefined || dryRun
-        ? 0
-        : Duration.toMillis(Duration.fromInputUnsafe(options.rebalanceUncordonAfter))
     // One lift waiting per node: a newer cordon's lift replaces an older one's.
     const lifts = new Map<string, Fiber.Fiber<void>>()
 
     /** Lifts the node's rebalance cordon now if the record allows; looks again later when its time is not up. */
     const liftNow = (nodeName: string): Effect.Effect<void> =>
       Effect.gen(function* () {
-        // The record knows what other handlers and earlier processes did; this process may be at work right now.
-        if (store.activeFor(nodeName, undefined, ["RebalanceRecommendation"])) {
-          return yield* Effect.logInfo("rebalance cordon kept: another event of the node is being handled")
+        // The record knows what other handlers and earlier processes did; this process may be at work right now, or
+        // about to try again an interruption that failed before it reached the record: any other event keeps it.
+        const otherEvent = () =>
+          store.activeFor(nodeName, undefined, { exceptKinds: ["RebalanceRecommendation"], anyState: true })
+        if (otherEvent()) {
+          return yield* Effect.logInfo("rebalance cordon kept: another event of the node came")
         }
         const { result } = yield* taints.apply({
           nodeName,
           operation: "lift the rebalance cordon",
-          compute: (node, now) =>
-            NodePlan.liftRebalanceCordon(node, { afterMs: liftAfterMs, holder: coordination?.holder }, now)
+          compute: (node, now) => NodePlan.liftRebalanceCordon(node, { holder: coordination?.holder }, now)
         })
         if (result._tag === "NotYet") return yield* scheduleLift(nodeName, result.at.getTime())
         if (result._tag === "Kept") return yield* Effect.logInfo(`rebalance cordon kept: ${result.reason}`)
         count("uncordon", true)
         const message = `Rebalance recommendation's cordon lifted: no interruption followed within ${liftAfterMs / 1000} s`
         yield* events.emit(nodeName, "Normal", Reason.nodeAction.Uncordon, message)
-        yield* reportCondition(nodeName, { status: "False", reason: "RebalanceCordonLifted", message })
+        // An event that came meanwhile (and cordoned the node again) reports the node's condition from now on.
+        if (!otherEvent()) {
+          yield* reportCondition(nodeName, { status: "False", reason: "RebalanceCordonLifted", message })
+        }
         yield* Effect.logInfo(message).pipe(
           Effect.annotateLogs({ events: result.eventIds.join(","), cordon: result.cleared.cordon })
         )
@@ -1340,15 +1351,15 @@ export const make = (
       })
 
     const resumeRebalanceLift: Service["resumeRebalanceLift"] = (nodeName, record) => {
-      if (liftAfterMs <= 0 || record === undefined || record.drain !== undefined) return Effect.void
-      if (record.events.length === 0 || record.events.some((e) => e.kind !== "RebalanceRecommendation"))
+      const due = record?.rebalanceLiftAt
+      if (liftAfterMs <= 0 || record === undefined || due === undefined || record.drain !== undefined)
         return Effect.void
-      const newest = Math.max(...record.events.map((e) => e.at?.getTime() ?? 0))
+      if (record.events.some((e) => e.kind !== "RebalanceRecommendation")) return Effect.void
       return Effect.andThen(
         Effect.logInfo(
           "the node's record shows a rebalance cordon alone: it is lifted when its time is up"
-        ).pipe(Effect.annotateLogs({ node: nodeName, liftAt: new Date(newest + liftAfterMs).toISOString() })),
-        scheduleLift(nodeName, newest + liftAfterMs)
+        ).pipe(Effect.annotateLogs({ node: nodeName, liftAt: due.at.toISOString() })),
+        scheduleLift(nodeName, due.at.getTime())
       )
     }
 
@@ -1473,7 +1484,12 @@ export const make = (
         )
       })
 
-    return Handler.of({ handle, store, metrics, events, resumeRebalanceLift, reportCondition })
+    const service = Handler.of({ handle, store, metrics, events, resumeRebalanceLift, reportCondition })
+    stoppers.set(
+      service,
+      Effect.suspend(() => Fiber.interruptAll([...lifts.values()]))
+    )
+    return service
   })
 
 /**
@@ -1484,4 +1500,11 @@ export const layer = (
   options: Options,
   metrics?: Metrics.Registry
 ): Layer.Layer<Handler, never, KubeClient.KubeClient | TaintManager.TaintManager | Drainer.Drainer> =>
-  Layer.effect(Handler, make(options, metrics))
+  Layer.effect(
+    Handler,
+    // The lifts waiting stop with the layer (the next process takes them over from the nodes' records).
+    Effect.acquireRelease(make(options, metrics), (service) => stoppers.get(service) ?? Effect.void)
+  )
+
+// What stops a handler's background work (the rebalance lifts waiting), kept beside the service rather than in it.
+const stoppers = new WeakMap<Service, Effect.Effect<void>>()

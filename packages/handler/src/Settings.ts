@@ -641,6 +641,21 @@ const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
  * A warning for the other mode's settings that were given (under their own name or a deprecated one): the Go
  * handler ignores them without a word (queue mode's IMDS switches, IMDS mode's queue settings); nth says so.
  */
+// A NoExecute taint evicts every pod that does not tolerate it, whatever the drain leaves alone: a pod annotated
+// nth.aws/do-not-evict is then evicted by Kubernetes all the same. Said at start, as the settings allow it.
+const doNotEvictWarnings = (s: Settings): Array<string> => {
+  if (!s.enablePodDrainAnnotations) return []
+  const noExecute = [
+    ...(s.taintNode && s.taintEffect === "NoExecute" ? ["TAINT_NODE with TAINT_EFFECT=NoExecute"] : []),
+    ...(s.enableOutOfServiceTaint && !s.cordonOnly ? ["ENABLE_OUT_OF_SERVICE_TAINT"] : [])
+  ]
+  return noExecute.length === 0
+    ? []
+    : [
+        `ENABLE_POD_DRAIN_ANNOTATIONS: with ${noExecute.join(" and ")}, the node's NoExecute taint has Kubernetes evict pods annotated nth.aws/do-not-evict too (unless they tolerate it)`
+      ]
+}
+
 const otherModeWarnings = (
   s: Settings,
   options: ParseOptions,
@@ -787,6 +802,7 @@ export const parse = (
     warnings.push(`${name} is accepted for compatibility with the Go handler but has no effect in nth`)
   }
   warnings.push(...otherModeWarnings(decoded.success, options, given))
+  warnings.push(...doNotEvictWarnings(decoded.success))
   return { settings: decoded.success, warnings, given: set }
 }
 

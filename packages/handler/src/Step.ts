@@ -4,7 +4,7 @@
  * mode: lifecycle heartbeats alongside the drain, completing the lifecycle action after it).
  *
  *   pre-drain   taint · mark for uncordon after reboot          (reported as the Go handler's pre-drain task)
- *   cordon      exclude from load balancers · cordon
+ *   cordon      exclude from load balancers · cordon · plan the rebalance lift
  *   drain       record drain started · drain · record drained     (only for CordonAndDrain)
  *   post-drain  out-of-service taint                              (only for CordonAndDrain)
  *   acknowledge (none in IMDS mode)
@@ -127,6 +127,13 @@ const eventOf = (context: Context): NodePlan.EventRef => ({ id: context.event.id
 export interface DefaultsOptions {
   readonly excludeFromLoadBalancers: boolean
   readonly outOfServiceTaint: boolean
+  /**
+   * Plan the lift of a rebalance recommendation's cordon this long after it (`Handler.Options.rebalanceUncordonAfter`);
+   * `0` or absent: never.
+   *
+   * @since 0.5.0
+   */
+  readonly rebalanceLiftAfterMs?: number
 }
 
 /**
@@ -165,6 +172,21 @@ export const defaults = (options: DefaultsOptions): ReadonlyArray<Step> => [
     name: "cordon",
     phase: "cordon",
     write: (context) => (node, now) => NodePlan.cordon(node, { event: eventOf(context) }, now)
+  },
+  {
+    // With the cordon, in its request: the record says when the cordon is lifted unless something follows.
+    name: "plan the rebalance lift",
+    phase: "cordon",
+    appliesTo: ({ event, action }) =>
+      (options.rebalanceLiftAfterMs ?? 0) > 0 &&
+      event.kind === "RebalanceRecommendation" &&
+      action._tag === "Cordon",
+    write: (context) => (node, now) =>
+      NodePlan.planRebalanceLift(
+        node,
+        { event: eventOf(context), afterMs: options.rebalanceLiftAfterMs ?? 0 },
+        now
+      )
   },
   {
     name: "record drain started",

@@ -75,7 +75,10 @@ describe("EventStore", () => {
   it("leaves out the kinds it is told to (a rebalance lift looks for any other event)", () => {
     const store = EventStore.make({ retryFailedAfterMs: 1000 })
     store.offer(event(), 0)
-    expect(store.activeFor("node-1", undefined, ["ScheduledMaintenance"])).toBe(false)
-    expect(store.activeFor("node-1", undefined, ["SpotInterruptionNotice"])).toBe(true)
+    expect(store.activeFor("node-1", undefined, { exceptKinds: ["ScheduledMaintenance"] })).toBe(false)
+    expect(store.activeFor("node-1", undefined, { exceptKinds: ["SpotInterruptionNotice"] })).toBe(true)
+    store.settle(event(), "Failed", 1)
+    expect(store.activeFor("node-1")).toBe(false)
+    expect(store.activeFor("node-1", undefined, { anyState: true })).toBe(true)
   })
 })

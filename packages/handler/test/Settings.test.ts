@@ -90,6 +90,19 @@ describe("Settings", () => {
     }
   })
 
+  it("warns that a NoExecute taint evicts do-not-evict pods all the same", () => {
+    expect(ok({ ENABLE_POD_DRAIN_ANNOTATIONS: "true" }).warnings).toEqual([])
+    expect(ok({ TAINT_NODE: "true", TAINT_EFFECT: "NoExecute" }).warnings).toEqual([])
+    const warned = ok({
+      ENABLE_POD_DRAIN_ANNOTATIONS: "true",
+      TAINT_NODE: "true",
+      TAINT_EFFECT: "NoExecute",
+      ENABLE_OUT_OF_SERVICE_TAINT: "true"
+    }).warnings.join("\n")
+    expect(warned).toContain("TAINT_NODE with TAINT_EFFECT=NoExecute and ENABLE_OUT_OF_SERVICE_TAINT")
+    expect(warned).toContain("nth.aws/do-not-evict")
+  })
+
   it("takes the deprecated names when the new ones are unset, and warns", () => {
     const parsed = ok({ GRACE_PERIOD: "30" })
     expect(parsed.settings.podTerminationGracePeriod).toBe(30)

@@ -234,6 +234,7 @@ const fresh = (node: V1Node): NodeRecord => ({
 const isEmpty = (record: NodeRecord): boolean =>
   record.events.length === 0 &&
   record.rebalanceCordonLifted === undefined &&
+  record.rebalanceLiftAt === undefined &&
   record.claim === undefined &&
   record.drain === undefined &&
   record.cordoned === undefined &&
@@ -782,8 +783,8 @@ export const clear = (
  * - `Lifted`: nth's rebalance cordon (and taint, and the rest of its marks) was undone: `cleared` says what went.
  *   The node's cordon stays when it was not nth's (`cleared.cordon`).
  * - `NotYet`: the record shows the rebalance cordon alone, but its time is not up: look again at `at`.
- * - `Kept`: the node is not nth's rebalance cordon alone (another event is recorded, the node was drained,
- *   another handler holds it, nothing is recorded): nothing is done, and `reason` says why.
+ * - `Kept`: the node is not nth's rebalance cordon alone, or no lift is due (another event is recorded, the node
+ *   was drained, another handler holds it, no lift was planned): nothing is done, and `reason` says why.
  *
  * @category undoing
  * @since 0.5.0
@@ -797,26 +798,48 @@ export type RebalanceLift =
 const rebalanceKind: InterruptionEvent.Kind = "RebalanceRecommendation"
 
 /**
- * Lifts a rebalance recommendation's cordon that nothing followed: when the record lists rebalance
- * recommendations alone (no interruption, scheduled event or lifecycle action since), shows no drain and no other
- * handler's live claim, and the newest of them was recorded `afterMs` or more before `now`, undoes nth's work as
- * {@link clear} does and remembers the lifted recommendation (`rebalanceCordonLifted`) so that it is not acted on
- * again. Pinned to the node's resourceVersion like every write: an interruption recorded in between makes the
- * write fail with a conflict and be computed again, which then keeps the cordon.
+ * Plans the lift of a rebalance recommendation's cordon `afterMs` from `now` (`rebalanceLiftAt` in the record):
+ * written with the cordon, so that the record says what nth intends and whoever reads it after a restart (or
+ * another replica) knows. A newer recommendation moves it.
+ *
+ * @category undoing
+ * @since 0.5.0
+ */
+export const planRebalanceLift = (
+  node: V1Node,
+  input: { readonly event: EventRef; readonly afterMs: number },
+  now: Date
+): Plan<Date> =>
+  plan<Date>(node, now, ({ record }) => {
+    const at = new Date(now.getTime() + input.afterMs)
+    return {
+      result: at,
+      record: { ...withEvent(record, input.event, now), rebalanceLiftAt: { eventId: input.event.id, at } }
+    }
+  })
+
+/**
+ * Lifts a rebalance recommendation's cordon that nothing followed, as {@link planRebalanceLift} planned it: when
+ * its time is up and the record lists rebalance recommendations alone (no interruption, scheduled event or
+ * lifecycle action since), shows no drain and no other handler's live claim, undoes nth's work as {@link clear}
+ * does and remembers the lifted recommendation (`rebalanceCordonLifted`) so that it is not acted on again. Pinned
+ * to the node's resourceVersion like every write: an interruption recorded in between makes the write fail with
+ * a conflict and be computed again, which then keeps the cordon. A cordon without a planned lift is never lifted.
  *
  * @category undoing
  * @since 0.5.0
  */
 export const liftRebalanceCordon = (
   node: V1Node,
-  input: { readonly afterMs: number; readonly holder?: string | undefined; readonly fieldManager?: string },
+  input: { readonly holder?: string | undefined; readonly fieldManager?: string },
   now: Date
 ): Plan<RebalanceLift> =>
   markReadsManagedFields(
     plan<RebalanceLift>(node, now, (current): Step<RebalanceLift> => {
       const record = current.read.record
       const kept = (reason: string): Step<RebalanceLift> => ({ result: { _tag: "Kept", reason } })
-      if (record === undefined || record.events.length === 0) return kept("nth has no record of the node")
+      const due = record?.rebalanceLiftAt
+      if (record === undefined || due === undefined) return kept("no lift of a rebalance cordon is planned")
       const others = record.events.filter((event) => event.kind !== rebalanceKind)
       if (others.length > 0) {
         return kept(
@@ -828,12 +851,8 @@ export const liftRebalanceCordon = (
       if (held !== undefined && held.holder !== input.holder && held.until.getTime() > now.getTime()) {
         return kept(`${held.holder} is handling the node`)
       }
-      const newest = Math.max(...record.events.map((event) => event.at?.getTime() ?? 0))
-      if (newest + input.afterMs > now.getTime()) {
-        return { result: { _tag: "NotYet", at: new Date(newest + input.afterMs) } }
-      }
+      if (due.at.getTime() > now.getTime()) return { result: { _tag: "NotYet", at: due.at } }
       const cleared = clearStep(current, true, input.fieldManager ?? defaultFieldManager)
-      const lifted = record.events.at(-1)?.id ?? ""
       return {
         result: { _tag: "Lifted", eventIds: record.events.map((event) => event.id), cleared: cleared.result },
         change: cleared.change ?? {},
@@ -841,7 +860,7 @@ export const liftRebalanceCordon = (
           ...fresh(node),
           // The node as the lift leaves it: still unschedulable only under someone else's cordon.
           unschedulableBefore: cleared.result.cordon === "OtherCordonKept",
-          rebalanceCordonLifted: { eventId: lifted, at: now }
+          rebalanceCordonLifted: { eventId: due.eventId, at: now }
         }
       }
     })

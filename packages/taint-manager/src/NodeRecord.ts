@@ -155,6 +155,9 @@ export type RecordedEvent = typeof RecordedEvent.Type
  * - `drain`: when the drain started and finished.
  * - `claim`: which handler is acting on the node now, for which event, and until when unless it renews the claim
  *   (several handlers share the nodes in queue mode: its replicas). An expired claim is free to take.
+ * - `rebalanceLiftAt`: nth cordoned the node for the rebalance recommendation `eventId` and lifts that cordon at
+ *   `at` if nothing else is recorded by then (since 0.5.0; see `NodePlan.liftRebalanceCordon`). Any nth that lifts
+ *   rebalance cordons takes it over after a restart; cordons without it are never lifted.
  * - `rebalanceCordonLifted`: the rebalance recommendation whose cordon nth lifted because nothing followed it in
  *   time (since 0.5.0): IMDS keeps listing a recommendation until the instance ends, and a restarted nth must not
  *   cordon the node for it again. The only field left once nth's work is undone.
@@ -178,6 +181,7 @@ export const NodeRecord = Schema.Struct({
   claim: Schema.optionalKey(
     Schema.Struct({ holder: Schema.String, eventId: Schema.optionalKey(Schema.String), until: Timestamp })
   ),
+  rebalanceLiftAt: Schema.optionalKey(Schema.Struct({ eventId: Schema.String, at: Timestamp })),
   rebalanceCordonLifted: Schema.optionalKey(Schema.Struct({ eventId: Schema.String, at: Timestamp }))
 })
 

@@ -555,14 +555,23 @@ describe("liftRebalanceCordon", () => {
   const rebalanceTaint = NodePlan.taintFor("RebalanceRecommendation", rebalance.id)!
   const tenMinutes = 10 * 60_000
 
-  /** A node nth cordoned and tainted for a rebalance recommendation at `now`, then for `also` if given. */
-  const cordonedForRebalance = (options: { readonly operatorCordon?: boolean } = {}) => {
+  /** A node nth tainted and cordoned for a rebalance recommendation at `now`, its lift planned `afterMs` later. */
+  const cordonedForRebalance = (
+    options: { readonly operatorCordon?: boolean; readonly afterMs?: number; readonly planned?: boolean } = {}
+  ) => {
     let target = node({ taints: [otherTaint], ...(options.operatorCordon ? { unschedulable: true } : {}) })
     target = applyPatch(
       target,
       NodePlan.addTaint(target, { taint: rebalanceTaint, event: rebalance }, now).patch
     )
-    return applyPatch(target, NodePlan.cordon(target, { event: rebalance }, now).patch)
+    target = applyPatch(target, NodePlan.cordon(target, { event: rebalance }, now).patch)
+    if (options.planned === false) return target
+    const planned = NodePlan.planRebalanceLift(
+      target,
+      { event: rebalance, afterMs: options.afterMs ?? tenMinutes },
+      now
+    )
+    return applyPatch(target, planned.patch)
   }
 
   it("lifts the cordon and nth's taint once the time is up, remembers the recommendation, then plans nothing", () => {
@@ -570,9 +579,7 @@ describe("liftRebalanceCordon", () => {
       node: after,
       result,
       again
-    } = applyOnce(cordonedForRebalance(), (n) =>
-      NodePlan.liftRebalanceCordon(n, { afterMs: tenMinutes }, later)
-    )
+    } = applyOnce(cordonedForRebalance(), (n) => NodePlan.liftRebalanceCordon(n, {}, later))
     expect(result).toMatchObject({
       _tag: "Lifted",
       eventIds: [rebalance.id],
@@ -585,18 +592,25 @@ describe("liftRebalanceCordon", () => {
       events: [],
       rebalanceCordonLifted: { eventId: rebalance.id, at: later }
     })
+    expect(recordOf(after)?.rebalanceLiftAt).toBeUndefined()
   })
 
   it("not before its time: NotYet, with when to look again", () => {
-    const plan = NodePlan.liftRebalanceCordon(cordonedForRebalance(), { afterMs: 60 * 60_000 }, later)
+    const plan = NodePlan.liftRebalanceCordon(cordonedForRebalance({ afterMs: 60 * 60_000 }), {}, later)
     expect(plan).toMatchObject({ result: { _tag: "NotYet", at: new Date(now.getTime() + 60 * 60_000) } })
     expect(plan.patch).toBeUndefined()
   })
 
-  it("keeps the cordon when another event was recorded since (a Spot notice)", () => {
+  it("never lifts a cordon whose lift was not planned (made before the setting was on, or by another nth)", () => {
+    const plan = NodePlan.liftRebalanceCordon(cordonedForRebalance({ planned: false }), {}, later)
+    expect(plan.result).toEqual({ _tag: "Kept", reason: "no lift of a rebalance cordon is planned" })
+    expect(plan.patch).toBeUndefined()
+  })
+
+  it("keeps the cordon when another event was recorded since (a Spot notice, cordon-only: the node was cordoned)", () => {
     const target = cordonedForRebalance()
     const withSpot = applyPatch(target, NodePlan.cordon(target, { event: spot }, now).patch)
-    const plan = NodePlan.liftRebalanceCordon(withSpot, { afterMs: tenMinutes }, later)
+    const plan = NodePlan.liftRebalanceCordon(withSpot, {}, later)
     expect(plan.result).toMatchObject({
       _tag: "Kept",
       reason: expect.stringContaining("SpotInterruptionNotice")
@@ -607,7 +621,7 @@ describe("liftRebalanceCordon", () => {
   it("keeps a drained node cordoned, and one another handler holds", () => {
     const target = cordonedForRebalance()
     const drained = applyPatch(target, NodePlan.recordDrainStarted(target, { event: rebalance }, now).patch)
-    expect(NodePlan.liftRebalanceCordon(drained, { afterMs: tenMinutes }, later).result).toMatchObject({
+    expect(NodePlan.liftRebalanceCordon(drained, {}, later).result).toMatchObject({
       _tag: "Kept",
       reason: "the node was drained"
     })
@@ -615,26 +629,24 @@ describe("liftRebalanceCordon", () => {
       target,
       NodePlan.claim(target, { holder: "replica-b", leaseMs: 60 * 60_000 }, later).patch
     )
-    expect(
-      NodePlan.liftRebalanceCordon(held, { afterMs: tenMinutes, holder: "replica-a" }, later).result
-    ).toMatchObject({ _tag: "Kept", reason: "replica-b is handling the node" })
+    expect(NodePlan.liftRebalanceCordon(held, { holder: "replica-a" }, later).result).toMatchObject({
+      _tag: "Kept",
+      reason: "replica-b is handling the node"
+    })
   })
 
   it("keeps an operator's cordon, removing nth's own taint", () => {
-    const plan = NodePlan.liftRebalanceCordon(
-      cordonedForRebalance({ operatorCordon: true }),
-      { afterMs: 0 },
-      later
-    )
+    const before = cordonedForRebalance({ operatorCordon: true, afterMs: 0 })
+    const plan = NodePlan.liftRebalanceCordon(before, {}, later)
     expect(plan.result).toMatchObject({ _tag: "Lifted", cleared: { cordon: "OtherCordonKept" } })
-    const after = applyPatch(cordonedForRebalance({ operatorCordon: true }), plan.patch)
+    const after = applyPatch(before, plan.patch)
     expect(after.spec?.unschedulable).toBe(true)
     expect(taintsOf(after)).toEqual(["other.example/dedicated=gpu:NoSchedule"])
   })
 
   it("does nothing on a node nth has no record of", () => {
-    expect(NodePlan.liftRebalanceCordon(node(), { afterMs: 0 }, later)).toEqual({
-      result: { _tag: "Kept", reason: "nth has no record of the node" },
+    expect(NodePlan.liftRebalanceCordon(node(), {}, later)).toEqual({
+      result: { _tag: "Kept", reason: "no lift of a rebalance cordon is planned" },
       patch: undefined
     })
   })
