@@ -20,7 +20,7 @@
 import type { V1Node } from "@kubernetes/client-node"
 import { KubeClient, KubeError } from "@nth/kube"
 import { Clock, type Duration, Effect, Schedule } from "effect"
-import { NodeConflict, NodeNotFound } from "./internal/errors.ts"
+import { gaveUp, type NodeConflict, NodeNotFound } from "./internal/errors.ts"
 import { defaultFieldManager } from "./NodePlan.ts"
 
 /**
@@ -319,17 +319,7 @@ export const set = (
       Effect.retry({ schedule, while: isRetryable }),
       Effect.catchTag(
         "KubeError",
-        (error): Effect.Effect<never, NodeConflict | KubeError.KubeError> =>
-          error.reason === "Conflict"
-            ? Effect.fail(
-                new NodeConflict({
-                  nodeName,
-                  operation,
-                  attempts,
-                  message: `${operation} on node ${nodeName}: the node kept changing, gave up after ${attempts} attempts`
-                })
-              )
-            : Effect.fail(error)
+        gaveUp(nodeName, operation, () => attempts)
       ),
       Effect.map((written) => ({ ...written, dryRun, attempts }))
     )

@@ -14,7 +14,7 @@ import type { KubeConfig, V1Node } from "@kubernetes/client-node"
 import type { NodeAction } from "@nth/events"
 import { KubeClient, KubeError } from "@nth/kube"
 import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Schedule, Scope } from "effect"
-import { NodeConflict, NodeNotFound } from "./internal/errors.ts"
+import { gaveUp, type NodeConflict, NodeNotFound } from "./internal/errors.ts"
 import { readsManagedFields } from "./internal/wholeNode.ts"
 import * as NodeCondition from "./NodeCondition.ts"
 import * as NodePlan from "./NodePlan.ts"
@@ -336,17 +336,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
           Effect.retry({ schedule, while: isRetryable }),
           Effect.catchTag(
             "KubeError",
-            (error): Effect.Effect<never, NodeConflict | KubeError.KubeError> =>
-              error.reason === "Conflict"
-                ? Effect.fail(
-                    new NodeConflict({
-                      nodeName,
-                      operation,
-                      attempts,
-                      message: `${operation} on node ${nodeName}: the node kept changing, gave up after ${attempts} attempts`
-                    })
-                  )
-                : Effect.fail(error)
+            gaveUp(nodeName, operation, () => attempts)
           ),
           Effect.map((planned) => ({ ...planned, dryRun, attempts }))
         )

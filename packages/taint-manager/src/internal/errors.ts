@@ -1,7 +1,8 @@
 /**
  * The errors of nth's writes to a node, shared by `TaintManager` (which exports them) and `NodeCondition`.
  */
-import { Schema } from "effect"
+import type { KubeError } from "@nth/kube"
+import { Effect, Schema } from "effect"
 
 /**
  * The node does not exist (or was deleted while nth was writing to it).
@@ -27,3 +28,21 @@ export class NodeConflict extends Schema.TaggedError<NodeConflict>()("NodeConfli
   attempts: Schema.Number,
   message: Schema.String
 }) {}
+
+/**
+ * What a write's last error becomes once its retries are spent: a 409 Conflict is {@link NodeConflict} (the node
+ * kept changing under nth), anything else stays as it was. `attempts` is read when the write gives up.
+ */
+export const gaveUp =
+  (nodeName: string, operation: string, attempts: () => number) =>
+  (error: KubeError.KubeError): Effect.Effect<never, NodeConflict | KubeError.KubeError> =>
+    error.reason === "Conflict"
+      ? Effect.fail(
+          new NodeConflict({
+            nodeName,
+            operation,
+            attempts: attempts(),
+            message: `${operation} on node ${nodeName}: the node kept changing, gave up after ${attempts()} attempts`
+          })
+        )
+      : Effect.fail(error)
