@@ -699,8 +699,10 @@ const cordonedNotDrained = (r: Result) => {
   expect(r.unschedulable).toBe(true)
   expect(r.taints).toContain("aws-node-termination-handler/spot-itn")
   expect(r.nodeEvents.CordonAndDrainError).toBeGreaterThanOrEqual(1)
-  // The node's TerminationHandling condition says so.
-  expect(r.condition).toEqual({ status: "True", reason: "DrainFailed" })
+  // The node's TerminationHandling condition says so: DrainFailed, or Draining when the failed event is being
+  // tried again as the node is read (its message received again, or the retry delay passed).
+  expect(r.condition?.status).toBe("True")
+  expect(["DrainFailed", "Draining"]).toContain(r.condition?.reason)
 }
 
 const requestsFor = (r: Result, key: string) => r.requests.filter((q) => q.needs && keyOf(q.needs) === key)
