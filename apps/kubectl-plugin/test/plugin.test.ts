@@ -117,13 +117,24 @@ describe("kubectl nth-drain beside kubectl drain, on identical nodes", () => {
   it.concurrent.each(combinations.map((c) => [JSON.stringify(c), c] as const))(
     "%s: the same pods evicted, the same refusals, the same exit code",
     async (_, combination) => {
-      const [theirs, ours] = await Promise.all([fixtureNode(), fixtureNode()])
+      let [theirs, ours] = await Promise.all([fixtureNode(), fixtureNode()])
       const flags = [
         ...(combination.ignoreDaemonSets ? ["--ignore-daemonsets"] : []),
         ...(combination.deleteEmptyDirData ? ["--delete-emptydir-data"] : []),
         ...(combination.force ? ["--force"] : [])
       ]
-      const [k, n] = await Promise.all([kubectl([theirs.node, ...flags]), nthDrain([ours.node, ...flags])])
+      const [first, n] = await Promise.all([
+        kubectl([theirs.node, ...flags]),
+        nthDrain([ours.node, ...flags])
+      ])
+      // kubectl failed without its refusals (an API call of its own failed under the load of a full CI run, once):
+      // it is asked again, on a fresh node, and what it said is shown.
+      const retried =
+        first.code !== 0 && !first.stderr.includes("There are pending nodes to be drained:")
+          ? (console.log(`kubectl drain failed otherwise, asked again:\n${first.stderr}`),
+            await kubectl([(theirs = await fixtureNode()).node, ...flags]))
+          : undefined
+      const k = retried ?? first
       expect(n.code, n.stderr).toBe(k.code)
       expect(evicted(n.stdout)).toEqual(evicted(k.stdout))
       expect(refusals(normalised(n.stderr, ours))).toEqual(refusals(normalised(k.stderr, theirs)))
