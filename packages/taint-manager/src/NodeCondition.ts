@@ -18,9 +18,17 @@
  * @since 0.5.0
  */
 import type { V1Node } from "@kubernetes/client-node"
-import { KubeClient, KubeError } from "@nth/kube"
-import { Clock, type Duration, Effect, Schedule } from "effect"
-import { gaveUp, type NodeConflict, NodeNotFound } from "./internal/errors.ts"
+import { KubeClient, type KubeError } from "@nth/kube"
+import { Clock, Effect } from "effect"
+import {
+  gaveUp,
+  isRetryable,
+  type NodeConflict,
+  type NodeNotFound,
+  notFound,
+  type WriteRetry,
+  writeRetrySchedule
+} from "./internal/errors.ts"
 import { defaultFieldManager } from "./NodePlan.ts"
 
 /**
@@ -223,11 +231,7 @@ export interface Outcome {
 export interface Options {
   readonly dryRun?: boolean
   readonly fieldManager?: string
-  readonly retry?: {
-    readonly times?: number
-    readonly base?: Duration.Input
-    readonly cap?: Duration.Input
-  }
+  readonly retry?: WriteRetry
 }
 
 /**
@@ -243,9 +247,6 @@ export interface SetInput extends Input {
   readonly node?: V1Node | undefined
   readonly now?: Date
 }
-
-const isRetryable = (error: NodeNotFound | KubeError.KubeError): boolean =>
-  error._tag === "KubeError" && (error.reason === "Conflict" || KubeError.isTransient(error))
 
 /**
  * Sets the condition: reads the node (unless `input.node` is given), computes the patch with {@link plan}, and
@@ -274,19 +275,7 @@ export const set = (
     const { nodeName } = input
     const dryRun = options.dryRun ?? false
     const fieldManager = options.fieldManager ?? defaultFieldManager
-    const schedule = Schedule.max([
-      Schedule.min([
-        Schedule.exponential(options.retry?.base ?? "50 millis", 2).pipe(Schedule.jittered),
-        Schedule.spaced(options.retry?.cap ?? "1 second")
-      ]),
-      Schedule.recurs(options.retry?.times ?? 10)
-    ])
-    const notFound = (
-      error: KubeError.KubeError
-    ): Effect.Effect<never, NodeNotFound | KubeError.KubeError> =>
-      error.reason === "NotFound"
-        ? Effect.fail(new NodeNotFound({ nodeName, message: `node ${nodeName} not found` }))
-        : Effect.fail(error)
+    const schedule = writeRetrySchedule(options.retry)
     const operation = `set condition ${conditionType}=${input.status} (${input.reason})`
 
     let attempts = 0
@@ -299,7 +288,7 @@ export const set = (
               .call(`read node ${nodeName}`, (callOptions) =>
                 client.core.readNode({ name: nodeName }, callOptions)
               )
-              .pipe(Effect.catchTag("KubeError", notFound))
+              .pipe(Effect.catchTag("KubeError", notFound(nodeName)))
       const now = input.now ?? new Date(yield* Clock.currentTimeMillis)
       const planned = plan(node, input, now)
       const written = yield* client
@@ -312,7 +301,7 @@ export const set = (
             ),
           { patch: KubeClient.PatchStrategy.StrategicMergePatch }
         )
-        .pipe(Effect.catchTag("KubeError", notFound))
+        .pipe(Effect.catchTag("KubeError", notFound(nodeName)))
       return { condition: planned.condition, transitioned: planned.transitioned, node: written }
     })
     return yield* attempt.pipe(

@@ -13,8 +13,16 @@
 import type { KubeConfig, V1Node } from "@kubernetes/client-node"
 import type { NodeAction } from "@nth/events"
 import { KubeClient, KubeError } from "@nth/kube"
-import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Schedule, Scope } from "effect"
-import { gaveUp, type NodeConflict, NodeNotFound } from "./internal/errors.ts"
+import { Cause, Clock, Context, type Duration, Effect, Exit, Layer, Scope } from "effect"
+import {
+  gaveUp,
+  isRetryable,
+  type NodeConflict,
+  type NodeNotFound,
+  notFound,
+  type WriteRetry,
+  writeRetrySchedule
+} from "./internal/errors.ts"
 import { readsManagedFields } from "./internal/wholeNode.ts"
 import * as NodeCondition from "./NodeCondition.ts"
 import * as NodePlan from "./NodePlan.ts"
@@ -173,11 +181,7 @@ export interface Options {
    * again: up to `times` retries (default 10), waiting `base` (default 50 ms) doubled each time, with jitter,
    * capped at `cap` (default 1 s).
    */
-  readonly retry?: {
-    readonly times?: number
-    readonly base?: Duration.Input
-    readonly cap?: Duration.Input
-  }
+  readonly retry?: WriteRetry
   /**
    * Where a write may find the node instead of reading it, e.g. a watch's copy (queue mode's node index): the
    * first attempt of a write starts from it when nth has no answer of its own last write to start from. Like
@@ -191,9 +195,6 @@ export interface Options {
   readonly knownNode?: (nodeName: string) => V1Node | undefined
 }
 
-const isRetryable = (error: TaintManagerError): boolean =>
-  error._tag === "KubeError" && (error.reason === "Conflict" || KubeError.isTransient(error))
-
 /**
  * Builds the service on the `KubeClient` in context.
  *
@@ -206,21 +207,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, KubeC
     const dryRun = options.dryRun ?? false
     const fieldManager = options.fieldManager ?? NodePlan.defaultFieldManager
     const knownNode = options.knownNode
-    const retries = options.retry?.times ?? 10
-    const schedule = Schedule.max([
-      Schedule.min([
-        Schedule.exponential(options.retry?.base ?? "50 millis", 2).pipe(Schedule.jittered),
-        Schedule.spaced(options.retry?.cap ?? "1 second")
-      ]),
-      Schedule.recurs(retries)
-    ])
-
-    const notFound =
-      (nodeName: string) =>
-      (error: KubeError.KubeError): Effect.Effect<never, NodeNotFound | KubeError.KubeError> =>
-        error.reason === "NotFound"
-          ? Effect.fail(new NodeNotFound({ nodeName, message: `node ${nodeName} not found` }))
-          : Effect.fail(error)
+    const schedule = writeRetrySchedule(options.retry)
 
     const readNode = (nodeName: string): Effect.Effect<V1Node, NodeNotFound | KubeError.KubeError> =>
       client
