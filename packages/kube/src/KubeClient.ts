@@ -73,6 +73,19 @@ const listQuery = (params: ListQuery): Query => ({
 })
 
 /**
+ * What a patch of a node (or of its status) takes.
+ *
+ * @category models
+ * @since 0.5.0
+ */
+export interface NodePatchParams {
+  readonly name: string
+  readonly body: unknown
+  readonly dryRun?: string
+  readonly fieldManager?: string
+}
+
+/**
  * The API calls nth makes, named and shaped as in client-node.
  *
  * @category models
@@ -81,15 +94,7 @@ const listQuery = (params: ListQuery): Query => ({
 export interface Api {
   readonly core: {
     readonly readNode: (params: { readonly name: string }, options?: CallOptions) => Promise<V1Node>
-    readonly patchNode: (
-      params: {
-        readonly name: string
-        readonly body: unknown
-        readonly dryRun?: string
-        readonly fieldManager?: string
-      },
-      options?: CallOptions
-    ) => Promise<V1Node>
+    readonly patchNode: (params: NodePatchParams, options?: CallOptions) => Promise<V1Node>
     /**
      * A patch of the node's status subresource (`PATCH /api/v1/nodes/{name}/status`): its conditions, which a
      * patch of the node itself cannot change. A JSON Patch unless the call's options say otherwise; conditions
@@ -98,15 +103,7 @@ export interface Api {
      *
      * @since 0.5.0
      */
-    readonly patchNodeStatus: (
-      params: {
-        readonly name: string
-        readonly body: unknown
-        readonly dryRun?: string
-        readonly fieldManager?: string
-      },
-      options?: CallOptions
-    ) => Promise<V1Node>
+    readonly patchNodeStatus: (params: NodePatchParams, options?: CallOptions) => Promise<V1Node>
     /** The cluster's nodes (`GET /api/v1/nodes`), with the list query (selectors, pages, resourceVersion). */
     readonly listNode: (params: ListQuery, options?: CallOptions) => Promise<V1NodeList>
     readonly listPodForAllNamespaces: (params: ListQuery, options?: CallOptions) => Promise<V1PodList>
@@ -232,27 +229,25 @@ const makeApi = (connection: Http.Connection): Api => {
       signal: options?.signal
     }) as Promise<A>
   const segment = encodeURIComponent
+  // The node, or its status subresource (`/status`).
+  const patchNodeAt = (
+    subresource: string,
+    { name, body, dryRun, fieldManager }: NodePatchParams,
+    options: CallOptions | undefined
+  ): Promise<V1Node> =>
+    write(
+      "PATCH",
+      `/api/v1/nodes/${segment(name)}${subresource}`,
+      body,
+      { dryRun, fieldManager },
+      options,
+      PatchStrategy.JsonPatch
+    )
   return {
     core: {
       readNode: ({ name }, options) => get(`/api/v1/nodes/${segment(name)}`, {}, options),
-      patchNode: ({ name, body, dryRun, fieldManager }, options) =>
-        write(
-          "PATCH",
-          `/api/v1/nodes/${segment(name)}`,
-          body,
-          { dryRun, fieldManager },
-          options,
-          PatchStrategy.JsonPatch
-        ),
-      patchNodeStatus: ({ name, body, dryRun, fieldManager }, options) =>
-        write(
-          "PATCH",
-          `/api/v1/nodes/${segment(name)}/status`,
-          body,
-          { dryRun, fieldManager },
-          options,
-          PatchStrategy.JsonPatch
-        ),
+      patchNode: (params, options) => patchNodeAt("", params, options),
+      patchNodeStatus: (params, options) => patchNodeAt("/status", params, options),
       listNode: (params, options) => get("/api/v1/nodes", listQuery(params), options),
       listPodForAllNamespaces: (params, options) => get("/api/v1/pods", listQuery(params), options),
       createNamespacedPodEviction: ({ name, namespace, body, dryRun }, options) =>
