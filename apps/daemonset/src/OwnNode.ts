@@ -46,9 +46,11 @@ const recoverOnce = (options: RecoverOptions) =>
           uptimeSeconds
         })
         if (result._tag !== "NotMarked") {
-          // Whether or not the node rebooted, the scheduled event it was marked for is dealt with: if IMDS still
-          // lists it, it must not drain the node again (the Go handler's ignore list).
-          handler.store.ignore(result.eventId)
+          // Back from the reboot, the scheduled event is over: if IMDS still lists it, it must not drain the node
+          // again. Not rebooted yet, it is still coming, and the record below says whether its drain finished.
+          // (The Go handler ignores it in both cases, so a restart between its cordon and the end of its drain left
+          // the node cordoned with its pods on it until the reboot: found by the IMDS chaos test.)
+          if (result._tag === "Rebooted") handler.store.ignore(result.eventId)
           yield* Effect.logInfo(
             result._tag === "Rebooted"
               ? "back from the scheduled reboot: nth's cordon, taints and labels removed"

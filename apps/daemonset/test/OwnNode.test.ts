@@ -85,7 +85,7 @@ describe("start-up recovery", () => {
           tries += 1
           return tries < 3
             ? Effect.fail(notFound())
-            : Effect.succeed({ result: { _tag: "NotRebooted", eventId: "instance-event-1" } })
+            : Effect.succeed({ result: { _tag: "Rebooted", eventId: "instance-event-1", cleared: {} } })
         })
     })
     return Effect.gen(function* () {
@@ -96,6 +96,35 @@ describe("start-up recovery", () => {
       expect(metrics.render()).not.toMatch(/nth_startup_recovery_failures_total \d/)
     }).pipe(Effect.provide(layer))
   })
+
+  // The IMDS chaos test found it: a program killed between its cordon for a reboot and the end of the drain left
+  // the pods on the node until the reboot, its successor having put the event on the ignore list.
+  it.effect.each([
+    { drain: "cut short by a restart", finished: false, offered: "new" },
+    { drain: "finished", finished: true, offered: "seen" }
+  ])(
+    "before the reboot, a scheduled event whose drain was $drain is offered as $offered",
+    ({ finished, offered }) => {
+      const record = {
+        version: 1,
+        events: [{ id: "instance-event-1", kind: "ScheduledMaintenance", at: "2026-11-25T10:00:00.000Z" }],
+        drain: {
+          startedAt: "2026-11-25T10:00:00.000Z",
+          ...(finished ? { finishedAt: "2026-11-25T10:00:30.000Z" } : {})
+        }
+      }
+      const { layer } = setUp({
+        uncordonAfterReboot: () =>
+          Effect.succeed({ result: { _tag: "NotRebooted", eventId: "instance-event-1" } }),
+        readRecord: () => Effect.succeed({ record, source: "annotation" })
+      })
+      return Effect.gen(function* () {
+        yield* recover(100)
+        const handler = yield* Handler.Handler
+        expect(handler.store.offer(scheduled, 0)).toBe(offered)
+      }).pipe(Effect.provide(layer))
+    }
+  )
 
   it.effect("gives up after 4 tries with a warning and a metric", () => {
     const { calls, metrics, layer } = setUp({ readRecord: () => Effect.fail(notFound()) })

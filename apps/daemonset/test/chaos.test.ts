@@ -75,6 +75,8 @@ describe("chaos (IMDS mode)", () => {
     Chaos.injectApiFaults(api, { throttledEvictions: nodeCount })
 
     const programs = new Map<number, Programs.Program>()
+    // Every program a node had (the killed ones too), for the report of a node that was not drained.
+    const history = new Map<number, Array<Programs.Program>>()
     const start = (i: number) => {
       const node = nodes[i]!
       const app = Programs.startProgram(appPath, {
@@ -88,6 +90,7 @@ describe("chaos (IMDS mode)", () => {
         cleanup: bed.defer
       })
       programs.set(i, app)
+      history.set(i, [...(history.get(i) ?? []), app])
       return app
     }
     await Promise.all(nodes.map((_, i) => Programs.waitForLog(start(i), "nth started in IMDS mode")))
@@ -153,7 +156,30 @@ describe("chaos (IMDS mode)", () => {
         return drainedAt.size === nodes.length ? true : undefined
       },
       { timeoutMs: deadlineMs + 30_000, intervalMs: 500 }
-    )
+    ).catch(async (error: unknown) => {
+      // Which node, what the cluster shows of it, and what its programs said: a chaos failure is rare and must be
+      // explainable from one run.
+      const report: Array<string> = []
+      for (const [i, node] of nodes.entries()) {
+        if (drainedAt.has(node.name)) continue
+        const current = await bed.clients.core.readNode({ name: node.name }).catch(() => undefined)
+        const pods = await Fixtures.livePodsOn(bed.clients, node.name).catch(() => [])
+        report.push(
+          `== ${node.name} (${node.instanceId}) not drained: unschedulable=${current?.spec?.unschedulable}`,
+          `record: ${current?.metadata?.annotations?.["nth.dev/record"]}`,
+          `taints: ${JSON.stringify(current?.spec?.taints ?? [])}`,
+          `pods: ${pods.map((pod) => `${pod.metadata?.name} ${pod.status?.phase} deleting=${Boolean(pod.metadata?.deletionTimestamp)}`).join(", ")}`,
+          `imds: ${emulators[i]!.requests().length} requests`
+        )
+        for (const [n, app] of (history.get(i) ?? []).entries())
+          report.push(`-- program ${n + 1} (exit ${app.process.exitCode ?? "running"})`, ...app.logs)
+      }
+      const file = join(tmpdir(), `nth-chaos-imds-${Date.now()}.log`)
+      writeFileSync(file, report.join("\n"))
+      console.log(`chaos (IMDS mode): the nodes not drained and their programs' logs are in ${file}`)
+      console.log(report.filter((line) => line.startsWith("==") || !line.startsWith("{")).join("\n"))
+      throw error
+    })
     const late = nodes
       .filter((node) => (drainedAt.get(node.name) ?? Infinity) - (noticedAt.get(node.name) ?? 0) > deadlineMs)
       .map(

@@ -460,6 +460,55 @@ describe("nth-daemonset", () => {
     await second.stop()
   }, 200_000)
 
+  // Found by the IMDS chaos test: the restarted program put the scheduled event on its ignore list (as the Go
+  // handler does after a restart) and left the pods on the cordoned node for the reboot to take.
+  it("finishes a scheduled reboot's drain that a kill cut short, the reboot still to come", async () => {
+    const node = await bed.registerNode()
+    await bed.registerNode()
+    const namespace = bed.namespace()
+    const name = Fixtures.uniqueName("held")
+    // A budget that lets no pod go: the drain waits on it until the budget is deleted.
+    const labels = await Fixtures.createDeployment(bed.clients, namespace, {
+      name,
+      replicas: 2,
+      preferNode: node.name,
+      budget: { maxUnavailable: 0 },
+      terminationGracePeriodSeconds: 1
+    })
+    await Fixtures.waitForReadyPods(bed.clients, namespace, labels, 2)
+    await Fixtures.waitForBudget(bed.clients, namespace, name)
+    const imds = await ImdsMock.start({ instanceId: node.instanceId, availabilityZone: node.zone })
+    bed.defer(() => imds.close())
+    const env = {
+      NODE_NAME: node.name,
+      INSTANCE_METADATA_URL: imds.url,
+      UPTIME_FROM_FILE: uptimeFile(100_000)
+    }
+    const first = startApp(env)
+    await polled(imds, "/events/maintenance/scheduled")
+    imds.addScheduledEvent({
+      code: "system-reboot",
+      notBefore: new Date(Date.now() + 600_000).toISOString().replace(/\.\d+Z$/, "Z")
+    })
+    await Fixtures.waitFor("the drain started", async () =>
+      (await recordOf(node.name))?.includes("startedAt") ? true : undefined
+    )
+    await first.stop("SIGKILL")
+    expect(await livePods(node.name)).toHaveLength(2)
+
+    const second = startApp(env)
+    await Programs.waitForLog(second, "marked for uncordon after reboot, but no reboot happened yet")
+    await bed.clients.policy.deleteNamespacedPodDisruptionBudget({ name, namespace })
+    await waitForDrain(node.name, 60_000)
+    await Fixtures.waitFor("the record of the finished drain", async () =>
+      (await recordOf(node.name))?.includes("finishedAt") ? true : undefined
+    )
+    // Still marked for the uncordon after the reboot that is still to come.
+    expect(await recordOf(node.name)).toContain("uncordonAfterReboot")
+    expect((await readNode(node.name)).spec?.unschedulable).toBe(true)
+    await second.stop()
+  }, 120_000)
+
   // Issue 10 E: these exited 1 with a JavaScript stack trace, or were accepted silently.
   it("some bad settings exiting 1 with a stack trace: each is now one line and exit 2", async () => {
     const notYaml = join(tmpdir(), `nth-kubeconfig-${Math.random().toString(16).slice(2)}`)

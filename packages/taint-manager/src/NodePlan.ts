@@ -191,8 +191,9 @@ export interface Cleared {
 
 /**
  * - `NotMarked`: no uncordon after reboot was asked for: nothing to do.
- * - `NotRebooted`: asked for, but the node has not rebooted since: nothing done. The event is still being
- *   handled elsewhere, or is still listed by IMDS: put `eventId` on the ignore list, as the Go handler does.
+ * - `NotRebooted`: asked for, but the node has not rebooted since: nothing done. The reboot is still to come:
+ *   whether `eventId`'s drain is done is the record's to say (`drain.finishedAt`); a drain cut short by a restart
+ *   must be resumed, not ignored.
  * - `Rebooted`: the node rebooted since it was marked: nth's work was undone (`cleared`); ignore `eventId`.
  *
  * @category models
