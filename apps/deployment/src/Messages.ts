@@ -36,6 +36,21 @@ const inProgressRecheck = Duration.seconds(2)
 const inProgressLimit = Duration.minutes(30)
 /** How long a message whose node another replica holds is held before it is released, to come back later. */
 const heldElsewhereLimit = Duration.seconds(10)
+
+/**
+ * When a message whose node another replica holds comes back: just after that replica's claim lapses unless
+ * renewed (a killed replica's lapses within the lease, 30 s), between 2 s and a minute from now; 10 s when the
+ * claim's end is not known. Not the delay growing with the receive count: kills and faults make a message come
+ * back often, and the queue chaos test saw a lifecycle hook's message released for 5 minutes (its 7th receive)
+ * while the claim of the killed replica that held its node lapsed 5 s later.
+ */
+export const heldElsewhereRelease = (heldUntil: Date | undefined, now: number): Duration.Duration =>
+  heldUntil === undefined
+    ? Duration.seconds(10)
+    : Duration.clamp(Duration.millis(Math.max(0, heldUntil.getTime() - now + 1000)), {
+        minimum: Duration.seconds(2),
+        maximum: Duration.minutes(1)
+      })
 /**
  * A launch hook's node is waited for as long as the hook waits (its heartbeat timeout: nth sends no heartbeats for
  * it); when the hook's timeout cannot be read, this long: the longest heartbeat timeout Auto Scaling allows.
@@ -485,7 +500,9 @@ export const make = (
           return complete
         switch (outcome._tag) {
           case "InProgress":
-            return release()
+            return outcome.heldBy === undefined
+              ? release()
+              : release(heldElsewhereRelease(outcome.heldUntil, yield* Clock.currentTimeMillis))
           case "NodeNotFound":
             return yield* notFound(event, message)
           case "Failed":

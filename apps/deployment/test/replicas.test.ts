@@ -10,6 +10,8 @@
 import { randomBytes } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { ReceiveMessageCommand } from "@aws-sdk/client-sqs"
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node"
 import { AwsEvents, Fixtures, Programs, useTestBed } from "@nth/testbed"
 import { afterEach, describe, expect, it } from "vitest"
 
@@ -161,6 +163,57 @@ describe("nth-deployment replicas", () => {
     expect(JSON.parse(record ?? "{}")).not.toHaveProperty("claim")
     expect(await survivor.stop()).toBe(0)
   }, 150_000)
+
+  // Found by the queue chaos test: a message that kills and faults had brought back often (its 7th receive) was
+  // released for 5 minutes, its delay growing with its receive count, while the claim of the killed replica that
+  // held its node lapsed seconds later; the lifecycle action waited all that time.
+  it("a message seen often, whose node a dead replica held, comes back when the claim lapses", async () => {
+    const group = Fixtures.uniqueName("nth-asg-held")
+    const node = await bed.registerNode({ tags: { [managedTag]: "" }, autoScalingGroup: { name: group } })
+    // The claim a replica killed mid-drain leaves: 20 s to go, longer than a replica waits on a held node (10 s).
+    const until = new Date(Date.now() + 20_000)
+    await bed.clients.core.patchNode(
+      {
+        name: node.name,
+        body: {
+          metadata: {
+            annotations: {
+              "nth.dev/record": JSON.stringify({
+                version: 1,
+                events: [],
+                unschedulableBefore: false,
+                taints: [],
+                claim: { holder: "replica-gone", until: until.toISOString() }
+              })
+            }
+          }
+        }
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch)
+    )
+    const queue = await freshQueue()
+    const action = await Fixtures.fireLifecycleHook(bed.clients, {
+      autoScalingGroupName: group,
+      lifecycleHookName: "nth-drain",
+      instanceId: node.instanceId
+    })
+    // Received six times already (as kills and faults do), each time given back at once.
+    for (let receives = 0; receives < 6; ) {
+      const { Messages } = await bed.clients.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queue, VisibilityTimeout: 0, WaitTimeSeconds: 2 })
+      )
+      receives += Messages?.length ?? 0
+    }
+    const replica = startReplica(queue, "replica-a")
+    await started(replica)
+    const completed = await Fixtures.waitForCompletedAction(bed.clients, action.lifecycleActionToken, 60_000)
+    expect(completed.result).toBe("CONTINUE")
+    // Taken over within seconds of the claim's end, not minutes.
+    expect(Date.now() - until.getTime()).toBeLessThan(20_000)
+    expect(replica.logs.some((line) => line.includes("the node is being handled by replica-gone"))).toBe(true)
+    await waitForEmptyQueue(queue)
+    expect(await replica.stop()).toBe(0)
+  }, 120_000)
 
   it("two replicas, 50 events for 25 nodes (two per node): each node cordoned and drained once", async () => {
     const count = 25

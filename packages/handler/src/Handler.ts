@@ -178,7 +178,8 @@ export interface Acted {
  *   completes the lifecycle action and deletes the message). `Drained.joined`: the drain of another event of the
  *   same node served this one too.
  * - `InProgress`: the same event is being handled now (or was handed over by a stop), or the node is another
- *   handler's for now (`heldBy`, see {@link Options.coordination}): do not acknowledge yet, ask again later.
+ *   handler's for now (`heldBy`, see {@link Options.coordination}; `heldUntil`, when known: when that handler's
+ *   claim lapses unless it renews it, the time to ask again): do not acknowledge yet, ask again later.
  * - `AlreadyDone`: handled before (or known from the node's record after a restart): acknowledge again if
  *   needed, do nothing else.
  * - `NodeNotFound`: the event's node is not in the cluster.
@@ -203,7 +204,7 @@ export type Outcome =
       readonly joined?: boolean
     }
   | { readonly _tag: "Uncordoned"; readonly acknowledgement: NodeAction.Acknowledgement }
-  | { readonly _tag: "InProgress"; readonly heldBy?: string }
+  | { readonly _tag: "InProgress"; readonly heldBy?: string; readonly heldUntil?: Date }
   | { readonly _tag: "AlreadyDone" }
   | { readonly _tag: "NodeNotFound"; readonly nodeName: string }
   | { readonly _tag: "Ignored"; readonly reason: string }
@@ -1030,7 +1031,7 @@ export const make = (
     ): Claim => {
       const decide = (claimed: NodePlan.Claimed): Outcome | undefined =>
         claimed._tag === "HeldElsewhere"
-          ? { _tag: "InProgress", heldBy: claimed.holder }
+          ? { _tag: "InProgress", heldBy: claimed.holder, heldUntil: claimed.until }
           : doneIn(claimed.record, event, action)
             ? { _tag: "AlreadyDone" }
             : undefined
@@ -1209,7 +1210,11 @@ export const make = (
                   "_tag" in failure.value &&
                   failure.value._tag === "HeldElsewhere"
                 ) {
-                  return { _tag: "InProgress", heldBy: failure.value.holder } as const
+                  return {
+                    _tag: "InProgress",
+                    heldBy: failure.value.holder,
+                    heldUntil: failure.value.until
+                  } as const
                 }
                 return yield* Effect.failCause(taken.cause as Cause.Cause<StepFailure>)
               }

@@ -453,7 +453,7 @@ describe("Handler", () => {
         }),
       countingEvictions(evictions)
     )
-    expect(outcomes[0]).toEqual({ _tag: "InProgress", heldBy: "killed" })
+    expect(outcomes[0]).toMatchObject({ _tag: "InProgress", heldBy: "killed", heldUntil: expect.any(Date) })
     expect(outcomes[1]._tag).toBe("Drained")
     for (const [pod, sent] of evictions) expect(sent, pod).toBe(1)
     expect((await podsOn(node.name)).filter((p) => !p.metadata?.deletionTimestamp)).toHaveLength(0)

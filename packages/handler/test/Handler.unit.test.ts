@@ -302,7 +302,11 @@ describe("Handler, coordinated (queue replicas)", () => {
         coordination: { holder: "a" },
         node: held
       })
-      expect(yield* handler.handle(spotNotice)).toEqual({ _tag: "InProgress", heldBy: "b" })
+      expect(yield* handler.handle(spotNotice)).toEqual({
+        _tag: "InProgress",
+        heldBy: "b",
+        heldUntil: new Date(60_000)
+      })
       expect(calls.taints).toEqual(["claim the node, cordon, record drain started"])
       expect(calls.drains).toBe(0)
       expect(metrics.render()).not.toContain('node_action="pre-drain"')

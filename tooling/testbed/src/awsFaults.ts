@@ -39,6 +39,11 @@ export interface Logged {
   readonly body: string
   /** The answer's body once it has arrived whole (forwarded calls only): which messages a receive gave, say. */
   readonly answer?: string
+  /**
+   * Whether the answer reached the caller whole (forwarded calls only): false when the caller was gone or an
+   * outage cut the connection first. A caller that never heard of a call's success rightly makes it again.
+   */
+  readonly delivered?: boolean
   readonly at: number
 }
 
@@ -133,9 +138,13 @@ export const start = async (motoEndpoint: string): Promise<AwsFaultProxy> => {
               status: answer.statusCode ?? 0,
               action: fault === undefined ? "forwarded" : fault._tag,
               body,
-              at
+              at,
+              delivered: false
             }
             log.push(entry)
+            response.on("finish", () => {
+              entry.delivered = true
+            })
             const chunks: Array<Buffer> = []
             answer.on("data", (chunk: Buffer) => chunks.push(chunk))
             answer.on("end", () => {
@@ -198,15 +207,20 @@ export const start = async (motoEndpoint: string): Promise<AwsFaultProxy> => {
 }
 
 /**
- * What the wire says of each SQS message (by `MessageId`): how many times a receive gave it, and how many delete
- * calls (`DeleteMessage`, or an entry of `DeleteMessageBatch` that SQS listed as successful) removed it. Read from
- * the proxy's log of SQS's JSON protocol: a receipt handle names its message through the receive that gave it.
+ * What the wire says of each SQS message (by `MessageId`): how many times a receive gave it, how many delete calls
+ * (`DeleteMessage`, or an entry of `DeleteMessageBatch` that SQS listed as successful) removed it, and how many
+ * of those deleted a receipt handle again after the caller had heard of an earlier delete of it succeeding
+ * (`deletedAgain`: a consumer's defect). A message deleted twice is not one by itself: a delete whose answer an
+ * outage cut off is rightly sent again, and a message whose visibility ran out in an outage is received again,
+ * under a new receipt handle, and deleted by each receiver. Read from the proxy's log of SQS's JSON protocol: a
+ * receipt handle names its message through the receive that gave it.
  */
 export const sqsLedger = (
   log: ReadonlyArray<Logged>
 ): {
   readonly received: ReadonlyMap<string, number>
   readonly deleted: ReadonlyMap<string, number>
+  readonly deletedAgain: ReadonlyMap<string, number>
 } => {
   const parse = (text: string | undefined): Record<string, unknown> => {
     try {
@@ -218,7 +232,10 @@ export const sqsLedger = (
   const messageOf = new Map<string, string>()
   const received = new Map<string, number>()
   const deleted = new Map<string, number>()
+  const deletedAgain = new Map<string, number>()
+  const knownDeleted = new Set<string>()
   const ok = (entry: Logged) => entry.status >= 200 && entry.status < 300
+  const add = (counts: Map<string, number>, id: string) => counts.set(id, (counts.get(id) ?? 0) + 1)
   for (const entry of log) {
     if (entry.operation !== "ReceiveMessage" || !ok(entry)) continue
     const messages = (parse(entry.answer).Messages ?? []) as Array<{
@@ -227,23 +244,27 @@ export const sqsLedger = (
     }>
     for (const m of messages) {
       messageOf.set(m.ReceiptHandle, m.MessageId)
-      received.set(m.MessageId, (received.get(m.MessageId) ?? 0) + 1)
+      add(received, m.MessageId)
     }
   }
-  const count = (handle: string | undefined) => {
+  const count = (handle: string | undefined, entry: Logged) => {
     const id = handle === undefined ? undefined : messageOf.get(handle)
-    if (id !== undefined) deleted.set(id, (deleted.get(id) ?? 0) + 1)
+    if (handle === undefined || id === undefined) return
+    add(deleted, id)
+    if (knownDeleted.has(handle)) add(deletedAgain, id)
+    if (entry.delivered !== false) knownDeleted.add(handle)
   }
   for (const entry of log) {
     if (!ok(entry)) continue
-    if (entry.operation === "DeleteMessage") count(parse(entry.body).ReceiptHandle as string | undefined)
+    if (entry.operation === "DeleteMessage")
+      count(parse(entry.body).ReceiptHandle as string | undefined, entry)
     if (entry.operation === "DeleteMessageBatch") {
       const entries = (parse(entry.body).Entries ?? []) as Array<{ Id: string; ReceiptHandle: string }>
       const successful = new Set(
         ((parse(entry.answer).Successful ?? []) as Array<{ Id: string }>).map((e) => e.Id)
       )
-      for (const e of entries) if (successful.has(e.Id)) count(e.ReceiptHandle)
+      for (const e of entries) if (successful.has(e.Id)) count(e.ReceiptHandle, entry)
     }
   }
-  return { received, deleted }
+  return { received, deleted, deletedAgain }
 }
