@@ -145,17 +145,11 @@ describe("chaos (IMDS mode)", () => {
     const [, { killed, stopped }] = await Promise.all([interrupt, chaos, faultImds, outage])
 
     const drainedAt = new Map<string, number>()
-    await Fixtures.waitFor(
-      "every node drained",
-      async () => {
-        for (const node of nodes) {
-          if (drainedAt.has(node.name)) continue
-          if ((await Fixtures.livePodsOn(bed.clients, node.name)).length === 0)
-            drainedAt.set(node.name, Date.now())
-        }
-        return drainedAt.size === nodes.length ? true : undefined
-      },
-      { timeoutMs: deadlineMs + 30_000, intervalMs: 500 }
+    await Chaos.waitForDrained(
+      bed.clients,
+      nodes.map((node) => node.name),
+      drainedAt,
+      deadlineMs + 30_000
     ).catch(async (error: unknown) => {
       // Which node, what the cluster shows of it, and what its programs said: a chaos failure is rare and must be
       // explainable from one run.

@@ -1,9 +1,10 @@
 /**
  * What every chaos run shares: the kills (a random program, at a random moment, restarted a second later under
  * its own key, as its controller would restart it; every third one a SIGTERM stop instead of a SIGKILL) and the
- * count of the faults that were served, by kind, for the printed figures.
+ * count of the faults that were served, by kind, for the printed figures; and the wait for every node drained.
  */
 import type { ApiFaultProxy } from "./apiFaults.ts"
+import * as Fixtures from "./fixtures.ts"
 import type { Program } from "./programs.ts"
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -106,3 +107,25 @@ export const injectApiFaults = (
     })
   api.inject({ method: "GET", fault: { _tag: "delay", ms: 300 }, times: 10 })
 }
+
+/**
+ * Waits until every node named is drained (no live pod left on it), writing in `drainedAt` when each was first
+ * seen so, as it goes: a test that times out still knows which nodes were drained, and when.
+ */
+export const waitForDrained = (
+  clients: Fixtures.Clients,
+  nodeNames: ReadonlyArray<string>,
+  drainedAt: Map<string, number>,
+  timeoutMs: number
+): Promise<true> =>
+  Fixtures.waitFor(
+    "every node drained",
+    async () => {
+      for (const name of nodeNames) {
+        if (drainedAt.has(name)) continue
+        if ((await Fixtures.livePodsOn(clients, name)).length === 0) drainedAt.set(name, Date.now())
+      }
+      return drainedAt.size === nodeNames.length ? true : undefined
+    },
+    { timeoutMs, intervalMs: 500 }
+  )
