@@ -7,7 +7,7 @@ import { NodeAction, Reason } from "@nth/events"
 import { Handler } from "@nth/handler"
 import { ImdsClient } from "@nth/imds-monitor"
 import { KubeClient } from "@nth/kube"
-import { TaintManager } from "@nth/taint-manager"
+import { NodeRecord, TaintManager } from "@nth/taint-manager"
 import type { WebhookData } from "@nth/webhook"
 import { Effect, Schedule } from "effect"
 
@@ -74,10 +74,12 @@ const recoverOnce = (options: RecoverOptions) =>
       }
     }
     // Events this node's record says nth finished draining for are done: a restarted nth does not drain for them
-    // again. (A drain that started but did not finish is resumed when its event is seen again.)
+    // again. (A drain that started but did not finish, or finished before the event came, is resumed when its
+    // event is seen again.)
     const { record } = yield* taints.readRecord({ nodeName })
-    if (record?.drain?.finishedAt !== undefined)
-      for (const recorded of record.events) handler.store.ignore(recorded.id)
+    if (record !== undefined)
+      for (const recorded of record.events)
+        if (NodeRecord.isDoneFor(record, recorded.id, "drain")) handler.store.ignore(recorded.id)
     // A rebalance cordon the previous process was waiting to lift is lifted by this one.
     yield* handler.resumeRebalanceLift(nodeName, record)
   })

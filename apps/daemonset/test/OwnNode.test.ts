@@ -100,17 +100,25 @@ describe("start-up recovery", () => {
   // The IMDS chaos test found it: a program killed between its cordon for a reboot and the end of the drain left
   // the pods on the node until the reboot, its successor having put the event on the ignore list.
   it.effect.each([
-    { drain: "cut short by a restart", finished: false, offered: "new" },
-    { drain: "finished", finished: true, offered: "seen" }
+    { drain: "cut short by a restart", finishedAt: undefined, offered: "new" },
+    { drain: "finished", finishedAt: "2026-11-25T10:00:30.000Z", offered: "seen" },
+    // An older drain (for an earlier event, the node uncordoned since) does not finish this one.
+    { drain: "not started, an older one finished", finishedAt: "2026-11-25T09:00:30.000Z", offered: "new" }
   ])(
     "before the reboot, a scheduled event whose drain was $drain is offered as $offered",
-    ({ finished, offered }) => {
+    ({ finishedAt, offered }) => {
       const record = {
         version: 1,
-        events: [{ id: "instance-event-1", kind: "ScheduledMaintenance", at: "2026-11-25T10:00:00.000Z" }],
+        events: [
+          { id: "instance-event-1", kind: "ScheduledMaintenance", at: new Date("2026-11-25T10:00:00.000Z") }
+        ],
+        unschedulableBefore: false,
+        taints: [],
         drain: {
-          startedAt: "2026-11-25T10:00:00.000Z",
-          ...(finished ? { finishedAt: "2026-11-25T10:00:30.000Z" } : {})
+          startedAt: new Date(
+            finishedAt === undefined ? "2026-11-25T10:00:00.000Z" : "2026-11-25T09:00:00.000Z"
+          ),
+          ...(finishedAt === undefined ? {} : { finishedAt: new Date(finishedAt) })
         }
       }
       const { layer } = setUp({

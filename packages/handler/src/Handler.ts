@@ -913,21 +913,14 @@ export const make = (
 
     const noEarlierDrains = { drainedEarlier: () => false, markDrained: () => {} }
 
-    /**
-     * Whether the node's record shows this event's work done: listed, and the node drained (or cordoned) after it
-     * was listed. An older drain does not count: a node drained for an earlier event, uncordoned since, then
-     * tainted for this event before a crash must be drained again, not reported done.
-     */
+    /** Whether the node's record shows this event's work done (see `NodeRecord.isDoneFor`). */
     const doneIn = (
       record: NodeRecord.NodeRecord | undefined,
       event: InterruptionEvent.InterruptionEvent,
       action: Extract<NodeAction.NodeAction, { _tag: "Cordon" | "CordonAndDrain" }>
-    ) => {
-      const listed = record?.events.find((recorded) => recorded.id === event.id)
-      if (record === undefined || listed === undefined) return false
-      const done = action._tag === "Cordon" ? record.cordoned?.at : record.drain?.finishedAt
-      return done !== undefined && (listed.at === undefined || done.getTime() >= listed.at.getTime())
-    }
+    ) =>
+      record !== undefined &&
+      NodeRecord.isDoneFor(record, event.id, action._tag === "Cordon" ? "cordon" : "drain")
 
     /**
      * What an event's drain learns of drains before it, to tell a drain that found nothing left to remove (another

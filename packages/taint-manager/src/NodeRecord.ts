@@ -343,3 +343,18 @@ export const hasWorkToUndo = (record: NodeRecord): boolean =>
   record.cordoned?.byNth === true ||
   record.excludedFromLoadBalancers !== undefined ||
   record.uncordonAfterReboot !== undefined
+
+/**
+ * Whether the record shows `eventId`'s work done: the event is listed, and nth's drain finished (`"drain"`), or its
+ * cordon was seen (`"cordon"`), after the event was listed. An older drain does not count: a node drained for an
+ * earlier event, uncordoned since, then cordoned for this event before a restart must be drained again.
+ *
+ * @category predicates
+ * @since 0.5.0
+ */
+export const isDoneFor = (record: NodeRecord, eventId: string, step: "cordon" | "drain"): boolean => {
+  const listed = record.events.find((recorded) => recorded.id === eventId)
+  if (listed === undefined) return false
+  const done = step === "cordon" ? record.cordoned?.at : record.drain?.finishedAt
+  return done !== undefined && (listed.at === undefined || done.getTime() >= listed.at.getTime())
+}

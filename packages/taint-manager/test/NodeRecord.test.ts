@@ -134,4 +134,21 @@ describe("NodeRecord", () => {
       "aws-node-termination-handler/spot-itn"
     ])
   })
+
+  it.each([
+    {
+      case: "drained after the event was listed",
+      step: "drain",
+      finishedAt: "2026-11-25T10:01:00Z",
+      done: true
+    },
+    { case: "a drain started, not finished", step: "drain", finishedAt: undefined, done: false },
+    { case: "an older drain only", step: "drain", finishedAt: "2026-11-25T09:00:00Z", done: false },
+    { case: "cordoned after the event was listed", step: "cordon", finishedAt: undefined, done: true }
+  ] as const)("isDoneFor: $case is $done", ({ step, finishedAt, done }) => {
+    const { finishedAt: _, ...started } = record.drain ?? { startedAt: new Date() }
+    const drain = finishedAt === undefined ? started : { ...started, finishedAt: new Date(finishedAt) }
+    expect(NodeRecord.isDoneFor({ ...record, drain }, "instance-event-1", step)).toBe(done)
+    expect(NodeRecord.isDoneFor({ ...record, drain }, "instance-event-2", step)).toBe(false)
+  })
 })
