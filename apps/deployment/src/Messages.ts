@@ -429,16 +429,19 @@ export const make = (
     /**
      * Hands the event to the handler. The same event being handled by another message's work here is waited for,
      * the message held. A node another replica holds is waited for briefly only, then the message is released
-     * (back after a growing delay): a wait as long as that replica's drain would keep one of `WORKERS` busy.
+     * (back when that replica's claim lapses): a wait as long as that replica's drain would keep one of `WORKERS`
+     * busy. On the message's last receive (a redrive policy's) it is held as long, since a release would send it to
+     * the dead-letter queue while the other replica may yet die.
      */
-    const handleHeld = (event: InterruptionEvent.InterruptionEvent) =>
+    const handleHeld = (event: InterruptionEvent.InterruptionEvent, message: Intake.Message) =>
       Effect.gen(function* () {
         const started = yield* Clock.currentTimeMillis
         for (;;) {
           const outcome = yield* handler.handle(event)
           if (outcome._tag !== "InProgress") return outcome
           const waited = (yield* Clock.currentTimeMillis) - started
-          const limit = outcome.heldBy === undefined ? inProgressLimit : heldElsewhereLimit
+          const limit =
+            outcome.heldBy === undefined || message.receivesLeft === 0 ? inProgressLimit : heldElsewhereLimit
           if (waited > Duration.toMillis(limit)) return outcome
           yield* Effect.sleep(inProgressRecheck)
         }
@@ -483,7 +486,7 @@ export const make = (
         if (nodeName === undefined) return yield* notFound(event, message)
         yield* Effect.logDebug("node found").pipe(Effect.annotateLogs({ node: nodeName }))
         const handedAt = yield* Clock.currentTimeMillis
-        const outcome = yield* handleHeld({ ...event, nodeName })
+        const outcome = yield* handleHeld({ ...event, nodeName }, message)
         if (outcome._tag === "Cordoned" || outcome._tag === "Drained") {
           // Measured from the message's arrival in the queue: what the operator waits for, queueing included.
           const since = (afterMs: number) => (handedAt + afterMs - message.sentAt.getTime()) / 1000
