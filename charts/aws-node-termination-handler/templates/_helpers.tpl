@@ -149,3 +149,15 @@ handler's chart renders both; nth refuses them, naming the value.
 {{- end -}}
 {{- end -}}
 
+
+{{- /*
+"true" when extraEnv turns on the boolean setting `name` (a value the programs read as true: strconv.ParseBool's
+1, t, T, TRUE, true, True), else nothing: for the rules of nth's own settings, which only extraEnv sets. A value
+from valueFrom cannot be known here and counts as off.
+*/ -}}
+{{- define "nth.extraEnvTrue" -}}
+{{- $name := .name -}}
+{{- range (.root.Values.extraEnv | default list) -}}
+{{- if and (eq (toString .name) $name) (has (toString .value) (list "1" "t" "T" "TRUE" "true" "True")) }}true{{ end -}}
+{{- end -}}
+{{- end -}}

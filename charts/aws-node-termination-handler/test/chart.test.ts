@@ -260,11 +260,10 @@ describe("the chart", () => {
 
   // The list below is read from nth's code by hand (each rule's reason is in templates/clusterrole.yaml); the proof
   // that each rule is needed and enough, with the ServiceAccount's own token, is test/rbac.test.ts.
-  it("renders the ClusterRole of nth's IMDS-mode calls; Events only when they are emitted", async () => {
+  it("renders the ClusterRole of nth's IMDS-mode calls; Events only when they are emitted, node status only for the condition", async () => {
     const rules = find(await objectsOf(await rendered()), "ClusterRole").rules
     expect(rules).toEqual([
       { apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] },
-      { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
       { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
       { apiGroups: [""], resources: ["pods/eviction"], verbs: ["create"] },
       { apiGroups: ["apps"], resources: ["daemonsets"], verbs: ["get"] },
@@ -278,6 +277,29 @@ describe("the chart", () => {
       ...(rules ?? []),
       { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] }
     ])
+    // ENABLE_NODE_CONDITION (through extraEnv, as any value the programs read as true) adds the status subresource.
+    for (const value of ["true", "1", "false"]) {
+      const withCondition = find(
+        await objectsOf(
+          await rendered(
+            "--set",
+            "extraEnv[0].name=ENABLE_NODE_CONDITION",
+            "--set-string",
+            `extraEnv[0].value=${value}`
+          )
+        ),
+        "ClusterRole"
+      ).rules
+      expect(withCondition, value).toEqual(
+        value === "false"
+          ? rules
+          : [
+              rules?.[0],
+              { apiGroups: [""], resources: ["nodes/status"], verbs: ["patch"] },
+              ...(rules ?? []).slice(1)
+            ]
+      )
+    }
     const none = await objectsOf(
       await rendered("--set", "rbac.create=false", "--set", "serviceAccount.create=false")
     )

@@ -60,9 +60,17 @@ const concurrency = 8
 
 type Mode = "imds" | "queue"
 
+// The programs run with ENABLE_NODE_CONDITION, so the role is rendered with it (it adds nodes/status patch).
+const conditionValues = [
+  "--set",
+  "extraEnv[0].name=ENABLE_NODE_CONDITION",
+  "--set-string",
+  "extraEnv[0].value=true"
+]
 const modeValues: Record<Mode, ReadonlyArray<string>> = {
-  imds: ["--set", "emitKubernetesEvents=true"],
+  imds: ["--set", "emitKubernetesEvents=true", ...conditionValues],
   queue: [
+    ...conditionValues,
     "--set",
     "emitKubernetesEvents=true",
     "--set",
@@ -1038,13 +1046,19 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe.each(["imds", "queue"] as const)("%s mode", (mode) => {
-  it("renders exactly the permissions the cases below cover (Events only when they are emitted)", async () => {
+  it("renders exactly the permissions the cases below cover (Events only when they are emitted, node status only for the condition)", async () => {
     const { rules } = await renderRbac(mode, `nth-rbac-${runId}-render`)
     expect(permissionsOf(rules).map(keyOf).sort()).toEqual(Object.keys(checks[mode]).sort())
     const quiet = await renderRbac(mode, `nth-rbac-${runId}-render`, "--set", "emitKubernetesEvents=false")
     expect(permissionsOf(quiet.rules).map(keyOf).sort()).toEqual(
       Object.keys(checks[mode])
         .filter((key) => !key.startsWith("events:"))
+        .sort()
+    )
+    const noCondition = await renderRbac(mode, `nth-rbac-${runId}-render`, "--set", "extraEnv=null")
+    expect(permissionsOf(noCondition.rules).map(keyOf).sort()).toEqual(
+      Object.keys(checks[mode])
+        .filter((key) => key !== "nodes/status:patch")
         .sort()
     )
   })
