@@ -266,7 +266,7 @@ describe("chaos (queue mode)", () => {
 
       await Fixtures.waitForEmptyQueue(bed.clients, queue.queueUrl, 60_000)
       for (const app of replicas.values()) expect([0, null]).toContain(await app.stop())
-      // Every message received was deleted exactly once, counted per message id on the wire.
+      // Every message received was deleted, and no receipt handle again after its replica heard it succeed.
       const ledger = AwsFaults.sqsLedger(aws.log)
       const undeleted = [...ledger.received.keys()].filter((id) => !ledger.deleted.has(id))
       // Deleted again though the replica had heard the first delete succeed (a lost answer's retry, and each

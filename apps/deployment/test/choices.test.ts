@@ -161,7 +161,7 @@ describe("queue mode: the node label nth.aws/rebalance-action", () => {
 })
 
 describe("queue mode: per-pod annotations (ENABLE_POD_DRAIN_ANNOTATIONS)", () => {
-  it("leaves a do-not-evict pod, caps an annotated grace longer than the time left", async () => {
+  it("leaves a do-not-evict pod (said in a log line and an Event), caps an annotated grace longer than the time left", async () => {
     const node = await bed.registerNode({ tags: { [managedTag]: "" } })
     await bed.registerNode()
     const namespace = bed.namespace()
@@ -181,7 +181,10 @@ describe("queue mode: per-pod annotations (ENABLE_POD_DRAIN_ANNOTATIONS)", () =>
       (await livePods(node.name)).filter((p) => p.status?.phase === "Running").length === 2 ? true : undefined
     )
     const queue = await freshQueue()
-    const app = await startApp(queue, { ENABLE_POD_DRAIN_ANNOTATIONS: "true" })
+    const app = await startApp(queue, {
+      ENABLE_POD_DRAIN_ANNOTATIONS: "true",
+      EMIT_KUBERNETES_EVENTS: "true"
+    })
     await Fixtures.publishEvents(bed.clients, [AwsEvents.spotInterruptionWarning(node.instanceId)])
     // The pod's deletion as the API server recorded it: a Spot warning leaves two minutes.
     const grace = await Fixtures.waitFor("the long pod's deletion", async () => {
@@ -192,6 +195,19 @@ describe("queue mode: per-pod annotations (ENABLE_POD_DRAIN_ANNOTATIONS)", () =>
     expect(grace).toBeLessThanOrEqual(115)
     await Programs.waitForLog(app, "node drained")
     expect(await stillThere(node.name, `stays-${suffix}`)).toBe(true)
+    // Left alone, and said so: a log line and an Event on the pod.
+    expect(app.logs.some((line) => line.includes("pod skipped") && line.includes(`stays-${suffix}`))).toBe(
+      true
+    )
+    const skipped = await Fixtures.waitFor("the PodSkipped Event", async () =>
+      (
+        await bed.clients.core.listNamespacedEvent({
+          namespace,
+          fieldSelector: `involvedObject.name=stays-${suffix}`
+        })
+      ).items.find((e) => e.reason === "PodSkipped")
+    )
+    expect(skipped.message).toContain("nth.aws/do-not-evict")
     await emptied(queue)
     expect(await app.stop()).toBe(0)
   }, 90_000)
