@@ -1055,7 +1055,12 @@ describe.each(["imds", "queue"] as const)("%s mode", (mode) => {
         .filter((key) => !key.startsWith("events:"))
         .sort()
     )
-    const noCondition = await renderRbac(mode, `nth-rbac-${runId}-render`, "--set", "extraEnv=null")
+    const noCondition = await renderRbac(
+      mode,
+      `nth-rbac-${runId}-render`,
+      "--set-string",
+      "extraEnv[0].value=false"
+    )
     expect(permissionsOf(noCondition.rules).map(keyOf).sort()).toEqual(
       Object.keys(checks[mode])
         .filter((key) => key !== "nodes/status:patch")
