@@ -183,27 +183,17 @@ describe("chaos (queue mode)", () => {
     // must be explainable from one run.
     const explain = async (error: unknown): Promise<never> => {
       const ledger = AwsFaults.sqsLedger(aws.log)
-      const bodies = new Map<string, string>()
-      for (const entry of aws.log) {
-        if (entry.operation !== "ReceiveMessage" || entry.status !== 200) continue
-        try {
-          const answer = JSON.parse(entry.answer ?? "{}") as {
-            Messages?: Array<{ MessageId: string; Body: string }>
-          }
-          for (const m of answer.Messages ?? []) bodies.set(m.MessageId, m.Body)
-        } catch {}
-      }
       const report = [
         `queue: ${JSON.stringify(await Fixtures.queueDepth(bed.clients, queue.queueUrl).catch(String))}`,
         ...[...ledger.received.keys()]
           .filter((id) => !ledger.deleted.has(id))
           .map(
             (id) =>
-              `not deleted: ${id} received ${ledger.received.get(id)}x: ${bodies.get(id)?.slice(0, 600)}`
+              `not deleted: ${id} received ${ledger.received.get(id)}x: ${ledger.bodies.get(id)?.slice(0, 600)}`
           ),
         ...[...ledger.deletedAgain.keys()].map(
           (id) =>
-            `deleted again after a known success: ${id} received ${ledger.received.get(id)}x, deleted ${ledger.deleted.get(id)}x: ${bodies.get(id)?.slice(0, 600)}`
+            `deleted again after a known success: ${id} received ${ledger.received.get(id)}x, deleted ${ledger.deleted.get(id)}x: ${ledger.bodies.get(id)?.slice(0, 600)}`
         )
       ]
       for (const { podName, app } of history)

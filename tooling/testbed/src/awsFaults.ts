@@ -212,8 +212,9 @@ export const start = async (motoEndpoint: string): Promise<AwsFaultProxy> => {
  * of those deleted a receipt handle again after the caller had heard of an earlier delete of it succeeding
  * (`deletedAgain`: a consumer's defect). A message deleted twice is not one by itself: a delete whose answer an
  * outage cut off is rightly sent again, and a message whose visibility ran out in an outage is received again,
- * under a new receipt handle, and deleted by each receiver. Read from the proxy's log of SQS's JSON protocol: a
- * receipt handle names its message through the receive that gave it.
+ * under a new receipt handle, and deleted by each receiver. `bodies`: each message's body, to say what a message
+ * in question was. Read from the proxy's log of SQS's JSON protocol: a receipt handle names its message through the
+ * receive that gave it.
  */
 export const sqsLedger = (
   log: ReadonlyArray<Logged>
@@ -221,6 +222,7 @@ export const sqsLedger = (
   readonly received: ReadonlyMap<string, number>
   readonly deleted: ReadonlyMap<string, number>
   readonly deletedAgain: ReadonlyMap<string, number>
+  readonly bodies: ReadonlyMap<string, string>
 } => {
   const parse = (text: string | undefined): Record<string, unknown> => {
     try {
@@ -230,6 +232,7 @@ export const sqsLedger = (
     }
   }
   const messageOf = new Map<string, string>()
+  const bodies = new Map<string, string>()
   const received = new Map<string, number>()
   const deleted = new Map<string, number>()
   const deletedAgain = new Map<string, number>()
@@ -241,9 +244,11 @@ export const sqsLedger = (
     const messages = (parse(entry.answer).Messages ?? []) as Array<{
       MessageId: string
       ReceiptHandle: string
+      Body?: string
     }>
     for (const m of messages) {
       messageOf.set(m.ReceiptHandle, m.MessageId)
+      if (m.Body !== undefined) bodies.set(m.MessageId, m.Body)
       add(received, m.MessageId)
     }
   }
@@ -266,5 +271,5 @@ export const sqsLedger = (
       for (const e of entries) if (successful.has(e.Id)) count(e.ReceiptHandle, entry)
     }
   }
-  return { received, deleted, deletedAgain }
+  return { received, deleted, deletedAgain, bodies }
 }

@@ -12,7 +12,11 @@ const receive = (messages: ReadonlyArray<[id: string, handle: string]>): AwsFaul
   action: "forwarded",
   body: "{}",
   answer: JSON.stringify({
-    Messages: messages.map(([MessageId, ReceiptHandle]) => ({ MessageId, ReceiptHandle }))
+    Messages: messages.map(([MessageId, ReceiptHandle]) => ({
+      MessageId,
+      ReceiptHandle,
+      Body: `body of ${MessageId}`
+    }))
   }),
   at: 0,
   delivered: true
@@ -60,5 +64,6 @@ describe("sqsLedger", () => {
     ])
     expect([...ledger.deletedAgain.keys()]).toEqual(["m1"])
     expect(ledger.deleted.get("m2")).toBe(1)
+    expect(ledger.bodies.get("m1")).toBe("body of m1")
   })
 })
